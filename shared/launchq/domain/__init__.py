@@ -1,0 +1,1 @@
+"""Domain models: queues, runs, states, priorities, template variables, launch-config."""

@@ -1,0 +1,152 @@
+"""Queues, runs, events and schedules: the records the store keeps and the API shows."""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from launchq.domain.priority import Priority, PriorityField
+from launchq.domain.states import RunState
+from launchq.domain.template_vars import Scalar, TemplateVariable
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, '_', '.', '-'")]
+JsonObject = dict[str, Any]
+
+
+def _split_entry_point(value: Any) -> Any:
+    """A string entry point is split as a POSIX shell would, without running a shell."""
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split {value!r}: {exc}") from None
+    return value
+
+
+EntryPoint = Annotated[list[str], BeforeValidator(_split_entry_point)]
+
+
+class QueueSettings(BaseModel):
+    """What a queue is: where its runs go and how many may run at once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource: str = Field(description="target resource, e.g. local-process, kubernetes, sagemaker")
+    config: JsonObject = Field(default_factory=dict, description="resource config template")
+    template_variables: dict[str, TemplateVariable] = Field(default_factory=dict)
+    prioritization: bool = True
+    max_jobs: int = Field(default=1, ge=-1, description="concurrent runs; -1 = unlimited")
+    allow_overrides: bool = Field(default=True, description="runs may deep-merge resource_args")
+    entity: str = "local"
+
+    @field_validator("max_jobs")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (unlimited) or at least 1")
+        return value
+
+
+class Queue(QueueSettings):
+    name: Name
+    created_at: datetime
+    version: int = 1
+
+    def has_free_slot(self, active: int) -> bool:
+        return self.max_jobs == -1 or active < self.max_jobs
+
+
+class RunSpec(BaseModel):
+    """What to run: the body of ``POST /queues/{name}/runs`` (W&B's launch options)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str | None = Field(default=None, description="git URL or local directory with the code")
+    git_version: str | None = Field(default=None, description="branch, tag or commit for a git uri")
+    docker_image: str | None = None
+    entry_point: EntryPoint = Field(default_factory=list)
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    priority: PriorityField = Priority.MEDIUM
+    template_variables: dict[str, Scalar] = Field(default_factory=dict)
+    resource_args: JsonObject = Field(default_factory=dict)
+    name: str | None = Field(default=None, max_length=128)
+    project: str | None = Field(default=None, max_length=128)
+    author: str | None = Field(default=None, max_length=128)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key or "=" in key or "\0" in key:
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return value
+
+
+class Run(BaseModel):
+    """One queue item and everything known about its life."""
+
+    id: str
+    queue: str
+    entity: str
+    spec: RunSpec
+    state: RunState = RunState.QUEUED
+    priority: PriorityField = Priority.MEDIUM
+    seq: int = 0
+    version: int = 1
+    resolved: JsonObject = Field(default_factory=dict, description="resource args after resolution")
+    handle: dict[str, str] = Field(default_factory=dict, description="the target's id for the job")
+    exit_code: int | None = None
+    reason: str = ""
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    claimed_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunEvent(BaseModel):
+    """One recorded transition: the answer to "why is my job not running"."""
+
+    run_id: str
+    at: datetime
+    from_state: RunState | None
+    to_state: RunState
+    reason: str
+
+
+class RunUpdate(BaseModel):
+    """Fields a transition may set alongside the new state (None = leave as is)."""
+
+    handle: dict[str, str] | None = None
+    resolved: JsonObject | None = None
+    exit_code: int | None = None
+    claimed_at: datetime | None = None
+    lease_expires_at: datetime | None = None
+    clear_lease: bool = False
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class ScheduleSpec(BaseModel):
+    """Body of ``POST /schedules``: enqueue ``run`` onto ``queue`` at every ``cron`` tick."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    queue: Name
+    cron: str = Field(description="five-field cron expression, UTC")
+    run: RunSpec = Field(default_factory=RunSpec)
+
+
+class Schedule(ScheduleSpec):
+    next_fire_at: datetime
+    created_at: datetime
+    last_run_id: str | None = None

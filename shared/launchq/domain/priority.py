@@ -1,0 +1,41 @@
+"""Run priority: ``critical|high|medium|low`` or ``0..3``; lower runs first."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+
+class Priority(IntEnum):
+    CRITICAL = 0
+    HIGH = 1
+    MEDIUM = 2
+    LOW = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+def parse_priority(value: Any) -> Priority:
+    """Accept a name (any case) or an integer 0..3; anything else is a ValueError naming the choices."""
+    if isinstance(value, Priority):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("must be one of critical, high, medium, low or 0..3")
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        number = int(value)
+        if 0 <= number <= 3:
+            return Priority(number)
+    elif isinstance(value, str) and value.strip().upper() in Priority.__members__:
+        return Priority[value.strip().upper()]
+    raise ValueError(f"{value!r} is not a priority; use critical, high, medium, low or 0..3")
+
+
+PriorityField = Annotated[
+    Priority,
+    BeforeValidator(parse_priority),
+    PlainSerializer(lambda p: Priority(p).label, return_type=str, when_used="json"),
+]
