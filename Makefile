@@ -1,0 +1,48 @@
+# launchq — every target installs what it needs first; all of it is idempotent and fast
+# when already done (a stamp per pyproject.toml content).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+DATA_DIR ?= $(CURDIR)/.launchq
+HOST ?= 127.0.0.1
+PORT ?= 8080
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint typecheck unit bench deploy clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+## The local server with a default queue (SQLite + local processes), on http://$(HOST):$(PORT)
+run: setup
+	$(BIN)/launchq serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
+## Lint, type-check and the whole test suite
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check shared functions tests
+	$(BIN)/ruff format --check shared functions tests
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/python -m pytest tests/unit tests/contract -q $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m pytest tests/perf --benchmark-only -q $(PYTEST_ARGS)
+
+deploy: setup
+	$(BIN)/sam build && $(BIN)/sam deploy --guided
+
+clean:
+	rm -rf $(VENV) .launchq .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,75 @@
+"""Store-independent rules shared by every ``RunStore`` adapter.
+
+Each adapter keeps its own records and locking; what a transition *does* to a run (the
+allowed-transition check, the expected-state check, applying a ``RunUpdate``, bumping the
+version and producing the ``RunEvent``) lives here so all stores behave the same.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from launchq.domain.models import Run, RunEvent, RunUpdate
+from launchq.domain.states import ACTIVE, RunState, can_transition
+from launchq.errors import Conflict, StaleWrite
+
+ENQUEUED_REASON = "enqueued"
+CLAIMED_REASON = "claimed by dispatcher"
+
+#: States that block deleting a queue: waiting runs and runs holding a slot.
+LIVE_OR_WAITING = frozenset(ACTIVE | {RunState.QUEUED})
+
+
+def ensure_allowed(expected: RunState, to: RunState) -> None:
+    """Raise Conflict when the state machine does not allow ``expected -> to``."""
+    if not can_transition(expected, to):
+        raise Conflict(f"a run cannot go from {expected.value} to {to.value}", field="state")
+
+
+def transitioned(
+    run: Run,
+    expected: RunState,
+    to: RunState,
+    *,
+    reason: str,
+    now: datetime,
+    update: RunUpdate | None = None,
+) -> tuple[Run, RunEvent]:
+    """The run after moving ``expected -> to``, and the event recording it.
+
+    Raises Conflict if the transition is not allowed; StaleWrite if ``run`` is not in
+    ``expected``. ``run`` itself is not modified.
+    """
+    ensure_allowed(expected, to)
+    if run.state != expected:
+        raise StaleWrite(f"run {run.id} is {run.state.value}, not {expected.value}", field="state")
+    changes: dict[str, object] = {}
+    if update is not None:
+        changes = update.model_dump(exclude_none=True, exclude={"clear_lease"})
+        if update.clear_lease:
+            changes["claimed_at"] = None
+            changes["lease_expires_at"] = None
+    changes.update(state=to, reason=reason, updated_at=now, version=run.version + 1)
+    moved = run.model_copy(update=changes, deep=True)
+    event = RunEvent(run_id=run.id, at=now, from_state=expected, to_state=to, reason=reason)
+    return moved, event
+
+
+def claimed(run: Run, now: datetime, lease_until: datetime) -> tuple[Run, RunEvent]:
+    """The queued ``run`` moved to ``claimed`` with a lease until ``lease_until``."""
+    update = RunUpdate(claimed_at=now, lease_expires_at=lease_until)
+    return transitioned(run, RunState.QUEUED, RunState.CLAIMED, reason=CLAIMED_REASON, now=now, update=update)
+
+
+def enqueued(run: Run, seq: int) -> tuple[Run, RunEvent]:
+    """The new run as stored (``queued``, with ``seq``) and its creation event."""
+    stored = run.model_copy(update={"seq": seq, "state": RunState.QUEUED}, deep=True)
+    event = RunEvent(
+        run_id=run.id, at=run.created_at, from_state=None, to_state=RunState.QUEUED, reason=ENQUEUED_REASON
+    )
+    return stored, event
+
+
+def line_key(run: Run) -> tuple[int, int]:
+    """A queued run's place in line: priority first (0 runs first), then seq (FIFO)."""
+    return int(run.priority), run.seq

@@ -1,0 +1,355 @@
+"""The ``local-process`` target: run a job as a process group on the server's own machine.
+
+Each run gets ``<data_dir>/runs/<run id>/`` holding ``workspace/`` (its source, see
+``workspace.py``), ``output.log`` (stdout and stderr), ``exit_code`` (written by the
+supervisor, see ``local_supervisor.py``) and ``stop_requested`` (written by ``stop``). All
+state lives in those files, so another server process can report and stop the job.
+
+The job inherits the server process's environment: like W&B's local-process resource it
+runs on the user's own machine, as the user. On top come the queue's ``env``, the run's
+``env`` and the injected ``LAUNCHQ_*``/``WANDB_*`` variables, which win.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path, PurePosixPath
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from launchq.adapters.targets.local_supervisor import write_exit_code
+from launchq.adapters.targets.workspace import (
+    DEFAULT_CLONE_TIMEOUT,
+    check_source,
+    prepare_workspace,
+)
+from launchq.domain.models import JsonObject, Run, RunSpec
+from launchq.errors import InvalidInput, LaunchFailed
+from launchq.ports import Target, TargetStatus
+
+RESOURCE = "local-process"
+MAX_LOG_READ = 1024 * 1024
+SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
+STOP_CODES = frozenset({-signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM, 128 + signal.SIGKILL})
+_RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _check_env(env: dict[str, str]) -> dict[str, str]:
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key or "\0" in value:
+            raise ValueError(f"{key!r} is not a valid environment variable (name or NUL in value)")
+    return env
+
+
+class LocalProcessConfig(BaseModel):
+    """The resolved resource args of a local-process run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    grace_period_seconds: float | None = Field(
+        default=None, ge=0, description="SIGTERM to SIGKILL delay on stop; None = target default"
+    )
+    workdir: str | None = Field(default=None, description="relative subdirectory of the workspace")
+
+    _env_names = field_validator("env")(_check_env)
+
+    @field_validator("workdir")
+    @classmethod
+    def _relative(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = PurePosixPath(value)
+        if not value or "\0" in value or path.is_absolute() or ".." in path.parts:
+            raise ValueError("must be a relative path inside the workspace, without '..'")
+        return value
+
+
+def parse_config(resolved: JsonObject) -> LocalProcessConfig:
+    """``resolved`` as a LocalProcessConfig (also accepted wrapped as ``{"local-process": {...}}``).
+
+    Raises InvalidInput naming the offending field, e.g. ``resource_args.local-process.foo``.
+    """
+    wrapped = resolved.get(RESOURCE)
+    if len(resolved) == 1 and isinstance(wrapped, dict):
+        resolved = wrapped
+    try:
+        return LocalProcessConfig.model_validate(resolved)
+    except ValidationError as exc:
+        problems = [
+            (
+                ".".join(["resource_args", RESOURCE, *(str(part) for part in error["loc"])]),
+                "unknown key" if error["type"] == "extra_forbidden" else error["msg"],
+            )
+            for error in exc.errors()
+        ]
+        field, detail = problems[0]
+        if len(problems) > 1:
+            detail += "; " + "; ".join(f"{where}: {msg}" for where, msg in problems[1:])
+        raise InvalidInput(detail, field=field) from None
+
+
+def _read_exit_code(path: Path) -> int | None:
+    """The recorded exit code, or None when none was written yet."""
+    try:
+        text = path.read_text(encoding="ascii")
+    except FileNotFoundError:
+        return None
+    return int(text.strip())
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process group ``pgid`` of ours exists (another user's group is not ours)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # the id was reused by another user's processes: our group is gone
+    return True
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone: that is what stopping wants
+        os.killpg(pgid, signum)
+
+
+def _describe(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class LocalProcessTarget(Target):
+    """Runs jobs as supervised process groups under ``data_dir/runs/<run id>/``."""
+
+    resource: ClassVar[str] = RESOURCE
+    needs_image: ClassVar[bool] = False
+
+    def __init__(
+        self, data_dir: Path, grace_seconds: float = 10.0, *, clone_timeout: float = DEFAULT_CLONE_TIMEOUT
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.grace_seconds = grace_seconds
+        self.clone_timeout = clone_timeout
+        self._lock = threading.Lock()
+        self._supervisors: dict[str, subprocess.Popen[bytes]] = {}
+        self._supervisor_codes: dict[str, int] = {}
+        self._timers: dict[str, threading.Timer] = {}
+
+    # -- paths --------------------------------------------------------------------------
+    def run_dir(self, run: Run) -> Path:
+        if not _RUN_ID.match(run.id):
+            raise InvalidInput(f"{run.id!r} cannot name a directory", field="id")
+        return self.data_dir / "runs" / run.id
+
+    def _path(self, run: Run, key: str, name: str) -> Path:
+        stored = run.handle.get(key)
+        return Path(stored) if stored else self.run_dir(run) / name
+
+    # -- Target -------------------------------------------------------------------------
+    def validate(self, spec: RunSpec, resolved: JsonObject) -> None:
+        parse_config(resolved)
+        if not spec.entry_point or not spec.entry_point[0]:
+            raise InvalidInput(
+                "local-process runs need an entry point (the command to run)", field="entry_point"
+            )
+        for key, value in spec.env.items():
+            if "\0" in value:
+                raise InvalidInput("must not contain NUL characters", field=f"env.{key}")
+        check_source(spec.uri, spec.git_version)
+
+    def submit(self, run: Run) -> dict[str, str]:
+        try:
+            config = parse_config(run.resolved)
+            run_dir = self.run_dir(run)
+        except InvalidInput as exc:
+            raise LaunchFailed(str(exc)) from None
+        if not run.spec.entry_point:
+            raise LaunchFailed("no entry point to run")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        workspace, log, exit_file = run_dir / "workspace", run_dir / "output.log", run_dir / "exit_code"
+        for stale in (exit_file, run_dir / "stop_requested"):
+            stale.unlink(missing_ok=True)
+        prepare_workspace(workspace, run.spec.uri, run.spec.git_version, timeout=self.clone_timeout)
+        workdir = self._workdir(workspace, config)
+        env = self._environment(run, config)
+        argv = [*run.spec.entry_point, *run.spec.args]
+        _check_executable(argv[0], workdir, env)
+        command = [sys.executable, "-I", str(SUPERVISOR), str(exit_file), "--", *argv]
+        with log.open("wb") as log_file:
+            try:
+                proc = subprocess.Popen(
+                    command,
+                    cwd=workdir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except (OSError, ValueError) as exc:
+                raise LaunchFailed(f"cannot start {argv[0]!r}: {exc}") from None
+        with self._lock:
+            self._supervisors[run.id] = proc
+            self._supervisor_codes.pop(run.id, None)
+        return {
+            "pid": str(proc.pid),
+            "pgid": str(proc.pid),  # a new session's leader leads its own process group
+            "workspace": str(workspace),
+            "log": str(log),
+            "exit_file": str(exit_file),
+        }
+
+    def status(self, run: Run) -> TargetStatus:
+        self._reap()
+        if "pgid" not in run.handle:
+            return TargetStatus(state="lost", detail="the run has no local-process handle")
+        pgid = int(run.handle["pgid"])
+        exit_file = self._path(run, "exit_file", "exit_code")
+        code = _read_exit_code(exit_file)
+        if code is None:
+            if _group_alive(pgid):
+                return TargetStatus(state="running", detail=f"process group {pgid}")
+            code = _read_exit_code(exit_file)  # it may have finished between the two looks
+        if code is None:
+            code = self._record_supervisor_code(run.id, exit_file)
+        return _ended(code, self._stop_marker(run).exists(), pgid)
+
+    def stop(self, run: Run) -> None:
+        self._reap()
+        if "pgid" not in run.handle:
+            return
+        pgid = int(run.handle["pgid"])
+        if _read_exit_code(self._path(run, "exit_file", "exit_code")) is not None and not _group_alive(pgid):
+            return
+        marker = self._stop_marker(run)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        with self._lock:
+            pending = self._timers.get(run.id)
+            if pending is not None and pending.is_alive():
+                return
+            _signal_group(pgid, signal.SIGTERM)
+            grace = parse_config(run.resolved).grace_period_seconds
+            timer = threading.Timer(
+                self.grace_seconds if grace is None else grace, self._escalate, args=(run.id, pgid)
+            )
+            timer.daemon = True
+            self._timers[run.id] = timer
+            timer.start()
+
+    def logs(self, run: Run, offset: int = 0) -> tuple[str, int]:
+        if offset < 0:
+            raise InvalidInput("must be 0 or more", field="offset")
+        log = self._path(run, "log", "output.log")
+        try:
+            with log.open("rb") as handle:
+                handle.seek(offset)
+                chunk = handle.read(MAX_LOG_READ)
+        except FileNotFoundError:
+            return "", offset
+        done = _read_exit_code(self._path(run, "exit_file", "exit_code")) is not None
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = decoder.decode(chunk, final=done and len(chunk) < MAX_LOG_READ)
+        pending = decoder.getstate()[0]  # an incomplete character, left for the next read
+        return text, offset + len(chunk) - len(pending)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _stop_marker(self, run: Run) -> Path:
+        return self._path(run, "log", "output.log").with_name("stop_requested")
+
+    @staticmethod
+    def _workdir(workspace: Path, config: LocalProcessConfig) -> Path:
+        if config.workdir is None:
+            return workspace
+        workdir = (workspace / config.workdir).resolve()
+        if not workdir.is_relative_to(workspace.resolve()):
+            raise LaunchFailed(f"workdir {config.workdir!r} leaves the workspace")
+        if not workdir.is_dir():
+            raise LaunchFailed(f"workdir {config.workdir!r} is not a directory of the workspace")
+        return workdir
+
+    @staticmethod
+    def _environment(run: Run, config: LocalProcessConfig) -> dict[str, str]:
+        env = {**os.environ, **config.env, **run.spec.env}
+        env.update(
+            LAUNCHQ_RUN_ID=run.id,
+            LAUNCHQ_QUEUE=run.queue,
+            WANDB_LAUNCH="True",
+            WANDB_RUN_ID=run.id,
+            WANDB_LAUNCH_QUEUE_NAME=run.queue,
+            WANDB_PROJECT=run.spec.project or "uncategorized",
+            WANDB_ENTITY=run.entity,
+        )
+        return env
+
+    def _reap(self) -> None:
+        """Collect supervisors that ended (no zombies); remember how they ended."""
+        with self._lock:
+            for run_id, proc in list(self._supervisors.items()):
+                code = proc.poll()
+                if code is not None:
+                    del self._supervisors[run_id]
+                    self._supervisor_codes[run_id] = code
+
+    def _record_supervisor_code(self, run_id: str, exit_file: Path) -> int | None:
+        """After the group is gone without an exit file: the supervisor's own code, persisted.
+
+        Only known to the server process that started the job; a SIGKILL of the group kills
+        the supervisor with the job, so its code is the job's fate.
+        """
+        with self._lock:
+            code = self._supervisor_codes.get(run_id)
+        if code is not None:
+            write_exit_code(exit_file, code)
+        return code
+
+    def _escalate(self, run_id: str, pgid: int) -> None:
+        """The grace period is over: SIGKILL whatever is left of the group."""
+        _signal_group(pgid, signal.SIGKILL)
+        self._reap()
+        with self._lock:
+            self._timers.pop(run_id, None)
+
+
+def _ended(code: int | None, stop_requested: bool, pgid: int) -> TargetStatus:
+    """The status of a job whose process group is gone, from its exit code (if recorded)."""
+    if code is None:
+        if stop_requested:
+            return TargetStatus(state="stopped", detail=f"process group {pgid} was stopped")
+        return TargetStatus(
+            state="lost",
+            detail=f"process group {pgid} is gone and no exit code was recorded "
+            "(the supervisor was killed or the machine restarted)",
+        )
+    if code == 0:
+        return TargetStatus(state="finished", exit_code=0)
+    if stop_requested and code in STOP_CODES:
+        return TargetStatus(state="stopped", exit_code=code, detail=f"stopped ({_describe(code)})")
+    return TargetStatus(state="failed", exit_code=code, detail=_describe(code))
+
+
+def _check_executable(program: str, workdir: Path, env: dict[str, str]) -> None:
+    """Refuse a command the job could not start. Raises LaunchFailed."""
+    if "/" in program:
+        path = workdir / program
+        if not path.is_file():
+            raise LaunchFailed(f"cannot start {program!r}: not found")
+        if not os.access(path, os.X_OK):
+            raise LaunchFailed(f"cannot start {program!r}: not executable")
+        return
+    if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
+        raise LaunchFailed(f"cannot start {program!r}: not found")

@@ -1,0 +1,133 @@
+"""The HTTP API, defined once on a Powertools ``Router``.
+
+The same router is included into the Lambda resolver (API Gateway HTTP API) and into
+Powertools' ASGI resolver served by uvicorn in local mode (``launchq.api.app``).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
+from aws_lambda_powertools.event_handler.router import Router
+from pydantic import BaseModel
+
+from launchq import __version__
+from launchq.api.views import (
+    LogChunk,
+    QueueList,
+    QueueView,
+    RunCreated,
+    RunList,
+    RunView,
+    ScheduleList,
+    ScheduleView,
+)
+from launchq.bootstrap import Services
+from launchq.domain.models import Queue, RunSpec, ScheduleSpec
+from launchq.domain.states import RunState
+from launchq.service.queues import QueueCreate, QueuePatch
+
+
+def _json(model: BaseModel | dict[str, Any], status: HTTPStatus = HTTPStatus.OK) -> Response[Any]:
+    body = model.model_dump(mode="json") if isinstance(model, BaseModel) else model
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _no_content() -> Response[Any]:
+    return Response(status_code=HTTPStatus.NO_CONTENT, body=None)
+
+
+def build_router(services: Services) -> Router:  # noqa: C901, PLR0915 - one flat table of routes
+    router = Router()
+
+    def queue_view(queue: Queue) -> QueueView:
+        active, queued = services.queues.counts(queue.name)
+        return QueueView(**queue.model_dump(), active=active, queued=queued)
+
+    def run_view(run_id: str, with_events: bool = True) -> RunView:
+        run = services.runs.get(run_id)
+        events = services.runs.events(run_id) if with_events else None
+        return RunView.of(run, services.runs.position(run), events)
+
+    @router.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    # -- queues ---------------------------------------------------------------------------
+    @router.post("/queues", tags=["queues"])
+    def create_queue(body: QueueCreate) -> Response[Any]:
+        return _json(queue_view(services.queues.create(body)), HTTPStatus.CREATED)
+
+    @router.get("/queues", tags=["queues"])
+    def list_queues() -> Response[Any]:
+        return _json(QueueList(queues=[queue_view(q) for q in services.queues.list()]))
+
+    @router.get("/queues/<name>", tags=["queues"])
+    def get_queue(name: str) -> Response[Any]:
+        return _json(queue_view(services.queues.get(name)))
+
+    @router.patch("/queues/<name>", tags=["queues"])
+    def patch_queue(name: str, body: QueuePatch) -> Response[Any]:
+        return _json(queue_view(services.queues.patch(name, body)))
+
+    @router.delete("/queues/<name>", tags=["queues"])
+    def delete_queue(name: str) -> Response[Any]:
+        services.queues.delete(name)
+        return _no_content()
+
+    # -- runs -----------------------------------------------------------------------------
+    @router.post("/queues/<name>/runs", tags=["runs"])
+    def enqueue(
+        name: str,
+        body: RunSpec,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> Response[Any]:
+        run, created = services.runs.enqueue(name, body, idempotency_key)
+        view = RunCreated(
+            id=run.id, queue=run.queue, state=run.state, priority=run.priority, position=services.runs.position(run)
+        )
+        return _json(view, HTTPStatus.CREATED if created else HTTPStatus.OK)
+
+    @router.get("/runs", tags=["runs"])
+    def list_runs(
+        queue: Annotated[str | None, Query()] = None,
+        state: Annotated[RunState | None, Query()] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    ) -> Response[Any]:
+        runs = services.runs.list(queue=queue, state=state, limit=limit)
+        return _json(RunList(runs=[RunView.of(r, services.runs.position(r)) for r in runs]))
+
+    @router.get("/runs/<run_id>", tags=["runs"])
+    def get_run(run_id: str) -> Response[Any]:
+        return _json(run_view(run_id))
+
+    @router.get("/runs/<run_id>/logs", tags=["runs"])
+    def get_logs(run_id: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response[Any]:
+        run, text, next_offset = services.runs.logs(run_id, offset)
+        return _json(LogChunk(run_id=run.id, state=run.state, text=text, offset=offset, next_offset=next_offset))
+
+    @router.post("/runs/<run_id>/stop", tags=["runs"])
+    def stop_run(run_id: str) -> Response[Any]:
+        services.runs.stop(run_id)
+        return _json(run_view(run_id), HTTPStatus.ACCEPTED)
+
+    # -- schedules ------------------------------------------------------------------------
+    @router.post("/schedules", tags=["schedules"])
+    def create_schedule(body: ScheduleSpec) -> Response[Any]:
+        schedule = services.schedules.create(body)
+        return _json(ScheduleView(**schedule.model_dump()), HTTPStatus.CREATED)
+
+    @router.get("/schedules", tags=["schedules"])
+    def list_schedules() -> Response[Any]:
+        items = [ScheduleView(**s.model_dump()) for s in services.schedules.list()]
+        return _json(ScheduleList(schedules=items))
+
+    @router.delete("/schedules/<name>", tags=["schedules"])
+    def delete_schedule(name: str) -> Response[Any]:
+        services.schedules.delete(name)
+        return _no_content()
+
+    return router

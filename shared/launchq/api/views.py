@@ -1,0 +1,101 @@
+"""What the API returns: response models built from the domain records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, Schedule
+from launchq.domain.priority import PriorityField
+from launchq.domain.states import RunState
+
+
+class QueueView(Queue):
+    active: int
+    queued: int
+
+
+class EventView(BaseModel):
+    at: datetime
+    from_state: RunState | None
+    to_state: RunState
+    reason: str
+
+    @classmethod
+    def of(cls, event: RunEvent) -> EventView:
+        return cls(at=event.at, from_state=event.from_state, to_state=event.to_state, reason=event.reason)
+
+
+class RunCreated(BaseModel):
+    id: str
+    queue: str
+    state: RunState
+    priority: PriorityField
+    position: int | None
+
+
+class RunView(BaseModel):
+    id: str
+    queue: str
+    entity: str
+    project: str | None
+    name: str | None
+    state: RunState
+    priority: PriorityField
+    position: int | None
+    exit_code: int | None
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    spec: RunSpec
+    resolved: JsonObject
+    events: list[EventView] | None = None
+
+    @classmethod
+    def of(cls, run: Run, position: int | None, events: list[RunEvent] | None = None) -> RunView:
+        return cls(
+            id=run.id,
+            queue=run.queue,
+            entity=run.entity,
+            project=run.spec.project,
+            name=run.spec.name,
+            state=run.state,
+            priority=run.priority,
+            position=position,
+            exit_code=run.exit_code,
+            reason=run.reason,
+            created_at=run.created_at,
+            updated_at=run.updated_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            spec=run.spec,
+            resolved=run.resolved,
+            events=[EventView.of(e) for e in events] if events is not None else None,
+        )
+
+
+class LogChunk(BaseModel):
+    run_id: str
+    state: RunState
+    text: str
+    offset: int
+    next_offset: int
+
+
+class ScheduleView(Schedule):
+    pass
+
+
+class QueueList(BaseModel):
+    queues: list[QueueView]
+
+
+class RunList(BaseModel):
+    runs: list[RunView]
+
+
+class ScheduleList(BaseModel):
+    schedules: list[ScheduleView]

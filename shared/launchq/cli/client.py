@@ -1,0 +1,207 @@
+"""A small typed client for the launchq HTTP API: one method per endpoint.
+
+Every transport or HTTP failure leaves this module as a ``CliError``: ``Unreachable`` when
+no answer came back, ``ApiError`` (status, ``error``, ``detail``) when the API said no.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from launchq.cli.errors import ApiError, CliError, Unreachable
+
+JsonObject = dict[str, Any]
+DEFAULT_URL = "http://127.0.0.1:8080"
+DEFAULT_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class LogChunk:
+    """One page of a run's output and where the next page starts."""
+
+    text: str
+    next_offset: int
+    state: str
+
+
+def _segment(value: str) -> str:
+    """Quote one path segment so a name can never change which endpoint is called."""
+    return quote(value, safe="")
+
+
+def _error_detail(detail: Any) -> str:
+    """Flatten ``detail``: a string, or a pydantic-style list of ``{loc, msg}`` items."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict) and "msg" in item:
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return "" if detail is None else str(detail)
+
+
+def api_error(response: httpx.Response) -> ApiError:
+    """Build the ``ApiError`` for an HTTP error answer, whatever shape its body has."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = response.text.strip().splitlines()
+        return ApiError(response.status_code, response.reason_phrase, text[0][:200] if text else "")
+    error = str(body.get("error") or response.reason_phrase)
+    detail = _error_detail(body.get("detail")) or error
+    field = body.get("field")
+    if field and not detail.startswith(f"{field}:"):
+        detail = f"{field}: {detail}"
+    return ApiError(response.status_code, error, detail)
+
+
+class ApiClient:
+    """Talks to one launchq API at ``base_url``; use it as a context manager."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_URL,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise CliError(f"--url: {base_url!r} is not an http:// or https:// URL")
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._http.close()
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: JsonObject | None = None,
+        params: dict[str, str | int] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, json=json, params=params, headers=headers)
+        except httpx.ConnectError:
+            raise Unreachable(
+                f"cannot reach launchq at {self.base_url} — is `launchq serve` running?"
+            ) from None
+        except httpx.TimeoutException:
+            raise Unreachable(f"launchq at {self.base_url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise Unreachable(f"talking to launchq at {self.base_url} failed: {exc}") from None
+        if response.status_code >= 400:
+            raise api_error(response)
+        return response
+
+    def _object(self, response: httpx.Response) -> JsonObject:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise Unreachable(
+                f"unexpected answer from launchq at {self.base_url}: "
+                f"{response.request.method} {response.request.url.path} did not return a JSON object"
+            )
+        return body
+
+    def _list(self, response: httpx.Response, key: str) -> list[JsonObject]:
+        items = self._object(response).get(key)
+        if not isinstance(items, list):
+            raise Unreachable(f"unexpected answer from launchq: no {key!r} list")
+        return [item for item in items if isinstance(item, dict)]
+
+    # -- queues -----------------------------------------------------------------------
+    def create_queue(self, body: JsonObject) -> JsonObject:
+        """``POST /queues``; 409 if the name is taken."""
+        return self._object(self._request("POST", "/queues", json=body))
+
+    def list_queues(self) -> list[JsonObject]:
+        """``GET /queues``."""
+        return self._list(self._request("GET", "/queues"), "queues")
+
+    def get_queue(self, name: str) -> JsonObject:
+        """``GET /queues/{name}``."""
+        return self._object(self._request("GET", f"/queues/{_segment(name)}"))
+
+    def update_queue(self, name: str, changes: JsonObject) -> JsonObject:
+        """``PATCH /queues/{name}`` with only the fields to change."""
+        return self._object(self._request("PATCH", f"/queues/{_segment(name)}", json=changes))
+
+    def delete_queue(self, name: str) -> None:
+        """``DELETE /queues/{name}``."""
+        self._request("DELETE", f"/queues/{_segment(name)}")
+
+    # -- runs -------------------------------------------------------------------------
+    def enqueue_run(
+        self, queue: str, spec: JsonObject, *, idempotency_key: str | None = None
+    ) -> JsonObject:
+        """``POST /queues/{queue}/runs``; answers ``{id, state, position, queue, priority}``."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        response = self._request("POST", f"/queues/{_segment(queue)}/runs", json=spec, headers=headers)
+        return self._object(response)
+
+    def list_runs(self, *, queue: str | None = None, state: str | None = None) -> list[JsonObject]:
+        """``GET /runs?queue=&state=`` (filters left out when not given)."""
+        params: dict[str, str | int] = {}
+        if queue:
+            params["queue"] = queue
+        if state:
+            params["state"] = state
+        return self._list(self._request("GET", "/runs", params=params), "runs")
+
+    def get_run(self, run_id: str) -> JsonObject:
+        """``GET /runs/{id}``, events included."""
+        return self._object(self._request("GET", f"/runs/{_segment(run_id)}"))
+
+    def get_logs(self, run_id: str, offset: int = 0) -> LogChunk:
+        """``GET /runs/{id}/logs?offset=N``: the output from ``offset`` on."""
+        response = self._request("GET", f"/runs/{_segment(run_id)}/logs", params={"offset": offset})
+        body = self._object(response)
+        try:
+            return LogChunk(str(body["text"]), int(body["next_offset"]), str(body["state"]))
+        except (KeyError, TypeError, ValueError):
+            raise Unreachable("unexpected answer from launchq: logs without text/next_offset/state") from None
+
+    def stop_run(self, run_id: str) -> JsonObject:
+        """``POST /runs/{id}/stop``; answers the run (202)."""
+        return self._object(self._request("POST", f"/runs/{_segment(run_id)}/stop"))
+
+    # -- schedules --------------------------------------------------------------------
+    def create_schedule(self, body: JsonObject) -> JsonObject:
+        """``POST /schedules`` with ``{name, queue, cron, run}``."""
+        return self._object(self._request("POST", "/schedules", json=body))
+
+    def list_schedules(self) -> list[JsonObject]:
+        """``GET /schedules``."""
+        return self._list(self._request("GET", "/schedules"), "schedules")
+
+    def delete_schedule(self, name: str) -> None:
+        """``DELETE /schedules/{name}``."""
+        self._request("DELETE", f"/schedules/{_segment(name)}")

@@ -1,0 +1,296 @@
+"""Turning flags and local files into request bodies, refusing bad input before anything is sent.
+
+Every mistake raises ``CliError`` (exit status 2) with one line that names the option.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from launchq.cli.errors import CliError
+from launchq.domain.priority import parse_priority
+
+JsonObject = dict[str, Any]
+Scalar = str | int | float
+
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+)([eE][+-]?\d+)?")
+_FILE_SUFFIXES = (".json", ".yaml", ".yml")
+
+LAUNCH_CONFIG_KEYS = (
+    "author",
+    "docker",
+    "entity",
+    "env",
+    "git",
+    "name",
+    "overrides",
+    "priority",
+    "project",
+    "resource_args",
+    "template_variables",
+    "uri",
+)
+OVERRIDE_KEYS = ("args", "entry_point", "run_config")
+CONFIG_OPTION = "-c/--config"
+
+
+# -- JSON / YAML objects ------------------------------------------------------------------
+def _one_line(exc: Exception) -> str:
+    """A parser's complaint on one line, with its position when the parser knows it."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        return f"{exc.problem}{where}"
+    return " ".join(str(exc).split())
+
+
+def _parse(text: str, *, json_first: bool) -> Any:
+    """Parse JSON or YAML (YAML's flow style also reads most JSON); raise the most telling error."""
+    if json_first:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as json_error:
+            try:
+                return yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise json_error from None
+    return yaml.safe_load(text)
+
+
+def _looks_like_path(value: str) -> bool:
+    if "\n" in value or value.lstrip().startswith(("{", "[")):
+        return False
+    return value.lower().endswith(_FILE_SUFFIXES) or Path(value).expanduser().is_file()
+
+
+def load_object(option: str, value: str) -> JsonObject:
+    """Read ``value`` as a path to a .json/.yaml/.yml file or as inline JSON/YAML; it must be an object."""
+    if _looks_like_path(value):
+        path = Path(value).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise CliError(f"{option}: cannot read {str(path)!r}: {reason}") from None
+        json_first = path.suffix.lower() == ".json"
+        source, kind = f" in {str(path)!r}", "JSON" if json_first else "YAML"
+    else:
+        text, source = value, ""
+        json_first = value.lstrip().startswith(("{", "["))
+        kind = "JSON" if json_first else "YAML"
+    try:
+        data = _parse(text, json_first=json_first)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise CliError(f"{option}: malformed {kind}{source}: {_one_line(exc)}") from None
+    if not isinstance(data, dict):
+        got = "nothing" if data is None else f"a {type(data).__name__}"
+        raise CliError(
+            f"{option}: expected a JSON/YAML object (key: value mapping) or a path to a "
+            f".json/.yaml file, got {got}{source}"
+        )
+    # YAML dates and the like become strings so the body is plain JSON.
+    result: JsonObject = json.loads(json.dumps(data, default=str))
+    return result
+
+
+# -- KEY=VALUE flags ----------------------------------------------------------------------
+def split_assignment(option: str, item: str) -> tuple[str, str]:
+    """``key=value`` → ``(key, value)``; the value may itself contain ``=``."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise CliError(f"{option}: expected KEY=VALUE, got {item!r}")
+    if not key.strip():
+        raise CliError(f"{option}: missing the name before '=' in {item!r}")
+    return key.strip(), value
+
+
+def typed_scalar(value: str) -> Scalar:
+    """``"8"`` → 8, ``"0.5"`` → 0.5, anything else stays a string (as W&B's ``--set-var`` does)."""
+    text = value.strip()
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    return value
+
+
+def parse_set_vars(items: Iterable[str], option: str = "-v/--set-var") -> dict[str, Scalar]:
+    """Template variable values from repeated ``key=value`` flags; numbers become numbers."""
+    return {key: typed_scalar(value) for key, value in (split_assignment(option, i) for i in items)}
+
+
+def parse_env(items: Iterable[str], option: str = "--env") -> dict[str, str]:
+    """Environment variables from repeated ``KEY=VALUE`` flags; values stay strings."""
+    return dict(split_assignment(option, item) for item in items)
+
+
+def priority_label(value: object, option: str = "priority") -> str:
+    """``critical|high|medium|low`` or ``0..3`` → the label the API takes."""
+    try:
+        return parse_priority(value).label
+    except ValueError as exc:
+        raise CliError(f"{option}: {exc}") from None
+
+
+def split_entry_point(option: str, value: str) -> list[str]:
+    """``"python train.py --x"`` → ``["python", "train.py", "--x"]``, as a POSIX shell splits."""
+    try:
+        return shlex.split(value)
+    except ValueError as exc:
+        raise CliError(f"{option}: cannot split {value!r}: {exc}") from None
+
+
+# -- W&B launch config (-c) -----------------------------------------------------------------
+def _check_keys(where: str, data: JsonObject, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise CliError(f"{where}: {unknown[0]!r} is not supported by launchq; use {', '.join(allowed)}")
+
+
+def _section(where: str, data: JsonObject, key: str) -> JsonObject:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CliError(f"{where}: {key} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _string(where: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise CliError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _strings(where: str, value: object) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise CliError(f"{where} must be a list of strings, got {value!r}")
+    return list(value)
+
+
+def _config_sources(config: JsonObject) -> JsonObject:
+    """``uri``, ``git.version``, ``docker.docker_image`` and the naming keys."""
+    body: JsonObject = {}
+    for key in ("uri", "name", "project", "author"):
+        if config.get(key) is not None:
+            body[key] = _string(f"{CONFIG_OPTION}: {key}", config[key])
+    git = _section(CONFIG_OPTION, config, "git")
+    _check_keys(f"{CONFIG_OPTION}: git", git, ("version",))
+    if git.get("version") is not None:
+        body["git_version"] = _string(f"{CONFIG_OPTION}: git.version", git["version"])
+    docker = _section(CONFIG_OPTION, config, "docker")
+    _check_keys(f"{CONFIG_OPTION}: docker", docker, ("docker_image",))
+    if docker.get("docker_image") is not None:
+        body["docker_image"] = _string(f"{CONFIG_OPTION}: docker.docker_image", docker["docker_image"])
+    return body
+
+
+def _config_overrides(config: JsonObject) -> JsonObject:
+    """``overrides.{args, entry_point, run_config}`` and ``env``.
+
+    ``run_config`` reaches the job as ``WANDB_CONFIG``, the variable W&B's agent sets from it.
+    """
+    body: JsonObject = {}
+    overrides = _section(CONFIG_OPTION, config, "overrides")
+    _check_keys(f"{CONFIG_OPTION}: overrides", overrides, OVERRIDE_KEYS)
+    if overrides.get("args") is not None:
+        body["args"] = _strings(f"{CONFIG_OPTION}: overrides.args", overrides["args"])
+    entry_point = overrides.get("entry_point")
+    if isinstance(entry_point, str):
+        body["entry_point"] = split_entry_point(f"{CONFIG_OPTION}: overrides.entry_point", entry_point)
+    elif entry_point is not None:
+        body["entry_point"] = _strings(f"{CONFIG_OPTION}: overrides.entry_point", entry_point)
+    env = {str(k): str(v) for k, v in _section(CONFIG_OPTION, config, "env").items()}
+    if overrides.get("run_config"):
+        env["WANDB_CONFIG"] = json.dumps(_section(CONFIG_OPTION, overrides, "run_config"))
+    if env:
+        body["env"] = env
+    return body
+
+
+def _config_queue_fields(config: JsonObject) -> JsonObject:
+    """``resource_args``, ``template_variables`` and ``priority``."""
+    body: JsonObject = {}
+    if config.get("resource_args"):
+        body["resource_args"] = _section(CONFIG_OPTION, config, "resource_args")
+    values = _section(CONFIG_OPTION, config, "template_variables")
+    for key, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise CliError(f"{CONFIG_OPTION}: template_variables.{key} must be a string or number")
+    if values:
+        body["template_variables"] = values
+    if config.get("priority") is not None:
+        body["priority"] = priority_label(config["priority"], f"{CONFIG_OPTION}: priority")
+    return body
+
+
+def body_from_launch_config(config: JsonObject) -> tuple[JsonObject, str | None]:
+    """Map a W&B launch config (``wandb launch -c``) onto a run body; also return its ``entity``."""
+    _check_keys(CONFIG_OPTION, config, LAUNCH_CONFIG_KEYS)
+    body = {**_config_sources(config), **_config_overrides(config), **_config_queue_fields(config)}
+    entity = config.get("entity")
+    return body, None if entity is None else _string(f"{CONFIG_OPTION}: entity", entity)
+
+
+# -- launch / schedule flags ----------------------------------------------------------------
+@dataclass
+class RunFlags:
+    """The run flags ``launch`` and ``schedule create`` share, as typed on the command line."""
+
+    uri: str | None = None
+    git_version: str | None = None
+    docker_image: str | None = None
+    entry_point: str | None = None
+    args: list[str] = field(default_factory=list)
+    priority: str | None = None
+    config: str | None = None
+    resource_args: str | None = None
+    set_vars: list[str] = field(default_factory=list)
+    name: str | None = None
+    project: str | None = None
+    entity: str | None = None
+    env: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """The body of ``POST /queues/{q}/runs`` and the entity the user expects the queue in."""
+
+    body: JsonObject
+    entity: str | None
+
+
+def build_run_request(flags: RunFlags) -> RunRequest:
+    """Start from ``-c`` (if any) and let each flag override it, as ``wandb launch`` does."""
+    body: JsonObject = {}
+    entity = None
+    if flags.config is not None:
+        body, entity = body_from_launch_config(load_object(CONFIG_OPTION, flags.config))
+    for key in ("uri", "git_version", "docker_image", "name", "project"):
+        value = getattr(flags, key)
+        if value is not None:
+            body[key] = value
+    if flags.entry_point is not None:
+        body["entry_point"] = split_entry_point("-E/--entry-point", flags.entry_point)
+    if flags.args:
+        body["args"] = list(flags.args)
+    if flags.priority is not None:
+        body["priority"] = priority_label(flags.priority)
+    if flags.resource_args is not None:
+        body["resource_args"] = load_object("-R/--resource-args", flags.resource_args)
+    if flags.set_vars:
+        body["template_variables"] = {**body.get("template_variables", {}), **parse_set_vars(flags.set_vars)}
+    if flags.env:
+        body["env"] = {**body.get("env", {}), **parse_env(flags.env)}
+    return RunRequest(body=body, entity=flags.entity or entity)

@@ -1,0 +1,48 @@
+"""``launchq agent``: the long-running dispatcher alone, for users who want W&B's agent shape.
+
+It dispatches the named queues from the same local store as ``launchq serve`` (claims
+are atomic across processes), with the agent-wide ``max_jobs`` of ``launch-config.yaml``
+or ``-j``; the flag wins over the file, as with ``wandb launch-agent``.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from types import FrameType
+
+from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+from launchq.domain.launch_config import load_launch_config
+from launchq.errors import InvalidInput
+from launchq.local.loops import Loops
+from launchq.local.settings import LocalSettings
+from launchq.local.wiring import build_local
+
+
+def run_agent(
+    queues: list[str],
+    max_jobs: int | None = None,
+    config_path: Path | None = None,
+    data_dir: Path | None = None,
+) -> None:
+    config, _ = load_launch_config(config_path)
+    names = list(dict.fromkeys([*queues, *config.queues]))
+    if not names:
+        raise InvalidInput("name at least one queue with -q or `queues:` in launch-config.yaml", field="queues")
+    settings = LocalSettings(**({"data_dir": data_dir} if data_dir else {}))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    doorbell = InProcessDoorbell()
+    services = build_local(settings, doorbell)
+    for name in names:
+        services.queues.get(name)  # NotFound now, not silence later
+    loops = Loops(services, doorbell, settings.poll_interval, queues=names, max_jobs=max_jobs or config.max_jobs)
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        loops.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    loops.start()
+    logging.getLogger(__name__).info("launchq agent watching %s", ", ".join(names))
+    loops.wait()

@@ -1,0 +1,32 @@
+"""``launchq serve``: the HTTP API, the dispatcher and the reconciler in one local process."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import uvicorn
+
+from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+from launchq.api.app import local_app
+from launchq.local.loops import Loops
+from launchq.local.settings import LocalSettings
+from launchq.local.wiring import build_local, ensure_default_queue
+
+log = logging.getLogger(__name__)
+
+
+def serve(host: str | None = None, port: int | None = None, data_dir: Path | None = None) -> None:
+    overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
+    settings = LocalSettings(**overrides)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    doorbell = InProcessDoorbell()
+    services = build_local(settings, doorbell)
+    ensure_default_queue(services, settings.default_queue)
+    loops = Loops(services, doorbell, settings.poll_interval)
+    loops.start()
+    log.info("launchq serving on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir)
+    try:
+        uvicorn.run(local_app(services), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        loops.stop()

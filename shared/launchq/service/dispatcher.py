@@ -1,0 +1,97 @@
+"""The dispatcher: claims runs in priority order while a queue has free slots, and launches them.
+
+It is woken by the doorbell (enqueue, slot freed, schedule) or by a timer; it holds no
+state of its own, so any number of dispatchers may run against one store: claims are
+atomic there, and every later step is a conditional write.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from launchq.config.resolve import MacroValues, substitute_macros
+from launchq.domain.models import Run, RunUpdate
+from launchq.domain.states import RunState
+from launchq.errors import LaunchFailed, NotFound, StaleWrite
+from launchq.ports import Target
+from launchq.service.context import Context
+
+log = logging.getLogger(__name__)
+
+
+def macro_values(run: Run, image_uri: str) -> MacroValues:
+    return MacroValues(
+        image_uri=image_uri,
+        run_id=run.id,
+        run_name=run.spec.name or run.id,
+        project_name=run.spec.project or "uncategorized",
+        entity_name=run.entity,
+        queue_name=run.queue,
+        author=run.spec.author or "",
+    )
+
+
+class Dispatcher:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def dispatch(self, queue: str, limit: int | None = None) -> list[Run]:
+        """Claim and launch runs of ``queue`` until it has no free slot, no queued run, or
+        ``limit`` launches were made. Returns the runs it handled (in their new states)."""
+        handled: list[Run] = []
+        while limit is None or len(handled) < limit:
+            now = self.ctx.clock()
+            try:
+                run = self.ctx.store.claim(queue, now, now + timedelta(seconds=self.ctx.settings.lease_seconds))
+            except NotFound:
+                return handled
+            if run is None:
+                break
+            handled.append(self.launch(run))
+        return handled
+
+    def launch(self, run: Run) -> Run:
+        """Take a claimed run to ``starting`` (or ``dead_letter`` with the reason)."""
+        queue = self.ctx.store.get_queue(run.queue)
+        target = self.ctx.targets.get(queue.resource)
+        try:
+            image = self._image_for(run, target)
+            launched = run.model_copy(update={"resolved": substitute_macros(run.resolved, macro_values(run, image))})
+            handle = target.submit(launched)
+        except LaunchFailed as exc:
+            return self._dead_letter(run, str(exc))
+        launched = launched.model_copy(update={"handle": handle})
+        try:
+            return self.ctx.store.transition(
+                run.id,
+                run.state,
+                RunState.STARTING,
+                f"submitted to {queue.resource}",
+                self.ctx.clock(),
+                RunUpdate(handle=handle, resolved=launched.resolved, started_at=self.ctx.clock(), clear_lease=True),
+            )
+        except StaleWrite:
+            # Stopped (or its claim expired) while we were launching: the job must not live on.
+            log.warning("run %s changed state during launch; stopping the job just started", run.id)
+            target.stop(launched)
+            return self.ctx.store.get_run(run.id)
+
+    def _image_for(self, run: Run, target: Target) -> str:
+        if not target.needs_image:
+            return run.spec.docker_image or ""
+        return self.ctx.builder.build(run)
+
+    def _dead_letter(self, run: Run, reason: str) -> Run:
+        log.warning("run %s could not be launched: %s", run.id, reason)
+        try:
+            return self.ctx.store.transition(
+                run.id,
+                run.state,
+                RunState.DEAD_LETTER,
+                reason,
+                self.ctx.clock(),
+                RunUpdate(finished_at=self.ctx.clock(), clear_lease=True),
+            )
+        except StaleWrite:
+            return self.ctx.store.get_run(run.id)

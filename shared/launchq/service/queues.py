@@ -1,0 +1,90 @@
+"""Creating, changing and removing queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from launchq.config.resolve import check_queue_settings, parse_config_text
+from launchq.domain.models import JsonObject, Name, Queue, QueueSettings
+from launchq.domain.template_vars import TemplateVariable
+from launchq.errors import InvalidInput
+from launchq.service.context import Context
+
+
+def _config_object(value: Any) -> Any:
+    """A queue config may be sent as an object or as JSON/YAML text (as in W&B's UI)."""
+    if isinstance(value, str):
+        return parse_config_text(value, field="config") if value.strip() else {}
+    return value
+
+
+class QueueCreate(QueueSettings):
+    """Body of ``POST /queues``."""
+
+    name: Name
+
+    _parse_config = field_validator("config", mode="before")(_config_object)
+
+
+class QueuePatch(BaseModel):
+    """Body of ``PATCH /queues/{name}``: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resource: str | None = None
+    config: JsonObject | None = None
+    template_variables: dict[str, TemplateVariable] | None = None
+    prioritization: bool | None = None
+    max_jobs: int | None = Field(default=None, ge=-1)
+    allow_overrides: bool | None = None
+
+    _parse_config = field_validator("config", mode="before")(_config_object)
+
+
+class QueueService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def create(self, body: QueueCreate) -> Queue:
+        self.ctx.targets.get(body.resource)
+        check_queue_settings(body)
+        queue = Queue(**body.model_dump(), created_at=self.ctx.clock())
+        self.ctx.store.create_queue(queue)
+        return queue
+
+    def ensure(self, body: QueueCreate) -> Queue:
+        """Create the queue unless one of that name exists (used for the local ``default``)."""
+        for queue in self.ctx.store.list_queues():
+            if queue.name == body.name:
+                return queue
+        return self.create(body)
+
+    def get(self, name: str) -> Queue:
+        return self.ctx.store.get_queue(name)
+
+    def list(self) -> list[Queue]:
+        return self.ctx.store.list_queues()
+
+    def patch(self, name: str, patch: QueuePatch) -> Queue:
+        current = self.ctx.store.get_queue(name)
+        changes = patch.model_dump(exclude_unset=True)
+        if changes.get("max_jobs") == 0:
+            raise InvalidInput("must be -1 (unlimited) or at least 1", field="max_jobs")
+        merged = QueueSettings.model_validate({**current.model_dump(include=set(QueueSettings.model_fields)), **changes})
+        self.ctx.targets.get(merged.resource)
+        check_queue_settings(merged)
+        updated = self.ctx.store.update_queue(current.model_copy(update=merged.__dict__))
+        self.ctx.doorbell.ring(name)  # a raised max_jobs may free slots
+        return updated
+
+    def delete(self, name: str) -> None:
+        self.ctx.store.delete_queue(name)
+
+    def counts(self, name: str) -> tuple[int, int]:
+        """(active, queued) runs of the queue."""
+        from launchq.domain.states import RunState
+
+        queued = len(self.ctx.store.list_runs(queue=name, states=[RunState.QUEUED], limit=100_000))
+        return self.ctx.store.count_active(name), queued

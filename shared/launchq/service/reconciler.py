@@ -1,0 +1,107 @@
+"""The reconciler: brings the store in line with the world, on a timer.
+
+One ``tick`` expires stale claims (back to ``queued``, same place in line), asks targets
+about live runs (the polling path for targets that push no events), finishes stops,
+dead-letters runs stuck in ``starting``, and fires due cron schedules. Every change is a
+conditional write, so several reconcilers at once are harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from launchq.domain.models import Run, RunUpdate
+from launchq.domain.states import RunState
+from launchq.errors import LaunchqError, StaleWrite
+from launchq.ports import Target, TargetStatus
+from launchq.service.context import Context
+from launchq.service.schedules import ScheduleService
+
+log = logging.getLogger(__name__)
+
+_POLLED = (RunState.STARTING, RunState.RUNNING, RunState.STOPPING)
+_ENDED = {"finished": RunState.FINISHED, "failed": RunState.FAILED}
+
+
+class Reconciler:
+    def __init__(self, ctx: Context, schedules: ScheduleService) -> None:
+        self.ctx = ctx
+        self.schedules = schedules
+
+    def tick(self) -> None:
+        self.expire_claims()
+        self.poll_runs()
+        self.schedules.fire_due()
+
+    def expire_claims(self) -> None:
+        now = self.ctx.clock()
+        for run in self.ctx.store.list_runs(states=[RunState.CLAIMED], limit=10_000):
+            if run.lease_expires_at is not None and run.lease_expires_at < now:
+                self._move(run, RunState.QUEUED, "claim expired; back in line", RunUpdate(clear_lease=True))
+
+    def poll_runs(self) -> None:
+        for run in self.ctx.store.list_runs(states=_POLLED, limit=10_000):
+            try:
+                self.poll(run)
+            except LaunchqError as exc:  # one bad run must not stop the others being reconciled
+                log.warning("could not reconcile run %s: %s", run.id, exc)
+
+    def poll(self, run: Run) -> Run:
+        """Apply the target's view of one live run."""
+        if run.state == RunState.STOPPING and not run.handle:
+            return self._move(run, RunState.STOPPED, "stopped before it was launched")
+        target = self.ctx.targets.get(self.ctx.store.get_queue(run.queue).resource)
+        status = target.status(run)
+        if run.state == RunState.STOPPING:
+            return self._poll_stopping(run, status, target)
+        if status.state in _ENDED or status.state in ("stopped", "lost"):
+            return self._ended(run, status)
+        if status.state == "running" and run.state == RunState.STARTING:
+            return self._move(run, RunState.RUNNING, status.detail or "job is running")
+        if status.state == "starting" and self._start_timed_out(run):
+            target.stop(run)
+            return self._move(
+                run,
+                RunState.DEAD_LETTER,
+                f"did not start within {self.ctx.settings.start_timeout_seconds:g}s"
+                + (f": {status.detail}" if status.detail else ""),
+                RunUpdate(finished_at=self.ctx.clock()),
+            )
+        return run
+
+    def _poll_stopping(self, run: Run, status: TargetStatus, target: Target) -> Run:
+        if status.state in ("running", "starting"):
+            target.stop(run)  # idempotent: makes sure a stop survives a restart of the server
+            return run
+        code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
+        return self._move(
+            run, RunState.STOPPED, f"stopped{code}", RunUpdate(exit_code=status.exit_code, finished_at=self.ctx.clock())
+        )
+
+    def _ended(self, run: Run, status: TargetStatus) -> Run:
+        to = _ENDED.get(status.state, RunState.FAILED)
+        if status.state == "finished":
+            reason = "exited with code 0"
+        elif status.exit_code is not None:
+            reason = f"exited with code {status.exit_code}"
+        else:
+            reason = f"job {status.state}"
+        if status.detail:
+            reason = f"{reason}: {status.detail}"
+        return self._move(run, to, reason, RunUpdate(exit_code=status.exit_code, finished_at=self.ctx.clock()))
+
+    def _start_timed_out(self, run: Run) -> bool:
+        started = run.started_at or run.updated_at
+        return self.ctx.clock() - started > timedelta(seconds=self.ctx.settings.start_timeout_seconds)
+
+    def _move(self, run: Run, to: RunState, reason: str, update: RunUpdate | None = None) -> Run:
+        try:
+            moved = self.ctx.store.transition(run.id, run.state, to, reason, self.ctx.clock(), update)
+        except StaleWrite:
+            return self.ctx.store.get_run(run.id)
+        if run.state.active and not to.active:
+            self.ctx.doorbell.ring(run.queue)  # a slot is free
+        if to == RunState.QUEUED:
+            self.ctx.doorbell.ring(run.queue)
+        return moved

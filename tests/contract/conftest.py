@@ -1,0 +1,111 @@
+"""Fixtures for the RunStore contract suite: every test runs once per store adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+
+from launchq.adapters.stores.memory import MemoryRunStore
+from launchq.adapters.stores.sqlite import SqliteRunStore
+from launchq.domain.models import Queue, Run, RunSpec, Schedule
+from launchq.domain.priority import Priority
+from launchq.ports import RunStore
+
+MakeQueue = Callable[..., Queue]
+MakeRun = Callable[..., Run]
+MakeSchedule = Callable[..., Schedule]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
+    if request.param == "memory":
+        yield MemoryRunStore()
+        return
+    sqlite_store = SqliteRunStore(tmp_path / "launchq.db")
+    yield sqlite_store
+    sqlite_store.close()
+
+
+def build_queue(name: str = "gpu", max_jobs: int = -1) -> Queue:
+    return Queue(name=name, resource="local-process", max_jobs=max_jobs, created_at=datetime.now(UTC))
+
+
+def build_run(
+    queue: str = "gpu",
+    priority: Priority = Priority.MEDIUM,
+    idempotency_key: str | None = None,
+    name: str | None = None,
+) -> Run:
+    now = datetime.now(UTC)
+    return Run(
+        id=uuid4().hex,
+        queue=queue,
+        entity="local",
+        spec=RunSpec(docker_image="python:3.11", entry_point=["python", "train.py"], name=name),
+        priority=priority,
+        idempotency_key=idempotency_key,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def build_schedule(
+    name: str = "nightly", queue: str = "gpu", next_fire_at: datetime | None = None
+) -> Schedule:
+    return Schedule(
+        name=name,
+        queue=queue,
+        cron="0 3 * * *",
+        next_fire_at=next_fire_at or datetime(2030, 1, 1, 3, 0, tzinfo=UTC),
+        created_at=datetime.now(UTC),
+    )
+
+
+@pytest.fixture
+def make_queue(store: RunStore) -> MakeQueue:
+    """Create a queue in the store and return it."""
+
+    def make(name: str = "gpu", max_jobs: int = -1) -> Queue:
+        queue = build_queue(name, max_jobs)
+        store.create_queue(queue)
+        return queue
+
+    return make
+
+
+@pytest.fixture
+def new_queue() -> MakeQueue:
+    """Build (but do not store) a queue."""
+    return build_queue
+
+
+@pytest.fixture
+def new_run() -> MakeRun:
+    """Build (but do not store) a run."""
+    return build_run
+
+
+@pytest.fixture
+def add_run(store: RunStore) -> MakeRun:
+    """Add a new run to the store and return the stored run (with its seq)."""
+
+    def add(
+        queue: str = "gpu",
+        priority: Priority = Priority.MEDIUM,
+        idempotency_key: str | None = None,
+        name: str | None = None,
+    ) -> Run:
+        stored, created = store.add_run(build_run(queue, priority, idempotency_key, name))
+        assert created
+        return stored
+
+    return add
+
+
+@pytest.fixture
+def new_schedule() -> MakeSchedule:
+    return build_schedule
