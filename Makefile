@@ -39,7 +39,7 @@ unit: setup
 	$(BIN)/python -m pytest tests/unit tests/contract -q $(PYTEST_ARGS)
 
 bench: setup
-	$(BIN)/python -m pytest tests/perf --benchmark-only -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/perf --benchmark-only --benchmark-columns=min,median,mean,ops,rounds $(PYTEST_ARGS)
 
 deploy: setup
 	$(BIN)/sam build && $(BIN)/sam deploy --guided

@@ -48,7 +48,16 @@ def launchq_serve(data_dir: Path, **env: str) -> Iterator[str]:
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "launchq.cli.main", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            [
+                sys.executable,
+                "-m",
+                "launchq.cli.main",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=child_env,

@@ -29,7 +29,10 @@ def test_priorities_run_in_order_behind_a_busy_slot(api: httpx.Client, tmp_path:
     ids = {}
     for priority, code in codes.items():
         created = enqueue(
-            api, "prio", priority=priority, entry_point=py(f"print('I am {priority}'); raise SystemExit({code})")
+            api,
+            "prio",
+            priority=priority,
+            entry_point=py(f"print('I am {priority}'); raise SystemExit({code})"),
         )
         ids[priority] = created["id"]
         assert created["state"] == "queued"
@@ -124,7 +127,12 @@ def test_default_queue_exists_and_the_example_trains(api: httpx.Client) -> None:
     assert queues[0]["resource"] == "local-process"
     repo = Path(__file__).resolve().parents[2]
     run = enqueue(
-        api, "default", uri=str(repo / "examples"), entry_point="python train.py", args=["--epochs", "3"], project="demo"
+        api,
+        "default",
+        uri=str(repo / "examples"),
+        entry_point="python train.py",
+        args=["--epochs", "3"],
+        project="demo",
     )
     final = wait_state(api, run["id"], TERMINAL)
     text = api.get(f"/runs/{run['id']}/logs").json()["text"]

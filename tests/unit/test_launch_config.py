@@ -54,6 +54,7 @@ def test_each_documented_builder_type_parses(builder_type: str, model: type) -> 
     config = parse_launch_config(f"builder:\n  type: {builder_type}\n", SOURCE)
     # THEN the builder block is the model of that type
     assert isinstance(config.builder, model)
+    assert config.builder is not None
     assert config.builder.type == builder_type
 
 

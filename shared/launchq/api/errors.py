@@ -67,7 +67,7 @@ def register_error_handlers(app: ApiGatewayResolver) -> None:
     def _launchq(exc: LaunchqError) -> Response[Any]:
         for kind in type(exc).__mro__:
             if kind in STATUS:
-                status, code = STATUS[kind]  # type: ignore[index]
+                status, code = STATUS[kind]
                 return error_response(status, code, str(exc), exc.field)
         return _internal(exc)
 

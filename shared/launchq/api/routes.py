@@ -40,7 +40,7 @@ def _no_content() -> Response[Any]:
     return Response(status_code=HTTPStatus.NO_CONTENT, body=None)
 
 
-def build_router(services: Services) -> Router:  # noqa: C901, PLR0915 - one flat table of routes
+def build_router(services: Services) -> Router:  # noqa: C901 - one flat table of routes
     router = Router()
 
     def queue_view(queue: Queue) -> QueueView:
@@ -63,7 +63,7 @@ def build_router(services: Services) -> Router:  # noqa: C901, PLR0915 - one fla
 
     @router.get("/queues", tags=["queues"])
     def list_queues() -> Response[Any]:
-        return _json(QueueList(queues=[queue_view(q) for q in services.queues.list()]))
+        return _json(QueueList(queues=[queue_view(q) for q in services.queues.all()]))
 
     @router.get("/queues/<name>", tags=["queues"])
     def get_queue(name: str) -> Response[Any]:
@@ -87,7 +87,11 @@ def build_router(services: Services) -> Router:  # noqa: C901, PLR0915 - one fla
     ) -> Response[Any]:
         run, created = services.runs.enqueue(name, body, idempotency_key)
         view = RunCreated(
-            id=run.id, queue=run.queue, state=run.state, priority=run.priority, position=services.runs.position(run)
+            id=run.id,
+            queue=run.queue,
+            state=run.state,
+            priority=run.priority,
+            position=services.runs.position(run),
         )
         return _json(view, HTTPStatus.CREATED if created else HTTPStatus.OK)
 
@@ -97,7 +101,7 @@ def build_router(services: Services) -> Router:  # noqa: C901, PLR0915 - one fla
         state: Annotated[RunState | None, Query()] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> Response[Any]:
-        runs = services.runs.list(queue=queue, state=state, limit=limit)
+        runs = services.runs.find(queue=queue, state=state, limit=limit)
         return _json(RunList(runs=[RunView.of(r, services.runs.position(r)) for r in runs]))
 
     @router.get("/runs/<run_id>", tags=["runs"])
@@ -107,7 +111,9 @@ def build_router(services: Services) -> Router:  # noqa: C901, PLR0915 - one fla
     @router.get("/runs/<run_id>/logs", tags=["runs"])
     def get_logs(run_id: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response[Any]:
         run, text, next_offset = services.runs.logs(run_id, offset)
-        return _json(LogChunk(run_id=run.id, state=run.state, text=text, offset=offset, next_offset=next_offset))
+        return _json(
+            LogChunk(run_id=run.id, state=run.state, text=text, offset=offset, next_offset=next_offset)
+        )
 
     @router.post("/runs/<run_id>/stop", tags=["runs"])
     def stop_run(run_id: str) -> Response[Any]:
@@ -122,7 +128,7 @@ def build_router(services: Services) -> Router:  # noqa: C901, PLR0915 - one fla
 
     @router.get("/schedules", tags=["schedules"])
     def list_schedules() -> Response[Any]:
-        items = [ScheduleView(**s.model_dump()) for s in services.schedules.list()]
+        items = [ScheduleView(**s.model_dump()) for s in services.schedules.all()]
         return _json(ScheduleList(schedules=items))
 
     @router.delete("/schedules/<name>", tags=["schedules"])

@@ -159,9 +159,7 @@ class ApiClient:
         self._request("DELETE", f"/queues/{_segment(name)}")
 
     # -- runs -------------------------------------------------------------------------
-    def enqueue_run(
-        self, queue: str, spec: JsonObject, *, idempotency_key: str | None = None
-    ) -> JsonObject:
+    def enqueue_run(self, queue: str, spec: JsonObject, *, idempotency_key: str | None = None) -> JsonObject:
         """``POST /queues/{queue}/runs``; answers ``{id, state, position, queue, priority}``."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         response = self._request("POST", f"/queues/{_segment(queue)}/runs", json=spec, headers=headers)
@@ -205,3 +203,15 @@ class ApiClient:
     def delete_schedule(self, name: str) -> None:
         """``DELETE /schedules/{name}``."""
         self._request("DELETE", f"/schedules/{_segment(name)}")
+
+
+def check_entity(client: ApiClient, queue: str, entity: str | None) -> None:
+    """Refuse to enqueue when the user named an entity (``-e``) the queue does not belong to.
+
+    The run body has no entity (a run takes its queue's); checking beats silently ignoring it.
+    """
+    if entity is None:
+        return
+    owner = client.get_queue(queue).get("entity")
+    if owner != entity:
+        raise CliError(f"entity: queue {queue!r} belongs to entity {owner!r}, not {entity!r}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 JsonObject = dict[str, Any]
 _PIPE_WIDTH = 200
@@ -16,9 +17,10 @@ _PIPE_WIDTH = 200
 
 def console() -> Console:
     """A console on the current stdout; wide when piped, so ids are never cut to fit 80 columns."""
+    # markup off: names, reasons and log text may contain "[...]" that is not rich markup.
     if sys.stdout.isatty():
-        return Console(highlight=False)
-    return Console(width=_PIPE_WIDTH, highlight=False)
+        return Console(highlight=False, markup=False)
+    return Console(width=_PIPE_WIDTH, highlight=False, markup=False)
 
 
 def _cell(value: Any) -> str:
@@ -30,13 +32,16 @@ def _cell(value: Any) -> str:
 
 
 def timestamp(value: Any) -> str:
-    """``2024-05-01T12:00:00.123+00:00`` → ``2024-05-01 12:00:00``; anything else as given."""
+    """``2024-05-01T14:00:00.123+02:00`` → ``2024-05-01 12:00:00`` (UTC); anything else as given."""
     if not isinstance(value, str):
         return _cell(value)
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M:%S")
+        moment = datetime.fromisoformat(value)
     except ValueError:
         return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _max_jobs(value: Any) -> str:
@@ -91,8 +96,8 @@ def print_queue(queue: JsonObject) -> None:
         )
     )
     for key in ("config", "template_variables"):
-        out.print(f"\n[bold]{key}:[/bold]")
-        out.print(to_yaml(queue.get(key) or {}), markup=False)
+        out.print(Text(f"\n{key}:", style="bold"))
+        out.print(to_yaml(queue.get(key) or {}))
 
 
 def runs_table(runs: list[JsonObject]) -> Table:
@@ -156,8 +161,8 @@ def print_run(run: JsonObject) -> None:
         )
     )
     if run.get("resolved"):
-        out.print("\n[bold]resolved:[/bold]")
-        out.print(to_yaml(run["resolved"]), markup=False)
+        out.print(Text("\nresolved:", style="bold"))
+        out.print(to_yaml(run["resolved"]))
     out.print()
     out.print(events_table(run.get("events") or []))
 

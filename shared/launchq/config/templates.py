@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from launchq.domain.launch_config import describe_yaml_error, safe_yaml_load
+from launchq.config.yaml_text import describe_yaml_error, safe_yaml_load
 from launchq.domain.template_vars import Scalar
 from launchq.errors import InvalidInput
 
@@ -61,26 +61,31 @@ def _looks_like_json(text: str) -> bool:
     return text.lstrip().startswith(("{", "["))
 
 
+def _parse_json(text: str, field: str) -> object:
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError as exc:
+        raise InvalidInput(f"duplicate key '{exc}'", field=field) from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg} "
+            "(text starting with '{' or '[' is read as JSON)",
+            field=field,
+        ) from exc
+
+
 def parse_config_text(text: str, field: str = "config") -> dict[str, Any]:
     """Parse JSON or YAML text into a mapping; errors carry the parser's line and column.
 
-    Empty text is an empty mapping. Duplicate keys, a document that is not a mapping and
-    values JSON cannot hold are refused with ``InvalidInput(field=field)``.
+    Text whose first character is ``{`` or ``[`` is JSON (a broken JSON document must not
+    quietly become a different YAML one: ``{"a": }`` is ``{"a": null}`` to YAML); anything
+    else is YAML. Empty text is an empty mapping. Duplicate keys, a document that is not a
+    mapping and values JSON cannot hold are refused with ``InvalidInput(field=field)``.
     """
     try:
-        data: object = json.loads(text, object_pairs_hook=_no_duplicates) if text.strip() else {}
-    except _DuplicateKeyError as exc:
-        raise InvalidInput(f"duplicate key '{exc}'", field=field) from exc
-    except json.JSONDecodeError as json_error:
-        try:
-            data = safe_yaml_load(text)
-        except yaml.YAMLError as yaml_error:
-            if _looks_like_json(text):
-                message = (
-                    f"malformed JSON at line {json_error.lineno}, column {json_error.colno}: {json_error.msg}"
-                )
-                raise InvalidInput(message, field=field) from json_error
-            raise InvalidInput(describe_yaml_error(yaml_error), field=field) from yaml_error
+        data = _parse_json(text, field) if _looks_like_json(text) else safe_yaml_load(text)
+    except yaml.YAMLError as exc:
+        raise InvalidInput(describe_yaml_error(exc), field=field) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):

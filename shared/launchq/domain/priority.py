@@ -24,7 +24,7 @@ def parse_priority(value: Any) -> Priority:
     if isinstance(value, Priority):
         return value
     if isinstance(value, bool):
-        raise ValueError("must be one of critical, high, medium, low or 0..3")
+        raise ValueError("must be one of critical, high, medium, low or 0..3")  # noqa: TRY004 - pydantic wants ValueError
     if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
         number = int(value)
         if 0 <= number <= 3:

@@ -33,9 +33,7 @@ class StringVariable(BaseModel):
         if not isinstance(value, str):
             raise InvalidInput(f"must be a string, got {value!r}", field=f"template_variables.{name}")
         if self.enum is not None and value not in self.enum:
-            raise InvalidInput(
-                f"{value!r} is not one of {self.enum}", field=f"template_variables.{name}"
-            )
+            raise InvalidInput(f"{value!r} is not one of {self.enum}", field=f"template_variables.{name}")
         return value
 
 
@@ -100,5 +98,7 @@ def check_values(
         elif var.default is not None:
             out[name] = var.default
         else:
-            raise InvalidInput("is required by the queue and has no default", field=f"template_variables.{name}")
+            raise InvalidInput(
+                "is required by the queue and has no default", field=f"template_variables.{name}"
+            )
     return out

@@ -11,6 +11,7 @@ import logging
 import signal
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.domain.launch_config import load_launch_config
@@ -29,14 +30,19 @@ def run_agent(
     config, _ = load_launch_config(config_path)
     names = list(dict.fromkeys([*queues, *config.queues]))
     if not names:
-        raise InvalidInput("name at least one queue with -q or `queues:` in launch-config.yaml", field="queues")
-    settings = LocalSettings(**({"data_dir": data_dir} if data_dir else {}))
+        raise InvalidInput(
+            "name at least one queue with -q or `queues:` in launch-config.yaml", field="queues"
+        )
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
+    settings = LocalSettings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     doorbell = InProcessDoorbell()
     services = build_local(settings, doorbell)
     for name in names:
         services.queues.get(name)  # NotFound now, not silence later
-    loops = Loops(services, doorbell, settings.poll_interval, queues=names, max_jobs=max_jobs or config.max_jobs)
+    loops = Loops(
+        services, doorbell, settings.poll_interval, queues=names, max_jobs=max_jobs or config.max_jobs
+    )
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         loops.stop()

@@ -67,7 +67,7 @@ class Loops:
         return run
 
     def _watched(self, rung: set[str]) -> list[str]:
-        names = [q.name for q in self.services.queues.list()] if not rung else sorted(rung - {""})
+        names = [q.name for q in self.services.queues.all()] if not rung else sorted(rung - {""})
         return [n for n in names if self.queues is None or n in self.queues]
 
     def _dispatch_loop(self) -> None:

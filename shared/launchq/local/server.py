@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -17,7 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def serve(host: str | None = None, port: int | None = None, data_dir: Path | None = None) -> None:
-    overrides = {k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None}
+    overrides: dict[str, Any] = {
+        k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None
+    }
     settings = LocalSettings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     doorbell = InProcessDoorbell()

@@ -13,7 +13,7 @@ from datetime import timedelta
 from launchq.config.resolve import MacroValues, substitute_macros
 from launchq.domain.models import Run, RunUpdate
 from launchq.domain.states import RunState
-from launchq.errors import LaunchFailed, NotFound, StaleWrite
+from launchq.errors import InvalidInput, LaunchFailed, NotFound, StaleWrite
 from launchq.ports import Target
 from launchq.service.context import Context
 
@@ -43,7 +43,9 @@ class Dispatcher:
         while limit is None or len(handled) < limit:
             now = self.ctx.clock()
             try:
-                run = self.ctx.store.claim(queue, now, now + timedelta(seconds=self.ctx.settings.lease_seconds))
+                run = self.ctx.store.claim(
+                    queue, now, now + timedelta(seconds=self.ctx.settings.lease_seconds)
+                )
             except NotFound:
                 return handled
             if run is None:
@@ -57,9 +59,11 @@ class Dispatcher:
         target = self.ctx.targets.get(queue.resource)
         try:
             image = self._image_for(run, target)
-            launched = run.model_copy(update={"resolved": substitute_macros(run.resolved, macro_values(run, image))})
+            launched = run.model_copy(
+                update={"resolved": substitute_macros(run.resolved, macro_values(run, image))}
+            )
             handle = target.submit(launched)
-        except LaunchFailed as exc:
+        except (LaunchFailed, InvalidInput) as exc:
             return self._dead_letter(run, str(exc))
         launched = launched.model_copy(update={"handle": handle})
         try:
@@ -69,7 +73,9 @@ class Dispatcher:
                 RunState.STARTING,
                 f"submitted to {queue.resource}",
                 self.ctx.clock(),
-                RunUpdate(handle=handle, resolved=launched.resolved, started_at=self.ctx.clock(), clear_lease=True),
+                RunUpdate(
+                    handle=handle, resolved=launched.resolved, started_at=self.ctx.clock(), clear_lease=True
+                ),
             )
         except StaleWrite:
             # Stopped (or its claim expired) while we were launching: the job must not live on.

@@ -64,7 +64,7 @@ class QueueService:
     def get(self, name: str) -> Queue:
         return self.ctx.store.get_queue(name)
 
-    def list(self) -> list[Queue]:
+    def all(self) -> list[Queue]:
         return self.ctx.store.list_queues()
 
     def patch(self, name: str, patch: QueuePatch) -> Queue:
@@ -72,7 +72,9 @@ class QueueService:
         changes = patch.model_dump(exclude_unset=True)
         if changes.get("max_jobs") == 0:
             raise InvalidInput("must be -1 (unlimited) or at least 1", field="max_jobs")
-        merged = QueueSettings.model_validate({**current.model_dump(include=set(QueueSettings.model_fields)), **changes})
+        merged = QueueSettings.model_validate(
+            {**current.model_dump(include=set(QueueSettings.model_fields)), **changes}
+        )
         self.ctx.targets.get(merged.resource)
         check_queue_settings(merged)
         updated = self.ctx.store.update_queue(current.model_copy(update=merged.__dict__))

@@ -76,7 +76,10 @@ class Reconciler:
             return run
         code = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
         return self._move(
-            run, RunState.STOPPED, f"stopped{code}", RunUpdate(exit_code=status.exit_code, finished_at=self.ctx.clock())
+            run,
+            RunState.STOPPED,
+            f"stopped{code}",
+            RunUpdate(exit_code=status.exit_code, finished_at=self.ctx.clock()),
         )
 
     def _ended(self, run: Run, status: TargetStatus) -> Run:
@@ -89,7 +92,9 @@ class Reconciler:
             reason = f"job {status.state}"
         if status.detail:
             reason = f"{reason}: {status.detail}"
-        return self._move(run, to, reason, RunUpdate(exit_code=status.exit_code, finished_at=self.ctx.clock()))
+        return self._move(
+            run, to, reason, RunUpdate(exit_code=status.exit_code, finished_at=self.ctx.clock())
+        )
 
     def _start_timed_out(self, run: Run) -> bool:
         started = run.started_at or run.updated_at

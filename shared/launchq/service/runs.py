@@ -38,7 +38,11 @@ class RunService:
         Raises NotFound (queue) and InvalidInput (anything the user got wrong).
         """
         queue = self.ctx.store.get_queue(queue_name)
-        if "priority" in spec.model_fields_set and not queue.prioritization and spec.priority != Priority.MEDIUM:
+        if (
+            "priority" in spec.model_fields_set
+            and not queue.prioritization
+            and spec.priority != Priority.MEDIUM
+        ):
             raise InvalidInput(
                 f"queue {queue.name!r} does not allow prioritization; leave priority unset", field="priority"
             )
@@ -62,9 +66,7 @@ class RunService:
             self.ctx.builder.check(run)
         return run
 
-    def enqueue(
-        self, queue_name: str, spec: RunSpec, idempotency_key: str | None = None
-    ) -> tuple[Run, bool]:
+    def enqueue(self, queue_name: str, spec: RunSpec, idempotency_key: str | None = None) -> tuple[Run, bool]:
         """Store a new queued run and ring the doorbell; returns (run, created).
 
         The same idempotency key with the same request returns the first run; with a
@@ -75,9 +77,7 @@ class RunService:
         run = self.prepare(queue_name, spec, idempotency_key)
         stored, created = self.ctx.store.add_run(run)
         if not created and stored.request_hash != run.request_hash:
-            raise Conflict(
-                "was already used for a different request on this queue", field="Idempotency-Key"
-            )
+            raise Conflict("was already used for a different request on this queue", field="Idempotency-Key")
         if created:
             self.ctx.doorbell.ring(stored.queue)
         return stored, created
@@ -91,7 +91,7 @@ class RunService:
     def events(self, run_id: str) -> list[RunEvent]:
         return self.ctx.store.events(run_id)
 
-    def list(self, queue: str | None = None, state: RunState | None = None, limit: int = 1000) -> list[Run]:
+    def find(self, queue: str | None = None, state: RunState | None = None, limit: int = 1000) -> list[Run]:
         if queue is not None:
             self.ctx.store.get_queue(queue)
         return self.ctx.store.list_runs(queue=queue, states=[state] if state else None, limit=limit)

@@ -46,7 +46,7 @@ class ScheduleService:
         self.ctx.store.create_schedule(schedule)
         return schedule
 
-    def list(self) -> list[Schedule]:
+    def all(self) -> list[Schedule]:
         return self.ctx.store.list_schedules()
 
     def delete(self, name: str) -> None:

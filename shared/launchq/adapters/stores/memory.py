@@ -189,7 +189,7 @@ class MemoryRunStore(RunStore):
             self._save_moved(run, event)
             return run.model_copy(deep=True)
 
-    def transition(  # noqa: PLR0917 (signature fixed by the RunStore port)
+    def transition(
         self,
         run_id: str,
         expected: RunState,

@@ -265,7 +265,7 @@ class SqliteRunStore(RunStore):
             self._save_moved(conn, run, event)
         return run
 
-    def transition(  # noqa: PLR0917 (signature fixed by the RunStore port)
+    def transition(
         self,
         run_id: str,
         expected: RunState,

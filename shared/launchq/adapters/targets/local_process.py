@@ -53,7 +53,8 @@ def _check_env(env: dict[str, str]) -> dict[str, str]:
 class LocalProcessConfig(BaseModel):
     """The resolved resource args of a local-process run."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Template variables keep their type (a float lr); an environment value is its text.
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
     grace_period_seconds: float | None = Field(
@@ -183,7 +184,9 @@ class LocalProcessTarget(Target):
         workspace, log, exit_file = run_dir / "workspace", run_dir / "output.log", run_dir / "exit_code"
         for stale in (exit_file, run_dir / "stop_requested"):
             stale.unlink(missing_ok=True)
-        prepare_workspace(workspace, run.spec.uri, run.spec.git_version, timeout=self.clone_timeout)
+        prepare_workspace(
+            workspace, run.spec.uri, run.spec.git_version, timeout=self.clone_timeout, exclude=self.data_dir
+        )
         workdir = self._workdir(workspace, config)
         env = self._environment(run, config)
         argv = [*run.spec.entry_point, *run.spec.args]

@@ -221,9 +221,20 @@ def _is_git_repo(path: Path) -> bool:
     return (path / ".git").exists() or bare
 
 
-def _copy_dir(source: Path, dest: Path) -> None:
+def _copy_dir(source: Path, dest: Path, exclude: Path | None) -> None:
+    """Copy ``source`` to ``dest`` without ``.git``, ``dest`` itself and ``exclude``.
+
+    Leaving out ``dest`` and ``exclude`` (launchq's data directory) keeps a source that
+    contains them, e.g. ``uri="."`` in the directory the server runs in, from copying
+    itself or other runs into the workspace.
+    """
+    skipped = {dest.resolve(), *([exclude.resolve()] if exclude is not None else [])}
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return {name for name in names if name == ".git" or Path(directory, name).resolve() in skipped}
+
     try:
-        shutil.copytree(source, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        shutil.copytree(source, dest, symlinks=True, ignore=ignore)
     except OSError as exc:  # shutil.Error is an OSError
         raise LaunchFailed(f"cannot copy {str(source)!r}: {str(exc)[:_STDERR_TAIL]}") from None
 
@@ -234,10 +245,12 @@ def prepare_workspace(
     git_version: str | None = None,
     *,
     timeout: float = DEFAULT_CLONE_TIMEOUT,
+    exclude: Path | None = None,
 ) -> None:
     """Make ``dest`` a fresh directory holding the run's source.
 
-    Whatever was at ``dest`` before is removed. Raises LaunchFailed when the source is
+    Whatever was at ``dest`` before is removed; a copied directory leaves out ``exclude``
+    (the caller's data directory) if it lies inside the source. Raises LaunchFailed when the source is
     refused, missing, or cannot be copied or cloned (the run goes to ``dead_letter``).
     """
     try:
@@ -257,7 +270,7 @@ def prepare_workspace(
         return
     source = Path(uri).resolve()
     if git_version is None:
-        _copy_dir(source, dest)
+        _copy_dir(source, dest, exclude)
     elif _is_git_repo(source):
         _Git(str(source), dest, timeout, local=True).clone(git_version)
     else:

@@ -1,0 +1,200 @@
+"""The ``launchq`` command: serve the API, run an agent, launch runs, manage queues and schedules.
+
+Every failure ends as one ``Error: ...`` line on stderr and a non-zero exit status (2 for the
+user's mistakes, 1 for server or connection problems), never a traceback; set
+``LAUNCHQ_DEBUG=1`` to let an unexpected exception through with its traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Annotated, Any, NoReturn
+
+import typer
+from typer.core import TyperGroup
+
+from launchq import __version__
+from launchq.cli import options as opt
+from launchq.cli.client import DEFAULT_URL, JsonObject, check_entity
+from launchq.cli.errors import SERVER_ERROR, USER_ERROR, CliError, Unreachable
+from launchq.cli.inputs import RunFlags, build_run_request
+from launchq.cli.queues import queue_app
+from launchq.cli.runs import runs_app
+from launchq.cli.schedules import schedule_app
+from launchq.errors import AlreadyExists, Conflict, InvalidInput, LaunchqError, NotFound
+
+_USER_MISTAKES = (InvalidInput, NotFound, AlreadyExists, Conflict)
+
+
+def fail(message: str, exit_code: int) -> NoReturn:
+    """Print ``Error: message`` as a single line on stderr and end with ``exit_code``."""
+    typer.echo(f"Error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(exit_code)
+
+
+class LaunchqGroup(TyperGroup):
+    """The top-level group: turns every error raised below it into one line and an exit status."""
+
+    def invoke(self, ctx: Any) -> Any:  # Any: typer types it with its private vendored click
+        """Run the chosen command; errors become ``Error: ...`` on stderr."""
+        try:
+            return super().invoke(ctx)
+        except CliError as exc:
+            fail(exc.message, exc.exit_code)
+        except LaunchqError as exc:
+            fail(str(exc), USER_ERROR if isinstance(exc, _USER_MISTAKES) else SERVER_ERROR)
+        except (typer.TyperException, typer.Exit, typer.Abort, BrokenPipeError):  # typer's own to handle
+            raise
+        except Exception as exc:
+            if os.environ.get("LAUNCHQ_DEBUG"):
+                raise
+            fail(f"unexpected {type(exc).__name__}: {exc} (LAUNCHQ_DEBUG=1 shows the traceback)", 1)
+
+
+app = typer.Typer(
+    name="launchq",
+    cls=LaunchqGroup,
+    help="launchq: priority queues of ML jobs, W&B Launch style, on your own machine or cloud.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(queue_app, name="queue")
+app.add_typer(runs_app, name="runs")
+app.add_typer(schedule_app, name="schedule")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"launchq {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    url: Annotated[
+        str, typer.Option("--url", envvar="LAUNCHQ_URL", help="Where the launchq API listens.")
+    ] = DEFAULT_URL,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Priority queues of ML jobs: launch runs onto queues, agents run them."""
+    ctx.obj = opt.AppState(url=url)
+
+
+def _load(module: str) -> ModuleType:
+    """Import a part of launchq only when its command runs, so the CLI starts fast."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise Unreachable(f"cannot load {module}: {exc}") from None
+
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Where local mode keeps its database and logs [default: ./.launchq]."),
+]
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8080,
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the launchq API (and web page) on this machine, backed by SQLite."""
+    _load("launchq.local.server").serve(host=host, port=port, data_dir=data_dir)
+
+
+@app.command()
+def agent(
+    queue: Annotated[
+        list[str] | None, typer.Option("--queue", "-q", help="Queue to work on (repeat for several).")
+    ] = None,
+    max_jobs: Annotated[
+        int | None, typer.Option("--max-jobs", "-j", help="Runs at once; -1 = no limit [default: 1].")
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Agent config: launch-config.yaml.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a local agent that takes runs off queues and starts them, like `wandb launch-agent`."""
+    if config is not None and not config.is_file():
+        raise CliError(f"-c/--config: cannot read {str(config)!r}: no such file")
+    _load("launchq.local.agent").run_agent(
+        queues=list(queue or []), max_jobs=max_jobs, config_path=config, data_dir=data_dir
+    )
+
+
+def _queued_line(run: JsonObject, queue: str) -> str:
+    where = f"on {run.get('queue') or queue}"
+    priority = f" ({run['priority']})" if run.get("priority") else ""
+    if run.get("position") is not None:
+        return f"queued at position {run['position']} {where}{priority}"
+    return f"{run.get('state', 'queued')} {where}{priority}"
+
+
+@app.command()
+def launch(
+    ctx: typer.Context,
+    *,
+    queue: Annotated[str, typer.Option("--queue", "-q", help="Queue to enqueue the run onto.")],
+    uri: opt.Uri = None,
+    git_version: opt.GitVersion = None,
+    docker_image: opt.DockerImage = None,
+    entry_point: opt.EntryPoint = None,
+    args: opt.Args = None,
+    priority: opt.PriorityOpt = None,
+    config: opt.LaunchConfig = None,
+    resource_args: opt.ResourceArgs = None,
+    set_var: opt.SetVar = None,
+    name: opt.RunName = None,
+    project: opt.Project = None,
+    entity: opt.Entity = None,
+    env: opt.Env = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option("--idempotency-key", help="Retrying with the same key never enqueues twice."),
+    ] = None,
+) -> None:
+    """Enqueue a run and print its id (only the id goes to stdout: RUN=$(launchq launch ...))."""
+    request = build_run_request(
+        RunFlags(
+            uri=uri,
+            git_version=git_version,
+            docker_image=docker_image,
+            entry_point=entry_point,
+            args=args or [],
+            priority=priority,
+            config=config,
+            resource_args=resource_args,
+            set_vars=set_var or [],
+            name=name,
+            project=project,
+            entity=entity,
+            env=env or [],
+        )
+    )
+    with opt.client_from(ctx) as client:
+        check_entity(client, queue, request.entity)
+        run = client.enqueue_run(queue, request.body, idempotency_key=idempotency_key)
+    if not run.get("id"):
+        raise Unreachable("unexpected answer from launchq: the new run has no id")
+    typer.echo(run["id"])
+    typer.echo(_queued_line(run, queue), err=True)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
