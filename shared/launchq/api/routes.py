@@ -37,7 +37,7 @@ def _json(model: BaseModel | dict[str, Any], status: HTTPStatus = HTTPStatus.OK)
 
 
 def _no_content() -> Response[Any]:
-    return Response(status_code=HTTPStatus.NO_CONTENT, body=None)
+    return Response(status_code=HTTPStatus.NO_CONTENT, body="")
 
 
 def build_router(services: Services) -> Router:  # noqa: C901 - one flat table of routes

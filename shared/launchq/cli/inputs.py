@@ -271,16 +271,23 @@ class RunRequest:
     entity: str | None
 
 
+def absolute_if_local(uri: str) -> str:
+    """A local directory is sent as an absolute path: the server may run in another directory."""
+    if "://" in uri or "@" in uri or not Path(uri).expanduser().is_dir():
+        return uri
+    return str(Path(uri).expanduser().resolve())
+
+
 def build_run_request(flags: RunFlags) -> RunRequest:
     """Start from ``-c`` (if any) and let each flag override it, as ``wandb launch`` does."""
     body: JsonObject = {}
     entity = None
     if flags.config is not None:
         body, entity = body_from_launch_config(load_object(CONFIG_OPTION, flags.config))
-    for key in ("uri", "git_version", "docker_image", "name", "project"):
-        value = getattr(flags, key)
-        if value is not None:
-            body[key] = value
+    named = {key: getattr(flags, key) for key in ("uri", "git_version", "docker_image", "name", "project")}
+    body.update({key: value for key, value in named.items() if value is not None})
+    if isinstance(body.get("uri"), str):
+        body["uri"] = absolute_if_local(body["uri"])
     if flags.entry_point is not None:
         body["entry_point"] = split_entry_point("-E/--entry-point", flags.entry_point)
     if flags.args:

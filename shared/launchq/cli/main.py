@@ -46,7 +46,13 @@ class LaunchqGroup(TyperGroup):
             fail(exc.message, exc.exit_code)
         except LaunchqError as exc:
             fail(str(exc), USER_ERROR if isinstance(exc, _USER_MISTAKES) else SERVER_ERROR)
-        except (typer.TyperException, typer.Exit, typer.Abort, BrokenPipeError):  # typer's own to handle
+        except typer.TyperException as exc:  # a usage error: missing option, bad value, no such command
+            if type(exc).__name__ == "NoArgsIsHelpError":  # typer shows the help; matched as typer does
+                raise
+            where = getattr(exc, "ctx", None)
+            hint = f" (see '{where.command_path} --help')" if where is not None else ""
+            fail(f"{exc.format_message()}{hint}", exc.exit_code)
+        except (typer.Exit, typer.Abort, BrokenPipeError):  # --help, --version, Ctrl-C: typer's own
             raise
         except Exception as exc:
             if os.environ.get("LAUNCHQ_DEBUG"):
@@ -98,17 +104,24 @@ def _load(module: str) -> ModuleType:
 
 DataDir = Annotated[
     Path | None,
-    typer.Option("--data-dir", help="Where local mode keeps its database and logs [default: ./.launchq]."),
+    typer.Option(
+        "--data-dir",
+        help="Local database and logs [default: $LAUNCHQ_DATA_DIR or ~/.local/share/launchq].",
+    ),
 ]
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8080,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Interface to listen on [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", min=0, max=65535, help="Port to listen on [default: 8080].")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Serve the launchq API (and web page) on this machine, backed by SQLite."""
+    """Serve the launchq API on this machine, backed by SQLite (unset options: LAUNCHQ_* or defaults)."""
     _load("launchq.local.server").serve(host=host, port=port, data_dir=data_dir)
 
 

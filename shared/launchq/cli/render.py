@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -151,8 +152,8 @@ def print_run(run: JsonObject) -> None:
                 ("uri", spec.get("uri")),
                 ("git_version", spec.get("git_version")),
                 ("docker_image", spec.get("docker_image")),
-                ("entry_point", " ".join(spec.get("entry_point") or []) or None),
-                ("args", " ".join(spec.get("args") or []) or None),
+                ("entry_point", shlex.join(spec.get("entry_point") or []) or None),
+                ("args", shlex.join(spec.get("args") or []) or None),
                 ("created", timestamp(run.get("created_at"))),
                 ("started", timestamp(run.get("started_at"))),
                 ("finished", timestamp(run.get("finished_at"))),
