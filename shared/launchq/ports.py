@@ -78,6 +78,10 @@ class RunStore(ABC):
         """Runs of ``queue`` in an active state (holding a slot)."""
 
     @abstractmethod
+    def count_queued(self, queue: str) -> int:
+        """Runs of ``queue`` waiting in line (``queued``)."""
+
+    @abstractmethod
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
         """Atomically move the queue's first queued run (priority, then seq) to ``claimed``.
 

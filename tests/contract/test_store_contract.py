@@ -220,6 +220,7 @@ def test_claim_respects_max_jobs_and_frees_the_slot_when_a_run_ends(
     assert second is not None
     assert store.claim("gpu", T0, LEASE) is None
     assert store.count_active("gpu") == 2
+    assert store.count_queued("gpu") == 1
     # WHEN one moves through building (still active)  THEN still full
     store.transition(first.id, S.CLAIMED, S.BUILDING, "building image", T0)
     assert store.claim("gpu", T0, LEASE) is None
@@ -229,6 +230,7 @@ def test_claim_respects_max_jobs_and_frees_the_slot_when_a_run_ends(
     third = store.claim("gpu", T0, LEASE)
     assert third is not None
     assert third.id == runs[2].id
+    assert store.count_queued("gpu") == 0
 
 
 def test_unlimited_queue_claims_everything(store: RunStore, make_queue: MakeQueue, add_run: MakeRun) -> None:

@@ -86,7 +86,4 @@ class QueueService:
 
     def counts(self, name: str) -> tuple[int, int]:
         """(active, queued) runs of the queue."""
-        from launchq.domain.states import RunState
-
-        queued = len(self.ctx.store.list_runs(queue=name, states=[RunState.QUEUED], limit=100_000))
-        return self.ctx.store.count_active(name), queued
+        return self.ctx.store.count_active(name), self.ctx.store.count_queued(name)

@@ -176,6 +176,10 @@ class MemoryRunStore(RunStore):
         with self._lock:
             return len(self._active.get(queue, ()))
 
+    def count_queued(self, queue: str) -> int:
+        with self._lock:
+            return sum(1 for run in self._runs.values() if run.queue == queue and run.state == RunState.QUEUED)
+
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
         with self._lock:
             settings = self._queue(queue)

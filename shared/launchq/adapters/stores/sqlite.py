@@ -26,6 +26,7 @@ from launchq.errors import AlreadyExists, BackendUnavailable, Conflict, NotFound
 from launchq.ports import RunStore
 
 _ACTIVE_JSON = json.dumps(sorted(state.value for state in ACTIVE))
+_QUEUED_JSON = json.dumps([RunState.QUEUED.value])
 _BLOCKING_JSON = json.dumps(sorted(state.value for state in common.LIVE_OR_WAITING))
 
 
@@ -247,6 +248,10 @@ class SqliteRunStore(RunStore):
     def count_active(self, queue: str) -> int:
         with self._tx() as conn:
             return self._count_in(conn, queue, _ACTIVE_JSON)
+
+    def count_queued(self, queue: str) -> int:
+        with self._tx() as conn:
+            return self._count_in(conn, queue, _QUEUED_JSON)
 
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
         with self._tx("IMMEDIATE") as conn:
