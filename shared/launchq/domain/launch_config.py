@@ -15,14 +15,12 @@ a wrong type -- is an ``InvalidInput`` that names the key path and the file.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
@@ -33,206 +31,31 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from launchq.config.yaml_text import describe_yaml_error, safe_yaml_load
+from launchq.domain.launch_config_blocks import (
+    KEY_CONFIG,
+    AcrRegistry,
+    AwsEnvironment,
+    AzureEnvironment,
+    BuildahBuilder,
+    Builder,
+    CodeBuildBuilder,
+    DockerBuilder,
+    EcrRegistry,
+    Environment,
+    GcpEnvironment,
+    GcrRegistry,
+    KanikoBuilder,
+    LocalEnvironment,
+    LocalRegistry,
+    NoopBuilder,
+    OciRegistry,
+    Registry,
+)
 from launchq.errors import InvalidInput
 
 CONFIG_FILE_NAME = "launch-config.yaml"
 # Looked up in this order under the home directory; the first that exists wins.
 DEFAULT_CONFIG_DIRS = (".config/launchq", ".config/wandb")
-
-_BUILD_CONTEXT_STORE = re.compile(
-    r"^(s3://[^/]+(/.*)?|gs://[^/]+(/.*)?|https://[^./]+\.blob\.core\.windows\.net/[^/]+(/.*)?)$"
-)
-_KEY_CONFIG = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-# --------------------------------------------------------------------------- builder
-
-Platform = Literal["linux/amd64", "linux/arm64"]
-
-
-class _BuilderBase(BaseModel):
-    model_config = _KEY_CONFIG
-
-    destination: str | None = Field(
-        default=None, description="image repository URI for built images (replaces `registry`)"
-    )
-    platform: Platform | None = Field(default=None, description="target platform of built images")
-
-
-class DockerBuilder(_BuilderBase):
-    """Build with the local Docker engine."""
-
-    type: Literal["docker"]
-
-
-class NoopBuilder(_BuilderBase):
-    """Never build: only prebuilt images may run."""
-
-    type: Literal["noop"]
-
-
-class BuildahBuilder(_BuilderBase):
-    """Build with buildah (daemonless, rootless)."""
-
-    type: Literal["buildah"]
-
-
-class _ContextBuilderBase(_BuilderBase):
-    build_context_store: str | None = Field(
-        default=None,
-        alias="build-context-store",
-        description="s3://, gs:// or https://<account>.blob.core.windows.net/<container> URI",
-    )
-
-    @field_validator("build_context_store")
-    @classmethod
-    def _context_store_uri(cls, value: str | None) -> str | None:
-        if value is not None and not _BUILD_CONTEXT_STORE.match(value):
-            raise ValueError(
-                "must be an s3://bucket/..., gs://bucket/... or "
-                "https://<account>.blob.core.windows.net/<container>/... URI"
-            )
-        return value
-
-
-class CodeBuildBuilder(_ContextBuilderBase):
-    """Build in AWS CodeBuild; the build context is uploaded to ``build-context-store`` (S3)."""
-
-    type: Literal["codebuild"]
-    build_job_name: str | None = Field(
-        default=None, alias="build-job-name", description="CodeBuild project name"
-    )
-
-
-class KanikoBuilder(_ContextBuilderBase):
-    """Build inside Kubernetes with a Kaniko job (no Docker daemon needed)."""
-
-    type: Literal["kaniko"]
-    build_job_name: str = Field(
-        default="launchq-image-build", alias="build-job-name", description="build job name prefix"
-    )
-    secret_name: str | None = Field(
-        default=None, alias="secret-name", description="Kubernetes secret with cloud credentials"
-    )
-    secret_key: str | None = Field(
-        default=None, alias="secret-key", description="file name (key) inside that secret"
-    )
-    kaniko_image: str = Field(default="gcr.io/kaniko-project/executor:latest", alias="kaniko-image")
-    kaniko_config: dict[str, Any] = Field(
-        default_factory=dict, alias="kaniko-config", description="merged into the Kaniko job spec"
-    )
-
-    @model_validator(mode="after")
-    def _secret_pair(self) -> KanikoBuilder:
-        if (self.secret_name is None) != (self.secret_key is None):
-            raise ValueError("secret-name and secret-key must be given together")
-        return self
-
-
-Builder = Annotated[
-    DockerBuilder | KanikoBuilder | NoopBuilder | BuildahBuilder | CodeBuildBuilder,
-    Field(discriminator="type"),
-]
-
-
-# --------------------------------------------------------------------------- registry
-
-
-class EcrRegistry(BaseModel):
-    """Amazon ECR: a full ``uri`` or just the ``repository`` name."""
-
-    model_config = _KEY_CONFIG
-    type: Literal["ecr"]
-    uri: str | None = None
-    repository: str | None = None
-    account_id: str | None = None
-    region: str | None = None
-
-    @model_validator(mode="after")
-    def _where(self) -> EcrRegistry:
-        if self.uri is None and self.repository is None:
-            raise ValueError("give `uri` or `repository`")
-        return self
-
-
-class GcrRegistry(BaseModel):
-    """Google Artifact Registry: a full ``uri`` or ``repository`` plus ``image-name``."""
-
-    model_config = _KEY_CONFIG
-    type: Literal["gcr"]
-    uri: str | None = None
-    repository: str | None = None
-    image_name: str | None = Field(default=None, alias="image-name")
-    project: str | None = None
-    region: str | None = None
-
-    @model_validator(mode="after")
-    def _where(self) -> GcrRegistry:
-        if self.uri is None and (self.repository is None or self.image_name is None):
-            raise ValueError("give `uri`, or both `repository` and `image-name`")
-        return self
-
-
-class AcrRegistry(BaseModel):
-    """Azure Container Registry: ``https://<name>.azurecr.io/<repository>``."""
-
-    model_config = _KEY_CONFIG
-    type: Literal["acr"]
-    uri: str
-
-
-class OciRegistry(BaseModel):
-    """Any other OCI registry (Docker Hub, GHCR, Harbor...) reached with docker credentials."""
-
-    model_config = _KEY_CONFIG
-    type: Literal["oci"]
-    uri: str
-
-
-class LocalRegistry(BaseModel):
-    """No registry: images stay in the local engine (W&B's default)."""
-
-    model_config = _KEY_CONFIG
-    type: Literal["local"]
-
-
-Registry = Annotated[
-    EcrRegistry | GcrRegistry | AcrRegistry | OciRegistry | LocalRegistry,
-    Field(discriminator="type"),
-]
-
-
-# --------------------------------------------------------------------------- environment
-
-
-class AwsEnvironment(BaseModel):
-    model_config = _KEY_CONFIG
-    type: Literal["aws"]
-    region: str
-
-
-class GcpEnvironment(BaseModel):
-    model_config = _KEY_CONFIG
-    type: Literal["gcp"]
-    region: str
-    project: str | None = None
-
-
-class AzureEnvironment(BaseModel):
-    model_config = _KEY_CONFIG
-    type: Literal["azure"]
-    region: str | None = None
-
-
-class LocalEnvironment(BaseModel):
-    model_config = _KEY_CONFIG
-    type: Literal["local"]
-
-
-Environment = Annotated[
-    AwsEnvironment | GcpEnvironment | AzureEnvironment | LocalEnvironment,
-    Field(discriminator="type"),
-]
 
 
 # --------------------------------------------------------------------------- top level
@@ -265,7 +88,7 @@ _BLOCK_TYPES: dict[str, dict[str, type[BaseModel]]] = {
 class LaunchConfig(BaseModel):
     """The agent settings file (``launch-config.yaml``), W&B-compatible."""
 
-    model_config = _KEY_CONFIG
+    model_config = KEY_CONFIG
 
     max_jobs: StrictInt = Field(default=1, description="concurrent runs; -1 = unlimited")
     entity: str | None = None

@@ -178,7 +178,7 @@ class MemoryRunStore(RunStore):
 
     def count_queued(self, queue: str) -> int:
         with self._lock:
-            return sum(1 for run in self._runs.values() if run.queue == queue and run.state == RunState.QUEUED)
+            return sum(1 for r in self._runs.values() if r.queue == queue and r.state == RunState.QUEUED)
 
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
         with self._lock:
