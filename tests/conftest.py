@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import launchq_serve
+from tests.servers import dynamodb_local, launchq_serve, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -24,3 +24,40 @@ def server(tmp_path: Path) -> Iterator[str]:
 def api(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=10) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def dynamodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One DynamoDB Local for the test session; tests use their own table names."""
+    with dynamodb_local(tmp_path_factory.mktemp("dynamodb")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def moto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
+
+
+@pytest.fixture
+def moto_url(moto_session: str) -> str:
+    """The moto server, reset to empty before the test."""
+    httpx.post(f"{moto_session}/moto-api/reset", timeout=10).raise_for_status()
+    return moto_session
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, moto_url: str, dynamodb_url: str) -> dict[str, str]:
+    """Point every boto3 client of the process at the local servers (no real AWS reachable)."""
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": moto_url,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_url,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

