@@ -1,25 +1,18 @@
-"""Lambda entry point of the HTTP API: parse -> call -> map, all inside the Powertools resolver.
-
-The DynamoDB/SQS wiring arrives with the AWS stack; until then this entry point uses the
-embedded store under ``LAUNCHQ_DATA_DIR`` (``/tmp/launchq`` on Lambda: one warm container's
-scratch space), which is enough to exercise the one Router under API Gateway's event shape.
-"""
+"""Lambda entry point of the HTTP API (API Gateway HTTP API -> the one Powertools Router)."""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
+from aws_lambda_powertools import Logger
+
 from launchq.api.app import lambda_app
+from launchq.aws.wiring import services_from_env
 from launchq.bootstrap import Services
-from launchq.local.settings import LocalSettings
-from launchq.local.wiring import build_local
+
+logger = Logger(service="launchq-api")
 
 
-@cache
-def _services() -> Services:
-    return build_local(LocalSettings())
-
-
+@logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any, services: Services | None = None) -> dict[str, Any]:
-    return lambda_app(services or _services()).resolve(event, context)
+    return lambda_app(services or services_from_env()).resolve(event, context)

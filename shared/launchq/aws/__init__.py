@@ -1,0 +1,1 @@
+"""AWS deployment: settings and wiring for the Lambda functions (DynamoDB, SQS, SageMaker)."""

@@ -1,0 +1,38 @@
+"""The AWS composition root: DynamoDB store, SQS doorbell, SageMaker target, noop builder.
+
+boto3 clients are built once per cold start and reused across invocations; only AWS SDK
+code is imported here (no GCP or Azure modules on a Lambda cold start).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from launchq.adapters.builders.noop import NoopBuilder
+from launchq.adapters.doorbells.sqs import SqsDoorbell
+from launchq.adapters.stores.dynamodb import DynamoRunStore
+from launchq.adapters.targets.catalog import TargetCatalog
+from launchq.adapters.targets.sagemaker import SageMakerTarget
+from launchq.aws.settings import AwsSettings
+from launchq.bootstrap import Services, build_services
+from launchq.service.context import Context, ServiceSettings
+
+
+def build_aws(settings: AwsSettings) -> Services:
+    target = SageMakerTarget(account_id=settings.account_id)
+    ctx = Context(
+        store=DynamoRunStore(settings.table_name),
+        doorbell=SqsDoorbell(settings.doorbell_queue_url),
+        targets=TargetCatalog({target.resource: target}),
+        builder=NoopBuilder(),
+        settings=ServiceSettings(
+            lease_seconds=settings.lease_seconds, start_timeout_seconds=settings.start_timeout_seconds
+        ),
+    )
+    return build_services(ctx)
+
+
+@cache
+def services_from_env() -> Services:
+    """The process-wide services of a Lambda function (built at the first invocation)."""
+    return build_aws(AwsSettings())  # type: ignore[call-arg]  # fields come from the environment

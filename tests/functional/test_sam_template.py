@@ -1,0 +1,91 @@
+"""The SAM template: valid, lint-clean, buildable, and wired the way the design says."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form tags (!Ref, !Sub, ...) as plain values."""
+
+
+def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node, deep=True)}
+    return {suffix: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+TEMPLATE = yaml.load((REPO / "template.yaml").read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+RESOURCES = TEMPLATE["Resources"]
+
+
+def _run(*argv: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_sam_validate_lint_and_cfn_lint_are_clean() -> None:
+    validated = _run(str(BIN / "sam"), "validate", "--lint")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    linted = _run(str(BIN / "cfn-lint"), "template.yaml")
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_sam_build_puts_launchq_into_the_layer(tmp_path: Path) -> None:
+    built = _run(str(BIN / "sam"), "build", "--build-dir", str(tmp_path / "build"))
+    assert built.returncode == 0, built.stdout + built.stderr
+    layer = tmp_path / "build" / "LaunchqLayer" / "python"
+    assert (layer / "launchq" / "service" / "dispatcher.py").is_file()
+    assert (layer / "pydantic").is_dir()
+    assert (layer / "aws_lambda_powertools").is_dir()
+    for function in ("ApiFunction", "DispatcherFunction", "ReconcilerFunction", "EventsFunction"):
+        assert (tmp_path / "build" / function).is_dir()
+
+
+def test_dispatcher_reports_partial_batch_failures_and_cannot_stampede() -> None:
+    dispatcher = RESOURCES["DispatcherFunction"]["Properties"]
+    doorbell = dispatcher["Events"]["Doorbell"]["Properties"]
+    assert doorbell["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert doorbell["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "DispatcherConcurrency"}
+    assert dispatcher["ReservedConcurrentExecutions"] == {"Ref": "DispatcherConcurrency"}
+    redrive = RESOURCES["DoorbellQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"GetAtt": "DoorbellDeadLetterQueue.Arn"}
+
+
+def test_table_is_on_demand_with_ttl_and_point_in_time_recovery() -> None:
+    table = RESOURCES["Table"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"]["Enabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_every_function_uses_the_layer_and_its_own_least_privilege_policies() -> None:
+    assert TEMPLATE["Globals"]["Function"]["Layers"] == [{"Ref": "LaunchqLayer"}]
+    functions = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+    assert set(functions) == {"ApiFunction", "DispatcherFunction", "ReconcilerFunction", "EventsFunction"}
+    for name, function in functions.items():
+        for policy in function["Properties"]["Policies"]:
+            for statement in policy.get("Statement", []):
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert not [a for a in actions if a == "*" or a.endswith(":*")], (name, actions)
+    passrole = yaml.safe_dump(functions["DispatcherFunction"]["Properties"]["Policies"])
+    assert "iam:PassedToService" in passrole
+    assert "iam:PassRole" not in yaml.safe_dump(functions["ApiFunction"]["Properties"]["Policies"])
+
+
+def test_status_is_pushed_by_eventbridge_for_training_jobs_and_builds() -> None:
+    events = RESOURCES["EventsFunction"]["Properties"]["Events"]
+    patterns = [e["Properties"]["Pattern"]["detail-type"][0] for e in events.values()]
+    assert sorted(patterns) == ["CodeBuild Build State Change", "SageMaker Training Job State Change"]
+    schedule = RESOURCES["ReconcilerFunction"]["Properties"]["Events"]["EveryMinute"]["Properties"]
+    assert schedule["ScheduleExpression"] == "rate(1 minute)"
