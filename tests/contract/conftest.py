@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
+import boto3
 import pytest
+from mypy_boto3_dynamodb import DynamoDBClient
 
+from launchq.adapters.stores.dynamodb import DynamoRunStore, create_table
 from launchq.adapters.stores.memory import MemoryRunStore
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.domain.models import Queue, Run, RunSpec, Schedule
@@ -20,14 +23,33 @@ MakeRun = Callable[..., Run]
 MakeSchedule = Callable[..., Schedule]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     if request.param == "memory":
         yield MemoryRunStore()
         return
+    if request.param == "dynamodb":
+        # A fresh table per test on the session's DynamoDB Local (started only when needed).
+        client = dynamodb_client(request.getfixturevalue("dynamodb_url"))
+        table = f"launchq-{uuid4().hex}"
+        create_table(client, table)
+        yield DynamoRunStore(table, client)
+        client.delete_table(TableName=table)
+        return
     sqlite_store = SqliteRunStore(tmp_path / "launchq.db")
     yield sqlite_store
     sqlite_store.close()
+
+
+def dynamodb_client(url: str) -> DynamoDBClient:
+    """A client for DynamoDB Local: explicit endpoint and dummy credentials, never real AWS."""
+    return boto3.session.Session().client(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def build_queue(name: str = "gpu", max_jobs: int = -1) -> Queue:

@@ -24,6 +24,7 @@ def _event(method: str, path: str, body: Any = None, query: str = "") -> dict[st
     event["rawQueryString"] = query
     event["queryStringParameters"] = dict(p.split("=", 1) for p in query.split("&") if p)
     event["body"] = json.dumps(body) if body is not None else None
+    event["isBase64Encoded"] = False
     return event
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from launchq.adapters.stores.dynamodb_items import table_definition
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
@@ -64,6 +66,9 @@ def test_dispatcher_reports_partial_batch_failures_and_cannot_stampede() -> None
 
 def test_table_is_on_demand_with_ttl_and_point_in_time_recovery() -> None:
     table = RESOURCES["Table"]["Properties"]
+    expected = table_definition("x")
+    for key in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"):
+        assert table[key] == expected[key], key
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"]["Enabled"] is True
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
@@ -76,7 +81,9 @@ def test_every_function_uses_the_layer_and_its_own_least_privilege_policies() ->
     for name, function in functions.items():
         for policy in function["Properties"]["Policies"]:
             for statement in policy.get("Statement", []):
-                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                actions = (
+                    statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                )
                 assert not [a for a in actions if a == "*" or a.endswith(":*")], (name, actions)
     passrole = yaml.safe_dump(functions["DispatcherFunction"]["Properties"]["Policies"])
     assert "iam:PassedToService" in passrole

@@ -102,7 +102,14 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> Response[Any]:
         runs = services.runs.find(queue=queue, state=state, limit=limit)
-        return _json(RunList(runs=[RunView.of(r, services.runs.position(r)) for r in runs]))
+        return _json(
+            RunList(
+                runs=[
+                    RunView.of(r, services.runs.position(r) if r.state == RunState.QUEUED else None)
+                    for r in runs
+                ]
+            )
+        )
 
     @router.get("/runs/<run_id>", tags=["runs"])
     def get_run(run_id: str) -> Response[Any]:

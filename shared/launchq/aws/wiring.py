@@ -35,4 +35,4 @@ def build_aws(settings: AwsSettings) -> Services:
 @cache
 def services_from_env() -> Services:
     """The process-wide services of a Lambda function (built at the first invocation)."""
-    return build_aws(AwsSettings())  # type: ignore[call-arg]  # fields come from the environment
+    return build_aws(AwsSettings())  # fields come from the environment

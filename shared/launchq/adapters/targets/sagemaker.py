@@ -1,0 +1,363 @@
+"""The ``sagemaker`` target: each run is one SageMaker training job (``CreateTrainingJob``).
+
+The queue config is W&B's: the ``CreateTrainingJob`` request body, normalised by
+``sagemaker_config``. The job is named ``<run name slug or launchq>-<run id>`` unless the
+config names it, and tagged ``launchq:run-id`` / ``launchq:queue`` so the EventBridge
+"SageMaker Training Job State Change" event leads back to the run
+(``sagemaker_state_change_run_id``).
+
+Statuses: ``InProgress`` is ``running`` (``starting`` while SageMaker prepares instances),
+``Stopping`` is still ``running``, ``Completed`` is ``finished``, ``Failed`` is ``failed``
+with SageMaker's ``FailureReason``, and ``Stopped`` is ``stopped`` -- never ``finished``
+(W&B reports a stopped job as finished). A job SageMaker does not know is ``lost``.
+
+Logs come from CloudWatch Logs, group ``/aws/sagemaker/TrainingJobs``, streams
+``<job name>/algo-<n>-<time>``; the offset counts log events already returned. Events of
+several streams (multi-instance jobs) are merged by timestamp; an event that reaches
+CloudWatch late for an earlier time than events already returned is not returned. Each
+call reads the streams from their start (CloudWatch has no index by event number), at
+most ``offset + 10000`` events per stream.
+
+Errors: at submit, a request AWS refuses (validation, quota, access) is ``LaunchFailed``
+with AWS's code and message; throttling, 5xx and connection errors are
+``BackendUnavailable`` (the claim expires and the run is retried). A retried submit that
+finds its own job (same name, same ``launchq:run-id`` tag) adopts it instead of failing.
+
+Test gap: no local server implements ``StopTrainingJob`` (moto answers it with a server
+error), so the stop request is pinned with botocore's ``Stubber`` in the tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from launchq.adapters.targets.sagemaker_config import (
+    JOB_NAME,
+    QUEUE_TAG,
+    RESOURCE,
+    RUN_ID_TAG,
+    build_request,
+    check_request,
+    redact_values,
+    role_arn,
+)
+from launchq.domain.models import JsonObject, Run, RunSpec
+from launchq.errors import BackendUnavailable, InvalidInput, LaunchFailed, LaunchqError
+from launchq.ports import Target, TargetState, TargetStatus
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sts import STSClient
+
+__all__ = [
+    "LOG_GROUP",
+    "QUEUE_TAG",
+    "RUN_ID_TAG",
+    "SageMakerTarget",
+    "job_status",
+    "sagemaker_state_change_run_id",
+]
+
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+MAX_LOG_EVENTS = 10_000
+_RETRYABLE = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+_NOT_FOUND = re.compile(r"not found|could not find|does not exist", re.IGNORECASE)
+_ENDED: dict[str, TargetState] = {
+    "Completed": "finished",
+    "Stopped": "stopped",  # never "finished": the job did not complete
+    "Deleting": "lost",  # the record is going away; what the job did is no longer known
+}
+_STARTING = frozenset(
+    {"Starting", "Pending", "LaunchingMLInstances", "PreparingTrainingStack", "DownloadingTrainingImage"}
+)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", "error"))
+
+
+def _describe(exc: ClientError) -> str:
+    return f"{_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}"
+
+
+def _is_not_found(exc: ClientError) -> bool:
+    code = _code(exc)
+    if code in ("ResourceNotFound", "ResourceNotFoundException"):
+        return True
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return code == "ValidationException" and bool(_NOT_FOUND.search(message))
+
+
+def _is_retryable(exc: ClientError) -> bool:
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return _code(exc) in _RETRYABLE or status >= 500
+
+
+def _sdk_error(exc: Exception, action: str, *, launching: bool = False) -> LaunchqError:
+    """One of launchq's errors for a botocore exception (AWS's code and message, no request data)."""
+    from botocore.exceptions import ClientError, ParamValidationError
+
+    if isinstance(exc, ClientError):
+        text = f"{action} failed: {_describe(exc)}"
+        if launching and not _is_retryable(exc):
+            return LaunchFailed(text)
+        return BackendUnavailable(text)
+    if isinstance(exc, ParamValidationError):
+        return LaunchFailed(f"{action} refused by botocore: {redact_values(str(exc))}")
+    return BackendUnavailable(f"{action} failed: {type(exc).__name__}: {exc}")
+
+
+def job_status(job: Mapping[str, Any]) -> TargetStatus:
+    """A DescribeTrainingJob answer as a TargetStatus."""
+    status = str(job.get("TrainingJobStatus", ""))
+    secondary = str(job.get("SecondaryStatus", ""))
+    transitions = job.get("SecondaryStatusTransitions") or []
+    last = transitions[-1] if transitions else {}
+    message = str(last.get("StatusMessage", "")) if last.get("Status") == secondary else ""
+    detail = f"{secondary}: {message}" if secondary and message else secondary or message
+    if status == "InProgress":
+        return TargetStatus(state="starting" if secondary in _STARTING else "running", detail=detail)
+    if status == "Stopping":
+        return TargetStatus(state="running", detail=f"stopping ({detail})" if detail else "stopping")
+    if status == "Failed":
+        return TargetStatus(state="failed", detail=str(job.get("FailureReason") or detail or "failed"))
+    if status in _ENDED:
+        return TargetStatus(state=_ENDED[status], detail=detail)
+    return TargetStatus(state="running", detail=f"unrecognised SageMaker status {status!r}")
+
+
+def sagemaker_state_change_run_id(detail: Mapping[str, Any]) -> str | None:
+    """The ``launchq:run-id`` tag of a "SageMaker Training Job State Change" event's detail.
+
+    EventBridge sends the job's ``Tags`` as a map; the list form of DescribeTrainingJob
+    (``[{"Key": ..., "Value": ...}]``) is read as well. None when the tag is absent.
+    """
+    tags = detail.get("Tags")
+    value: Any = None
+    if isinstance(tags, Mapping):
+        value = tags.get(RUN_ID_TAG)
+    elif isinstance(tags, list):
+        value = next(
+            (tag.get("Value") for tag in tags if isinstance(tag, Mapping) and tag.get("Key") == RUN_ID_TAG),
+            None,
+        )
+    return value if isinstance(value, str) and value else None
+
+
+class SageMakerTarget(Target):
+    """Runs jobs as SageMaker training jobs; clients are built on first use unless injected."""
+
+    resource: ClassVar[str] = RESOURCE
+    needs_image: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        client: SageMakerClient | None = None,
+        *,
+        account_id: str | None = None,
+        logs_client: CloudWatchLogsClient | None = None,
+        sts_client: STSClient | None = None,
+    ) -> None:
+        self._client = client
+        self._account_id = account_id
+        self._logs_client = logs_client
+        self._sts_client = sts_client
+
+    # -- clients ------------------------------------------------------------------------
+    @property
+    def client(self) -> SageMakerClient:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("sagemaker")
+        return self._client
+
+    @property
+    def logs_client(self) -> CloudWatchLogsClient:
+        if self._logs_client is None:
+            import boto3
+
+            self._logs_client = boto3.client("logs")
+        return self._logs_client
+
+    def account_id(self) -> str:
+        """The configured account, else the caller's (STS GetCallerIdentity, asked once)."""
+        if self._account_id is None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            if self._sts_client is None:
+                import boto3
+
+                self._sts_client = boto3.client("sts")
+            try:
+                self._account_id = self._sts_client.get_caller_identity()["Account"]
+            except (ClientError, BotoCoreError) as exc:
+                raise _sdk_error(exc, "STS GetCallerIdentity", launching=True) from exc
+        return self._account_id
+
+    # -- Target -------------------------------------------------------------------------
+    def validate(self, spec: RunSpec, resolved: JsonObject) -> None:
+        check_request(spec, resolved)
+
+    def submit(self, run: Run) -> dict[str, str]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            request = build_request(run.spec, run.resolved, run_id=run.id, queue=run.queue, entity=run.entity)
+            role = request["RoleArn"]
+            request["RoleArn"] = role_arn(role, self._role_account(role), self.client.meta.partition)
+        except InvalidInput as exc:
+            raise LaunchFailed(str(exc)) from exc
+        name = str(request["TrainingJobName"])
+        if not JOB_NAME.match(name):
+            raise LaunchFailed(f"resource_args.sagemaker.TrainingJobName: {name!r} is not a valid job name")
+        try:
+            answer = self.client.create_training_job(**request)
+        except ClientError as exc:
+            if _code(exc) == "ResourceInUse":
+                return self._adopt(run, name, exc)
+            raise _sdk_error(exc, "SageMaker CreateTrainingJob", launching=True) from exc
+        except BotoCoreError as exc:
+            raise _sdk_error(exc, "SageMaker CreateTrainingJob", launching=True) from exc
+        return {"training_job_name": name, "training_job_arn": answer["TrainingJobArn"]}
+
+    def status(self, run: Run) -> TargetStatus:
+        name = run.handle.get("training_job_name")
+        if not name:
+            return TargetStatus(state="lost", detail="the run has no SageMaker training job handle")
+        job = self._describe(name)
+        if job is None:
+            return TargetStatus(state="lost", detail=f"SageMaker has no training job {name}")
+        return job_status(job)
+
+    def stop(self, run: Run) -> None:
+        """StopTrainingJob; a job that is missing, stopping or already ended needs nothing more.
+
+        Raises BackendUnavailable when SageMaker cannot be reached or refuses a running job.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        name = run.handle.get("training_job_name")
+        if not name:
+            return
+        try:
+            self.client.stop_training_job(TrainingJobName=name)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return
+            # SageMaker refuses to stop a job that is not InProgress (ValidationException);
+            # look before deciding, rather than trusting the wording of its message.
+            if _code(exc) == "ValidationException":
+                job = self._describe(name)
+                if job is None or job.get("TrainingJobStatus") != "InProgress":
+                    return
+            raise _sdk_error(exc, "SageMaker StopTrainingJob") from exc
+        except BotoCoreError as exc:
+            raise _sdk_error(exc, "SageMaker StopTrainingJob") from exc
+
+    def logs(self, run: Run, offset: int = 0) -> tuple[str, int]:
+        """Log lines from event ``offset`` on (each ending in a newline) and the next offset."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if offset < 0:
+            raise InvalidInput("must be 0 or more", field="offset")
+        name = run.handle.get("training_job_name")
+        if not name:
+            return "", offset
+        try:
+            messages = self._log_messages(name, offset + MAX_LOG_EVENTS)
+        except ClientError as exc:
+            if _code(exc) == "ResourceNotFoundException":
+                return "", offset
+            raise _sdk_error(exc, "CloudWatch Logs") from exc
+        except BotoCoreError as exc:
+            raise _sdk_error(exc, "CloudWatch Logs") from exc
+        chunk = messages[offset : offset + MAX_LOG_EVENTS]
+        text = "".join(line if line.endswith("\n") else line + "\n" for line in chunk)
+        return text, offset + len(chunk)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _role_account(self, role: str) -> str:
+        return "" if role.startswith("arn:") else self.account_id()
+
+    def _describe(self, name: str) -> Mapping[str, Any] | None:
+        """DescribeTrainingJob, or None when SageMaker does not know the job."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return self.client.describe_training_job(TrainingJobName=name)
+        except ClientError as exc:
+            if _is_not_found(exc):
+                return None
+            raise _sdk_error(exc, "SageMaker DescribeTrainingJob") from exc
+        except BotoCoreError as exc:
+            raise _sdk_error(exc, "SageMaker DescribeTrainingJob") from exc
+
+    def _adopt(self, run: Run, name: str, exc: ClientError) -> dict[str, str]:
+        """A job of this name exists: ours from an earlier attempt (adopt it) or another's."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            arn = self.client.describe_training_job(TrainingJobName=name)["TrainingJobArn"]
+            tags = self.client.list_tags(ResourceArn=arn).get("Tags", [])
+        except (ClientError, BotoCoreError) as lookup:
+            raise _sdk_error(lookup, "SageMaker DescribeTrainingJob", launching=True) from lookup
+        if sagemaker_state_change_run_id({"Tags": tags}) == run.id:
+            return {"training_job_name": name, "training_job_arn": arn}
+        raise LaunchFailed(
+            f"SageMaker CreateTrainingJob failed: {_describe(exc)} (the job {name} belongs to "
+            "another run; give each run its own TrainingJobName, e.g. with ${run_id})"
+        ) from exc
+
+    def _log_messages(self, name: str, wanted: int) -> list[str]:
+        """Messages of the job's streams, merged by timestamp; at most ``wanted`` per stream."""
+        paginator = self.logs_client.get_paginator("describe_log_streams")
+        streams = [
+            stream["logStreamName"]
+            for page in paginator.paginate(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{name}/")
+            for stream in page.get("logStreams", [])
+            if "logStreamName" in stream
+        ]
+        events: list[tuple[int, int, int, str]] = []
+        for index, stream in enumerate(sorted(streams)):
+            for seq, (timestamp, message) in enumerate(self._stream_events(stream, wanted)):
+                events.append((timestamp, index, seq, message))
+        events.sort()
+        return [message for _, _, _, message in events]
+
+    def _stream_events(self, stream: str, wanted: int) -> list[tuple[int, str]]:
+        events: list[tuple[int, str]] = []
+        token: str | None = None
+        while len(events) < wanted:
+            kwargs: dict[str, Any] = {"nextToken": token} if token else {}
+            page = self.logs_client.get_log_events(
+                logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True, **kwargs
+            )
+            events += [
+                (event.get("timestamp", 0), event.get("message", "")) for event in page.get("events", [])
+            ]
+            following = page.get("nextForwardToken")
+            if not following or following == token:  # the same token back: the end of the stream
+                break
+            token = following
+        return events

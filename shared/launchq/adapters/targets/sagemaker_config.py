@@ -1,0 +1,283 @@
+"""W&B-compatible ``resource_args.sagemaker``, normalised into a ``CreateTrainingJob`` request.
+
+Users write the config as W&B's SageMaker docs do: the body of a ``CreateTrainingJob``
+request in boto3's CamelCase (``RoleArn``, ``ResourceConfig.InstanceType``), or the same
+keys in snake_case (``role_arn``, ``resource_config.instance_type``) as W&B's runner also
+accepts. Keys are matched against botocore's own model of the request, recursively, so
+``volume_size_in_gb`` finds ``VolumeSizeInGB``, every nested key is checked, and the keys
+of maps (``Environment``, ``HyperParameters``) are kept as written.
+
+Choices, where W&B differs or is silent:
+
+- ``StoppingCondition`` defaults to ``{"MaxRuntimeInSeconds": 86400}``, SageMaker's own
+  default of one day (W&B refuses a config without one).
+- ``Environment``: SageMaker allows 100 variables of at most 512 characters each. A longer
+  value is refused, naming ``resource_args.sagemaker.Environment.<KEY>`` (or ``env.<KEY>``
+  when it came from the run's ``env``). It is not split into numbered variables as W&B
+  does for its own ``WANDB_CONFIG``: the program would receive variables it never asked for.
+- W&B's launcher-only keys (``EcrRepoName``, ``region``, ``profile``) are refused, not
+  dropped: launchq takes the region and registry from its deployment, and ignoring them
+  would launch somewhere other than where the user asked.
+- The run's ``env`` and the ``LAUNCHQ_*``/``WANDB_*`` variables are added to
+  ``Environment``; the injected variables win, as on every launchq target.
+- A bare role name is expanded to ``arn:<partition>:iam::<account>:role/<name>`` (as W&B does).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from typing import TYPE_CHECKING, Any
+
+from launchq.domain.models import JsonObject, RunSpec
+from launchq.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from botocore.model import Shape, StructureShape
+
+RESOURCE = "sagemaker"
+FIELD = f"resource_args.{RESOURCE}"
+ENV_VALUE_LIMIT = 512
+ENV_COUNT_LIMIT = 100
+TAG_COUNT_LIMIT = 50
+DEFAULT_STOPPING_CONDITION: JsonObject = {"MaxRuntimeInSeconds": 86_400}
+DEFAULT_INPUT_MODE = "File"
+RUN_ID_TAG = "launchq:run-id"
+QUEUE_TAG = "launchq:queue"
+W_AND_B_ONLY_KEYS = {"EcrRepoName", "ecr_repo_name", "region", "profile"}
+JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_ENV_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@/-]{1,512}$")
+_PLACEHOLDER_ACCOUNT = "000000000000"
+_PLACEHOLDER_ROLE = f"arn:aws:iam::{_PLACEHOLDER_ACCOUNT}:role/placeholder"
+
+
+@functools.cache
+def request_shape() -> StructureShape:
+    """botocore's model of the CreateTrainingJob request (loaded once, ~0.1 s)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    shape = model.operation_model("CreateTrainingJob").input_shape
+    if shape is None:  # pragma: no cover - botocore always models this request
+        raise RuntimeError("botocore has no model of SageMaker CreateTrainingJob")
+    return shape
+
+
+def _fold(key: str) -> str:
+    return key.replace("_", "").lower()
+
+
+def _structure(value: Any, shape: StructureShape, path: str) -> JsonObject:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"must be a mapping, got {type(value).__name__}", field=path)
+    by_fold = {_fold(name): name for name in shape.members}
+    out: JsonObject = {}
+    for key, item in value.items():
+        name = key if key in shape.members else by_fold.get(_fold(str(key)))
+        if name is None:
+            raise InvalidInput("unknown key", field=f"{path}.{key}")
+        if name in out:
+            raise InvalidInput(f"given twice (also as {name!r})", field=f"{path}.{key}")
+        out[name] = _normalise(item, shape.members[name], f"{path}.{name}")
+    return out
+
+
+def _normalise(value: Any, shape: Shape, path: str) -> Any:
+    """``value`` with structure keys renamed to the model's names. Raises InvalidInput."""
+    from botocore.model import ListShape, MapShape, StructureShape
+
+    if isinstance(shape, StructureShape):
+        return _structure(value, shape, path)
+    if isinstance(shape, ListShape):
+        if not isinstance(value, list):
+            raise InvalidInput(f"must be a list, got {type(value).__name__}", field=path)
+        return [_normalise(item, shape.member, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(shape, MapShape):
+        if not isinstance(value, dict):
+            raise InvalidInput(f"must be a mapping, got {type(value).__name__}", field=path)
+        return {str(k): _normalise(v, shape.value, f"{path}.{k}") for k, v in value.items()}
+    if shape.type_name == "string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # template variables keep their type: {{lr}} is a float, a hyperparameter text
+    return value
+
+
+def normalise(resolved: JsonObject) -> JsonObject:
+    """``resolved`` (bare, or wrapped as ``{"sagemaker": {...}}``) with boto3's key names.
+
+    Raises InvalidInput naming the offending key, e.g. ``resource_args.sagemaker.Foo``.
+    """
+    wrapped = resolved.get(RESOURCE)
+    if len(resolved) == 1 and isinstance(wrapped, dict):
+        resolved = wrapped
+    for key in resolved:
+        if key in W_AND_B_ONLY_KEYS:
+            raise InvalidInput(
+                "a W&B launcher setting launchq does not use: the region and registry come from "
+                "the deployment; remove it",
+                field=f"{FIELD}.{key}",
+            )
+    normalised: JsonObject = _normalise(copy.deepcopy(resolved), request_shape(), FIELD)
+    return normalised
+
+
+def _require(mapping: JsonObject, key: str, field: str, what: str) -> Any:
+    value = mapping.get(key)
+    if value is None or value == "":
+        raise InvalidInput(f"required: {what}", field=field)
+    return value
+
+
+def _check_required(config: JsonObject) -> None:
+    role = _require(config, "RoleArn", f"{FIELD}.RoleArn", "the SageMaker execution role (ARN or name)")
+    if not isinstance(role, str):
+        raise InvalidInput("must be a string", field=f"{FIELD}.RoleArn")
+    output = _require(config, "OutputDataConfig", f"{FIELD}.OutputDataConfig", "S3OutputPath for artifacts")
+    path = _require(output, "S3OutputPath", f"{FIELD}.OutputDataConfig.S3OutputPath", "an s3:// URI")
+    if not isinstance(path, str) or not re.match(r"^(s3|https)://", path):
+        raise InvalidInput("must be an s3:// URI", field=f"{FIELD}.OutputDataConfig.S3OutputPath")
+    resources = _require(config, "ResourceConfig", f"{FIELD}.ResourceConfig", "instances and volume size")
+    where = f"{FIELD}.ResourceConfig"
+    _require(resources, "VolumeSizeInGB", f"{where}.VolumeSizeInGB", "the volume size in GB")
+    if "InstanceGroups" not in resources:  # a heterogeneous cluster names its types per group
+        _require(resources, "InstanceType", f"{where}.InstanceType", "e.g. ml.m5.xlarge")
+        _require(resources, "InstanceCount", f"{where}.InstanceCount", "the number of instances")
+
+
+def run_environment(spec: RunSpec, run_id: str, queue: str, entity: str) -> list[tuple[str, str, str]]:
+    """(name, value, field it came from) for the run's env and the injected variables."""
+    injected = {
+        "LAUNCHQ_RUN_ID": run_id,
+        "LAUNCHQ_QUEUE": queue,
+        "WANDB_LAUNCH": "True",
+        "WANDB_RUN_ID": run_id,
+        "WANDB_LAUNCH_QUEUE_NAME": queue,
+        "WANDB_PROJECT": spec.project or "uncategorized",
+        "WANDB_ENTITY": entity,
+    }
+    return [(k, v, f"env.{k}") for k, v in spec.env.items()] + [
+        (k, v, f"{FIELD}.Environment.{k}") for k, v in injected.items()
+    ]
+
+
+def _environment(config: JsonObject, extra: list[tuple[str, str, str]]) -> dict[str, str]:
+    given: dict[str, Any] = config.get("Environment") or {}
+    entries = [(k, v, f"{FIELD}.Environment.{k}") for k, v in given.items()] + extra
+    env: dict[str, str] = {}
+    for key, value, field in entries:
+        if not _ENV_NAME.match(key) or len(key) > ENV_VALUE_LIMIT:
+            raise InvalidInput("SageMaker variable names are letters, digits and '_'", field=field)
+        if not isinstance(value, str):
+            raise InvalidInput(f"must be a string, got {type(value).__name__}", field=field)
+        if len(value) > ENV_VALUE_LIMIT:
+            raise InvalidInput(
+                f"is {len(value)} characters; SageMaker allows at most {ENV_VALUE_LIMIT} per "
+                "environment value (launchq refuses rather than splitting it): pass large "
+                "values through S3 or HyperParameters",
+                field=field,
+            )
+        env[key] = value
+    if len(env) > ENV_COUNT_LIMIT:
+        raise InvalidInput(
+            f"{len(env)} variables (with launchq's own); SageMaker allows {ENV_COUNT_LIMIT}",
+            field=f"{FIELD}.Environment",
+        )
+    return env
+
+
+def _algorithm(config: JsonObject, spec: RunSpec) -> JsonObject:
+    algo: JsonObject = dict(config.get("AlgorithmSpecification") or {})
+    if not algo.get("TrainingImage") and not algo.get("AlgorithmName"):
+        if not spec.docker_image:
+            raise InvalidInput(
+                "a SageMaker job needs an image: pass docker_image, or set "
+                f'{FIELD}.AlgorithmSpecification.TrainingImage ("${{image_uri}}" for the builder\'s image)',
+                field="docker_image",
+            )
+        algo["TrainingImage"] = spec.docker_image
+    algo.setdefault("TrainingInputMode", DEFAULT_INPUT_MODE)
+    if spec.entry_point:
+        algo["ContainerEntrypoint"] = list(spec.entry_point)
+    if spec.args:
+        algo["ContainerArguments"] = list(spec.args)
+    return algo
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def default_job_name(spec: RunSpec, run_id: str) -> str:
+    """``<slug of the run name, or launchq>-<run id>``: a valid, per-run SageMaker job name."""
+    rid = _slug(run_id)[:62] or "run"
+    base = (_slug(spec.name or "") or "launchq")[: 62 - len(rid)].rstrip("-")
+    return f"{base}-{rid}" if base else rid
+
+
+def _job_name(config: JsonObject, spec: RunSpec, run_id: str) -> str:
+    name = config.get("TrainingJobName") or default_job_name(spec, run_id)
+    # A ``${run_id}`` macro is still unsubstituted at enqueue; it is checked again at submit.
+    if not isinstance(name, str) or ("${" not in name and not JOB_NAME.match(name)):
+        raise InvalidInput(
+            "must be 1-63 letters, digits and '-', starting and ending with a letter or digit",
+            field=f"{FIELD}.TrainingJobName",
+        )
+    return name
+
+
+def _tags(config: JsonObject, run_id: str, queue: str) -> list[dict[str, str]]:
+    ours = {RUN_ID_TAG: run_id, QUEUE_TAG: queue}
+    tags = [tag for tag in config.get("Tags") or [] if tag.get("Key") not in ours]
+    tags += [{"Key": key, "Value": value} for key, value in ours.items()]
+    if len(tags) > TAG_COUNT_LIMIT:
+        raise InvalidInput(
+            f"SageMaker allows {TAG_COUNT_LIMIT} tags, 2 of them launchq's", field=f"{FIELD}.Tags"
+        )
+    return tags
+
+
+def build_request(spec: RunSpec, resolved: JsonObject, *, run_id: str, queue: str, entity: str) -> JsonObject:
+    """The CreateTrainingJob request for a run (``RoleArn`` possibly still a bare role name).
+
+    Raises InvalidInput naming the offending field.
+    """
+    config = normalise(resolved)
+    _check_required(config)
+    request = dict(config)
+    request["TrainingJobName"] = _job_name(config, spec, run_id)
+    request["AlgorithmSpecification"] = _algorithm(config, spec)
+    request.setdefault("StoppingCondition", copy.deepcopy(DEFAULT_STOPPING_CONDITION))
+    request["Environment"] = _environment(config, run_environment(spec, run_id, queue, entity))
+    request["Tags"] = _tags(config, run_id, queue)
+    return request
+
+
+def role_arn(role: str, account_id: str, partition: str = "aws") -> str:
+    """``role`` when it is an ARN, else the ARN of the role of that name (or path/name)."""
+    if role.startswith("arn:"):
+        return role
+    if not _ROLE_NAME.match(role):
+        raise InvalidInput("is neither an IAM role ARN nor a role name", field=f"{FIELD}.RoleArn")
+    return f"arn:{partition}:iam::{account_id}:role/{role.lstrip('/')}"
+
+
+def redact_values(report: str) -> str:
+    """botocore's validation report without the offending values (they may be secrets)."""
+    return re.sub(r"value: .*?, (type|valid)", r"\1", report)
+
+
+def check_request(spec: RunSpec, resolved: JsonObject) -> None:
+    """Everything ``build_request`` checks, plus botocore's own type and length checks.
+
+    Raises InvalidInput.
+    """
+    from botocore.validate import ParamValidator
+
+    request = build_request(spec, resolved, run_id="0" * 16, queue="queue", entity="entity")
+    role = request["RoleArn"]
+    # A macro in the role is substituted at submit; stand in a well-formed ARN until then.
+    request["RoleArn"] = _PLACEHOLDER_ROLE if "${" in role else role_arn(role, _PLACEHOLDER_ACCOUNT)
+    report = ParamValidator().validate(request, request_shape())
+    if report.has_errors():
+        raise InvalidInput(redact_values(report.generate_report()), field=FIELD)

@@ -1,0 +1,84 @@
+"""The Doorbell contract: one suite, run against every doorbell adapter.
+
+Each adapter comes with a way to see what a ring delivered: ``InProcessDoorbell.wait``
+for the in-process one, receiving from the queue (on a real moto server) for SQS, read
+with the dispatcher Lambda's own ``parse_doorbell``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import boto3
+import pytest
+
+from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+from launchq.adapters.doorbells.sqs import SqsDoorbell, parse_doorbell
+from launchq.ports import Doorbell
+
+
+@dataclass
+class DoorbellUnderTest:
+    doorbell: Doorbell
+    delivered: Callable[[], set[str]]  # queue names delivered since the last look
+
+
+def _inprocess() -> DoorbellUnderTest:
+    doorbell = InProcessDoorbell()
+    return DoorbellUnderTest(doorbell, lambda: doorbell.wait(0.0))
+
+
+def _sqs(fifo: bool) -> DoorbellUnderTest:
+    sqs = boto3.client("sqs")  # AWS_ENDPOINT_URL points it at moto
+    if fifo:
+        url = sqs.create_queue(QueueName="doorbell.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    else:
+        url = sqs.create_queue(QueueName="doorbell")["QueueUrl"]
+
+    def delivered() -> set[str]:
+        names: set[str] = set()
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                names.add(parse_doorbell(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return names
+
+    return DoorbellUnderTest(SqsDoorbell(url, sqs), delivered)
+
+
+@pytest.fixture(params=["inprocess", "sqs", "sqs-fifo"])
+def under_test(request: pytest.FixtureRequest) -> DoorbellUnderTest:
+    if request.param == "inprocess":
+        return _inprocess()
+    request.getfixturevalue("aws_env")  # a real moto server, reset for this test
+    return _sqs(fifo=request.param == "sqs-fifo")
+
+
+def test_a_ring_is_delivered_for_that_queue_only(under_test: DoorbellUnderTest) -> None:
+    # GIVEN nothing rung yet  THEN nothing is delivered
+    assert under_test.delivered() == set()
+    # WHEN queue "q" is rung  THEN "q" (and nothing else) is delivered, once looked at
+    under_test.doorbell.ring("q")
+    assert under_test.delivered() == {"q"}
+    assert under_test.delivered() == set()
+
+
+def test_rings_for_two_queues_are_both_delivered(under_test: DoorbellUnderTest) -> None:
+    under_test.doorbell.ring("q")
+    under_test.doorbell.ring("other")
+    assert under_test.delivered() == {"q", "other"}
+
+
+def test_repeated_rings_never_raise_and_still_deliver(under_test: DoorbellUnderTest) -> None:
+    # WHEN one queue is rung many times in a row (a burst of enqueues)
+    for _ in range(25):
+        under_test.doorbell.ring("q")
+    # THEN it is delivered (coalescing is allowed; losing the wake-up is not)
+    assert under_test.delivered() == {"q"}
+
+
+def test_an_empty_queue_name_is_delivered_as_is(under_test: DoorbellUnderTest) -> None:
+    # Every adapter treats "" alike: delivered, and the dispatcher finds no such queue.
+    under_test.doorbell.ring("")
+    assert under_test.delivered() == {""}

@@ -1,0 +1,171 @@
+"""The AWS stack end to end through its Lambda handlers, against real local servers.
+
+DynamoDB Local holds the state; moto server plays SQS and SageMaker over HTTP. Events
+are the samples under tests/events/ (from ``sam local generate-event``), filled with the
+real messages and jobs: enqueue via the API event -> doorbell message on SQS -> dispatcher
+event built from the received message -> SageMaker training job in moto with the resolved
+config -> state-change event -> run finished, slot freed, next run dispatched.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from functions.aws import api, dispatcher, events, reconciler
+from launchq.adapters.stores.dynamodb import create_table
+from launchq.aws.settings import AwsSettings
+from launchq.aws.wiring import build_aws
+from launchq.bootstrap import Services
+from tests.functional.lambda_context import LambdaContext
+
+EVENTS = Path(__file__).parents[1] / "events"
+CTX = LambdaContext()
+
+# A queue config as W&B's SageMaker docs write it (the role given by name, as many users do).
+WANDB_SAGEMAKER_CONFIG = {
+    "RoleArn": "launchq-training",
+    "ResourceConfig": {"InstanceType": "ml.m4.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 2},
+    "OutputDataConfig": {"S3OutputPath": "s3://launchq-test-output/models"},
+    "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+}
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1"
+
+
+def _load(name: str) -> dict[str, Any]:
+    return dict(json.loads((EVENTS / name).read_text()))
+
+
+def _http(method: str, path: str, body: Any = None) -> dict[str, Any]:
+    event = _load("http-api-proxy.json")
+    event["rawPath"] = event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["http"]["method"] = method
+    event["rawQueryString"], event["queryStringParameters"], event["cookies"] = "", {}, []
+    event["headers"] = {"content-type": "application/json"}
+    event["body"] = json.dumps(body) if body is not None else None
+    event["isBase64Encoded"] = False
+    return event
+
+
+def _call_api(svc: Services, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    response = api.handler(_http(method, path, body), CTX, svc)
+    return int(response["statusCode"]), json.loads(response["body"]) if response["body"] else None
+
+
+@pytest.fixture
+def aws(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Services, str]]:
+    table = f"launchq-{uuid.uuid4().hex[:8]}"
+    create_table(boto3.client("dynamodb"), table)
+    queue_url = boto3.client("sqs").create_queue(QueueName=f"doorbell-{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    monkeypatch.setenv("LAUNCHQ_TABLE_NAME", table)
+    monkeypatch.setenv("LAUNCHQ_DOORBELL_QUEUE_URL", queue_url)
+    monkeypatch.setenv("LAUNCHQ_ACCOUNT_ID", "123456789012")
+    yield build_aws(AwsSettings()), queue_url  # type: ignore[call-arg]
+    boto3.client("dynamodb").delete_table(TableName=table)
+
+
+def _doorbell_event(queue_url: str) -> dict[str, Any]:
+    """The dispatcher's SQS event, built from the messages really waiting on the queue."""
+    received = boto3.client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    )
+    template = _load("sqs-receive-message.json")["Records"][0]
+    records = []
+    for message in received.get("Messages", []):
+        record = copy.deepcopy(template)
+        record.update(
+            messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"], body=message["Body"]
+        )
+        records.append(record)
+    return {"Records": records}
+
+
+def _state_change(job_name: str) -> dict[str, Any]:
+    job = boto3.client("sagemaker").describe_training_job(TrainingJobName=job_name)
+    tags = boto3.client("sagemaker").list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]
+    event = _load("sagemaker-training-job-state-change.json")
+    event["detail"].update(
+        TrainingJobName=job_name,
+        TrainingJobArn=job["TrainingJobArn"],
+        TrainingJobStatus=job["TrainingJobStatus"],
+        Tags={t["Key"]: t["Value"] for t in tags},
+    )
+    return event
+
+
+def test_enqueue_dispatch_train_finish_and_next(aws: tuple[Services, str]) -> None:
+    svc, queue_url = aws
+    # GIVEN a SageMaker queue with one slot, configured as W&B users write it
+    status, _ = _call_api(
+        svc,
+        "POST",
+        "/queues",
+        {"name": "sm", "resource": "sagemaker", "config": WANDB_SAGEMAKER_CONFIG, "max_jobs": 1},
+    )
+    assert status == 201
+
+    # WHEN two runs are enqueued through the API
+    first = _call_api(
+        svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE, "name": "first", "priority": "high"}
+    )[1]
+    second = _call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE, "name": "second"})[1]
+    assert (first["position"], second["position"]) == (1, 2)
+
+    # THEN the doorbell rang on SQS, and the dispatcher (fed the real messages) launches only the first
+    batch = _doorbell_event(queue_url)
+    assert batch["Records"]
+    assert dispatcher.handler(batch, CTX, svc) == {"batchItemFailures": []}
+    jobs = boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
+    assert len(jobs) == 1
+    job = boto3.client("sagemaker").describe_training_job(TrainingJobName=jobs[0]["TrainingJobName"])
+    assert job["AlgorithmSpecification"]["TrainingImage"] == IMAGE
+    assert job["RoleArn"] == "arn:aws:iam::123456789012:role/launchq-training"
+    assert job["ResourceConfig"]["InstanceType"] == "ml.m4.xlarge"
+    assert svc.runs.get(first["id"]).state.value == "starting"
+    assert svc.runs.get(second["id"]).state.value == "queued"
+
+    # WHEN SageMaker reports the job's state change
+    outcome = events.handler(_state_change(jobs[0]["TrainingJobName"]), CTX, svc)
+
+    # THEN the run is finished, its slot freed, and the next run is dispatched
+    assert outcome == {"run_id": first["id"], "state": "finished"}
+    assert dispatcher.handler(_doorbell_event(queue_url), CTX, svc) == {"batchItemFailures": []}
+    assert svc.runs.get(second["id"]).state.value == "starting"
+    assert len(boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]) == 2
+
+
+def test_a_bad_doorbell_message_fails_alone(aws: tuple[Services, str]) -> None:
+    svc, queue_url = aws
+    _call_api(
+        svc, "POST", "/queues", {"name": "sm", "resource": "sagemaker", "config": WANDB_SAGEMAKER_CONFIG}
+    )
+    _call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE})
+    boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody="not json")
+    batch = _doorbell_event(queue_url)
+    assert len(batch["Records"]) == 2
+
+    result = dispatcher.handler(batch, CTX, svc)
+
+    bad = [r["messageId"] for r in batch["Records"] if r["body"] == "not json"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": bad[0]}]}
+    assert len(boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]) == 1
+
+
+def test_the_reconciler_polls_when_no_event_arrives(aws: tuple[Services, str]) -> None:
+    svc, queue_url = aws
+    _call_api(
+        svc, "POST", "/queues", {"name": "sm", "resource": "sagemaker", "config": WANDB_SAGEMAKER_CONFIG}
+    )
+    run = _call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE})[1]
+    dispatcher.handler(_doorbell_event(queue_url), CTX, svc)
+
+    assert reconciler.handler(_load("scheduled-event.json"), CTX, svc) == {"ok": True}
+
+    assert svc.runs.get(run["id"]).state.value == "finished"  # moto completes jobs at once
