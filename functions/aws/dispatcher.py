@@ -30,4 +30,6 @@ def handler(event: dict[str, Any], context: Any, services: Services | None = Non
         logger.info("dispatched", extra={"queue": queue, "runs": [r.id for r in launched]})
 
     processor = BatchProcessor(event_type=EventType.SQS)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

@@ -1,4 +1,7 @@
-"""The Lambda entry point serves the same Router under API Gateway's HTTP API event shape."""
+"""The one Router under API Gateway's HTTP API event shape (the API Lambda's resolver).
+
+The services here are the embedded ones: routing, validation and error mapping do not
+depend on the store, and the AWS-wired flow is in test_aws_flow.py."""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ from functions.aws.api import handler
 from launchq.bootstrap import Services
 from launchq.local.settings import LocalSettings
 from launchq.local.wiring import build_local
+from tests.functional.lambda_context import LambdaContext
 
+CTX = LambdaContext()
 EVENT = json.loads((Path(__file__).parents[1] / "events" / "http-api-proxy.json").read_text())
 
 
@@ -35,34 +40,34 @@ def services(tmp_path: Path) -> Services:
 
 def test_create_queue_enqueue_and_read_back_through_lambda(services: Services) -> None:
     created = handler(
-        _event("POST", "/queues", {"name": "q", "resource": "local-process", "max_jobs": 2}), {}, services
+        _event("POST", "/queues", {"name": "q", "resource": "local-process", "max_jobs": 2}), CTX, services
     )
     assert created["statusCode"] == 201, created["body"]
 
     enq = handler(
-        _event("POST", "/queues/q/runs", {"entry_point": "python x.py", "priority": "high"}), {}, services
+        _event("POST", "/queues/q/runs", {"entry_point": "python x.py", "priority": "high"}), CTX, services
     )
     assert enq["statusCode"] == 201
     run = json.loads(enq["body"])
     assert (run["state"], run["priority"], run["position"]) == ("queued", "high", 1)
 
-    listed = handler(_event("GET", "/runs", query="queue=q&state=queued"), {}, services)
+    listed = handler(_event("GET", "/runs", query="queue=q&state=queued"), CTX, services)
     assert [r["id"] for r in json.loads(listed["body"])["runs"]] == [run["id"]]
-    shown = json.loads(handler(_event("GET", f"/runs/{run['id']}"), {}, services)["body"])
+    shown = json.loads(handler(_event("GET", f"/runs/{run['id']}"), CTX, services)["body"])
     assert shown["spec"]["entry_point"] == ["python", "x.py"]
 
 
 def test_user_mistakes_are_4xx_json_through_lambda(services: Services) -> None:
-    bad = handler(_event("POST", "/queues", {"name": "q", "resource": "nope"}), {}, services)
+    bad = handler(_event("POST", "/queues", {"name": "q", "resource": "nope"}), CTX, services)
     assert bad["statusCode"] == 422
     assert json.loads(bad["body"])["field"] == "resource"
-    missing = handler(_event("GET", "/runs/none"), {}, services)
+    missing = handler(_event("GET", "/runs/none"), CTX, services)
     assert missing["statusCode"] == 404
     assert json.loads(missing["body"])["error"] == "not_found"
 
 
 def test_openapi_lists_every_route(services: Services) -> None:
-    spec = json.loads(handler(_event("GET", "/openapi.json"), {}, services)["body"])
+    spec = json.loads(handler(_event("GET", "/openapi.json"), CTX, services)["body"])
     assert {
         "/queues",
         "/queues/{name}",
