@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from launchq.adapters.doorbells.sqs import parse_doorbell
 from launchq.aws.wiring import services_from_env
 from launchq.bootstrap import Services
+from launchq.domain.states import RunState
 
 logger = Logger(service="launchq-dispatcher")
+metrics = Metrics(namespace="launchq", service="dispatcher")
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any, services: Services | None = None) -> dict[str, Any]:
     svc = services or services_from_env()
@@ -27,7 +31,10 @@ def handler(event: dict[str, Any], context: Any, services: Services | None = Non
     def record_handler(record: SQSRecord) -> None:
         queue = parse_doorbell(record.body)
         launched = svc.dispatcher.dispatch(queue)
-        logger.info("dispatched", extra={"queue": queue, "runs": [r.id for r in launched]})
+        logger.info("dispatched", extra={"queue": queue, "runs": {r.id: r.state.value for r in launched}})
+        dead = sum(1 for r in launched if r.state == RunState.DEAD_LETTER)
+        metrics.add_metric(name="RunsLaunched", unit=MetricUnit.Count, value=len(launched) - dead)
+        metrics.add_metric(name="RunsDeadLettered", unit=MetricUnit.Count, value=dead)
 
     processor = BatchProcessor(event_type=EventType.SQS)
     return process_partial_response(

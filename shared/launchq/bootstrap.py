@@ -24,8 +24,9 @@ class Services:
     reconciler: Reconciler
 
 
-def build_services(ctx: Context) -> Services:
-    runs = RunService(ctx)
+def build_services(ctx: Context, runs: RunService | None = None) -> Services:
+    """``runs`` lets a deployment put its own enqueue guard in front (see launchq.aws)."""
+    runs = runs or RunService(ctx)
     schedules = ScheduleService(ctx, runs)
     return Services(
         ctx=ctx,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,19 +44,21 @@ def _load(name: str) -> dict[str, Any]:
     return dict(json.loads((EVENTS / name).read_text()))
 
 
-def _http(method: str, path: str, body: Any = None) -> dict[str, Any]:
+def _http(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
     event = _load("http-api-proxy.json")
     event["rawPath"] = event["requestContext"]["http"]["path"] = path
     event["requestContext"]["http"]["method"] = method
     event["rawQueryString"], event["queryStringParameters"], event["cookies"] = "", {}, []
-    event["headers"] = {"content-type": "application/json"}
+    event["headers"] = {"content-type": "application/json", **(headers or {})}
     event["body"] = json.dumps(body) if body is not None else None
     event["isBase64Encoded"] = False
     return event
 
 
-def _call_api(svc: Services, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    response = api.handler(_http(method, path, body), CTX, svc)
+def _call_api(
+    svc: Services, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
+    response = api.handler(_http(method, path, body, headers), CTX, svc)
     return int(response["statusCode"]), json.loads(response["body"]) if response["body"] else None
 
 
@@ -100,7 +103,9 @@ def _state_change(job_name: str) -> dict[str, Any]:
     return event
 
 
-def test_enqueue_dispatch_train_finish_and_next(aws: tuple[Services, str]) -> None:
+def test_enqueue_dispatch_train_finish_and_next(
+    aws: tuple[Services, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     svc, queue_url = aws
     # GIVEN a SageMaker queue with one slot, configured as W&B users write it
     status, _ = _call_api(
@@ -130,6 +135,8 @@ def test_enqueue_dispatch_train_finish_and_next(aws: tuple[Services, str]) -> No
     assert job["ResourceConfig"]["InstanceType"] == "ml.m4.xlarge"
     assert svc.runs.get(first["id"]).state.value == "starting"
     assert svc.runs.get(second["id"]).state.value == "queued"
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert sum(m.get("RunsLaunched", 0) for m in emitted) == 1  # CloudWatch EMF metric
 
     # WHEN SageMaker reports the job's state change
     outcome = events.handler(_state_change(jobs[0]["TrainingJobName"]), CTX, svc)
@@ -169,3 +176,30 @@ def test_the_reconciler_polls_when_no_event_arrives(aws: tuple[Services, str]) -
     assert reconciler.handler(_load("scheduled-event.json"), CTX, svc) == {"ok": True}
 
     assert svc.runs.get(run["id"]).state.value == "finished"  # moto completes jobs at once
+
+
+def test_idempotent_enqueue_goes_through_powertools_on_the_same_table(aws: tuple[Services, str]) -> None:
+    svc, _ = aws
+    _call_api(
+        svc, "POST", "/queues", {"name": "sm", "resource": "sagemaker", "config": WANDB_SAGEMAKER_CONFIG}
+    )
+    key = {"Idempotency-Key": "nightly-2026-01-01"}
+    body = {"docker_image": IMAGE, "name": "nightly"}
+
+    first = _call_api(svc, "POST", "/queues/sm/runs", body, key)
+    again = _call_api(svc, "POST", "/queues/sm/runs", body, key)
+    other = _call_api(svc, "POST", "/queues/sm/runs", {**body, "name": "other"}, key)
+
+    assert first[0] == 201
+    assert again == (200, {**first[1], "position": again[1]["position"]})
+    assert other[0] == 409
+    assert other[1]["field"] == "Idempotency-Key"
+    assert len(svc.runs.find(queue="sm")) == 1
+    records = boto3.client("dynamodb").query(
+        TableName=os.environ["LAUNCHQ_TABLE_NAME"],
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": "IDEMPOTENCY#enqueue"}},
+    )["Items"]
+    assert len(records) == 1
+    assert records[0]["status"]["S"] == "COMPLETED"
+    assert "expires_at" in records[0]

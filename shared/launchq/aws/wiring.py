@@ -13,6 +13,7 @@ from launchq.adapters.doorbells.sqs import SqsDoorbell
 from launchq.adapters.stores.dynamodb import DynamoRunStore
 from launchq.adapters.targets.catalog import TargetCatalog
 from launchq.adapters.targets.sagemaker import SageMakerTarget
+from launchq.aws.idempotency import IdempotentRunService
 from launchq.aws.settings import AwsSettings
 from launchq.bootstrap import Services, build_services
 from launchq.service.context import Context, ServiceSettings
@@ -29,7 +30,7 @@ def build_aws(settings: AwsSettings) -> Services:
             lease_seconds=settings.lease_seconds, start_timeout_seconds=settings.start_timeout_seconds
         ),
     )
-    return build_services(ctx)
+    return build_services(ctx, runs=IdempotentRunService(ctx, settings.table_name))
 
 
 @cache
