@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, RunUpdate, Schedule
 from launchq.domain.states import RunState
@@ -181,6 +181,25 @@ class Target(ABC):
         """The job's output from byte ``offset`` on, and the offset to ask for next time."""
 
 
+class BuildPlan(BaseModel):
+    """What to build for a run, decided before any build starts (content-addressed)."""
+
+    image_uri: str = Field(description="registry URI with the content-hash tag")
+    tag: str
+    context_dir: str = Field(description="local directory with the source and the Dockerfile")
+    dockerfile: str = Field(description="path of the Dockerfile inside the context")
+    platform: str = "linux/amd64"
+
+
+class BuildResult(BaseModel):
+    """Where a build stands: ``ready`` (image pushed), ``building`` (async), or ``failed``."""
+
+    state: Literal["ready", "building", "failed"]
+    image_uri: str = ""
+    build_id: str = ""
+    detail: str = Field(default="", description="for failed: the tail of the build log")
+
+
 class Builder(ABC):
     """Turns a run's source into an image the target can pull."""
 
@@ -191,8 +210,17 @@ class Builder(ABC):
         """Refuse at enqueue a source this builder cannot handle. Raises InvalidInput."""
 
     @abstractmethod
-    def build(self, run: Run) -> str:
-        """Return the image URI for ``run`` (building it if needed). Raises LaunchFailed."""
+    def start(self, run: Run, plan: BuildPlan) -> BuildResult:
+        """Build and push ``plan`` (synchronous builders return ``ready`` or ``failed``;
+        asynchronous ones return ``building`` with a ``build_id``). Raises BackendUnavailable."""
+
+    @abstractmethod
+    def status(self, run: Run, build_id: str) -> BuildResult:
+        """The state of an asynchronous build. Raises BackendUnavailable."""
+
+    @abstractmethod
+    def logs(self, run: Run, build_id: str, offset: int = 0) -> tuple[str, int]:
+        """The build's log from ``offset`` on, and the next offset."""
 
 
 class Registry(ABC):
@@ -207,3 +235,17 @@ class Registry(ABC):
     @abstractmethod
     def exists(self, tag: str) -> bool:
         """Whether ``tag`` is already present. Raises BackendUnavailable."""
+
+    @abstractmethod
+    def credentials(self) -> RegistryCredentials | None:
+        """Short-lived push credentials (None: the builder's own login or an open registry).
+
+        Raises BackendUnavailable."""
+
+
+class RegistryCredentials(BaseModel):
+    """A user name and a password/token for ``docker login``-style pushes; never logged."""
+
+    username: str
+    password: str = Field(repr=False)
+    server: str

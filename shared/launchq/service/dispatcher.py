@@ -84,9 +84,9 @@ class Dispatcher:
             return self.ctx.store.get_run(run.id)
 
     def _image_for(self, run: Run, target: Target) -> str:
-        if not target.needs_image:
+        if not target.needs_image or run.spec.docker_image:
             return run.spec.docker_image or ""
-        return self.ctx.builder.build(run)
+        raise LaunchFailed("building images from source is not configured in this deployment")
 
     def _dead_letter(self, run: Run, reason: str) -> Run:
         log.warning("run %s could not be launched: %s", run.id, reason)
