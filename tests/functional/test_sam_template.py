@@ -87,7 +87,15 @@ def test_every_function_uses_the_layer_and_its_own_least_privilege_policies() ->
                 assert not [a for a in actions if a == "*" or a.endswith(":*")], (name, actions)
     passrole = yaml.safe_dump(functions["DispatcherFunction"]["Properties"]["Policies"])
     assert "iam:PassedToService" in passrole
-    assert "iam:PassRole" not in yaml.safe_dump(functions["ApiFunction"]["Properties"]["Policies"])
+    api_passrole = [s for s in _statements(functions["ApiFunction"]) if "iam:PassRole" in _actions(s)]
+    assert api_passrole == [
+        {
+            "Effect": "Allow",
+            "Action": "iam:PassRole",
+            "Resource": {"GetAtt": "SchedulerRole.Arn"},
+            "Condition": {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}},
+        }
+    ]
 
 
 def test_status_is_pushed_by_eventbridge_for_training_jobs_and_builds() -> None:
@@ -96,3 +104,50 @@ def test_status_is_pushed_by_eventbridge_for_training_jobs_and_builds() -> None:
     assert sorted(patterns) == ["CodeBuild Build State Change", "SageMaker Training Job State Change"]
     schedule = RESOURCES["ReconcilerFunction"]["Properties"]["Events"]["EveryMinute"]["Properties"]
     assert schedule["ScheduleExpression"] == "rate(1 minute)"
+
+
+def _statements(function: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for policy in function["Properties"]["Policies"] for s in policy.get("Statement", [])]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return list(action) if isinstance(action, list) else [action]
+
+
+def test_the_scheduler_role_can_only_invoke_the_events_function() -> None:
+    role = RESOURCES["SchedulerRole"]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"]
+    assert [(s["Principal"], s["Action"]) for s in trust] == [
+        ({"Service": "scheduler.amazonaws.com"}, "sts:AssumeRole")
+    ]
+    assert trust[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = [s for policy in role["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+    assert statements == [
+        {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": {"GetAtt": "EventsFunction.Arn"}}
+    ]
+    assert "ManagedPolicyArns" not in role
+
+
+def test_the_api_manages_schedules_of_its_own_group_and_points_them_at_the_events_function() -> None:
+    assert RESOURCES["ScheduleGroup"]["Type"] == "AWS::Scheduler::ScheduleGroup"
+    api = RESOURCES["ApiFunction"]
+    assert api["Properties"]["Environment"]["Variables"] == {
+        "LAUNCHQ_SCHEDULE_GROUP": {"Ref": "ScheduleGroup"},
+        "LAUNCHQ_SCHEDULER_TARGET_ARN": {"GetAtt": "EventsFunction.Arn"},
+        "LAUNCHQ_SCHEDULER_ROLE_ARN": {"GetAtt": "SchedulerRole.Arn"},
+    }
+    scheduler = [s for s in _statements(api) if any(a.startswith("scheduler:") for a in _actions(s))]
+    assert len(scheduler) == 1
+    assert sorted(scheduler[0]["Action"]) == [
+        "scheduler:CreateSchedule",
+        "scheduler:DeleteSchedule",
+        "scheduler:GetSchedule",
+        "scheduler:UpdateSchedule",
+    ]
+    assert scheduler[0]["Resource"] == {
+        "Sub": "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${ScheduleGroup}/*"
+    }
+    for name in ("DispatcherFunction", "ReconcilerFunction", "EventsFunction"):
+        assert "scheduler:" not in yaml.safe_dump(RESOURCES[name]["Properties"]["Policies"]), name
+        assert "SCHEDULER" not in yaml.safe_dump(RESOURCES[name]["Properties"].get("Environment", {})), name

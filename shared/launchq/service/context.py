@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
+from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.targets.catalog import TargetCatalog
-from launchq.ports import Builder, Doorbell, RunStore
+from launchq.ports import Builder, Doorbell, RunStore, ScheduleTrigger
 
 
 class ServiceSettings(BaseModel):
@@ -31,3 +32,5 @@ class Context:
     builder: Builder
     settings: ServiceSettings = field(default_factory=ServiceSettings)
     clock: Callable[[], datetime] = utcnow
+    # Fires cron schedules ahead of the reconciler; by default nothing does (local mode).
+    trigger: ScheduleTrigger = field(default_factory=ReconcilerOnlyTrigger)

@@ -1,0 +1,1 @@
+"""Schedule triggers: what fires launchq's cron schedules besides the reconciler."""
