@@ -28,11 +28,12 @@ def build_services(ctx: Context, runs: RunService | None = None) -> Services:
     """``runs`` lets a deployment put its own enqueue guard in front (see launchq.aws)."""
     runs = runs or RunService(ctx)
     schedules = ScheduleService(ctx, runs)
+    dispatcher = Dispatcher(ctx)
     return Services(
         ctx=ctx,
         queues=QueueService(ctx),
         runs=runs,
         schedules=schedules,
-        dispatcher=Dispatcher(ctx),
-        reconciler=Reconciler(ctx, schedules),
+        dispatcher=dispatcher,
+        reconciler=Reconciler(ctx, schedules, dispatcher),
     )

@@ -80,3 +80,39 @@ def base_image(oci_registry: str, buildah_storage: Path, tmp_path_factory: pytes
         if done.returncode != 0:
             pytest.fail(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return image
+
+
+@pytest.fixture(scope="session")
+def python_base_image(
+    base_image: str, buildah_storage: Path, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    """``<registry>/python:3.11-local``: the busybox base with stand-in ``python`` and ``pip``
+    (shell scripts that record their arguments), so generated Dockerfiles build here with
+    no image pulled; the images are never run."""
+    buildah = _require("buildah", "buildah")
+    context = tmp_path_factory.mktemp("python-base")
+    (context / "pip").write_text('#!/bin/sh\necho "pip $*" >> /pip.log\n')
+    (context / "python").write_text('#!/bin/sh\necho "python $*"\n')
+    (context / "Dockerfile").write_text(
+        f"FROM {base_image}\nCOPY --chmod=755 pip python /usr/local/bin/\nRUN mkdir -p /app /tmp\n"
+    )
+    image = base_image.rsplit("/", 1)[0] + "/python:3.11-local"
+    for argv in (
+        [
+            buildah,
+            "bud",
+            "--isolation",
+            "chroot",
+            "--pull=never",
+            "--format",
+            "docker",
+            "-t",
+            image,
+            str(context),
+        ],
+        [buildah, "push", "--tls-verify=false", image],
+    ):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            pytest.fail(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    return image

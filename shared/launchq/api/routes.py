@@ -29,6 +29,7 @@ from launchq.bootstrap import Services
 from launchq.domain.models import Queue, RunSpec, ScheduleSpec
 from launchq.domain.states import RunState
 from launchq.service.queues import QueueCreate, QueuePatch
+from launchq.service.runs import LogSource
 
 
 def _json(model: BaseModel | dict[str, Any], status: HTTPStatus = HTTPStatus.OK) -> Response[Any]:
@@ -116,8 +117,12 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
         return _json(run_view(run_id))
 
     @router.get("/runs/<run_id>/logs", tags=["runs"])
-    def get_logs(run_id: str, offset: Annotated[int, Query(ge=0)] = 0) -> Response[Any]:
-        run, text, next_offset = services.runs.logs(run_id, offset)
+    def get_logs(
+        run_id: str,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        source: Annotated[LogSource, Query(description="job output, or the image build's log")] = "auto",
+    ) -> Response[Any]:
+        run, text, next_offset = services.runs.logs(run_id, offset, source)
         return _json(
             LogChunk(run_id=run.id, state=run.state, text=text, offset=offset, next_offset=next_offset)
         )

@@ -68,6 +68,7 @@ class RunSpec(BaseModel):
     uri: str | None = Field(default=None, description="git URL or local directory with the code")
     git_version: str | None = Field(default=None, description="branch, tag or commit for a git uri")
     docker_image: str | None = None
+    dockerfile: str | None = Field(default=None, description="Dockerfile inside the source (W&B's -D)")
     entry_point: EntryPoint = Field(default_factory=list)
     args: list[str] = Field(default_factory=list)
     env: dict[str, str] = Field(default_factory=dict)
@@ -99,6 +100,7 @@ class Run(BaseModel):
     seq: int = 0
     version: int = 1
     resolved: JsonObject = Field(default_factory=dict, description="resource args after resolution")
+    build: JsonObject = Field(default_factory=dict, description="build options (resource_args.<r>.builder)")
     handle: dict[str, str] = Field(default_factory=dict, description="the target's id for the job")
     exit_code: int | None = None
     reason: str = ""

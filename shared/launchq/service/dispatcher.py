@@ -15,6 +15,7 @@ from launchq.domain.models import Run, RunUpdate
 from launchq.domain.states import RunState
 from launchq.errors import InvalidInput, LaunchFailed, NotFound, StaleWrite
 from launchq.ports import Target
+from launchq.service.builds import BuildService, needs_build
 from launchq.service.context import Context
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def macro_values(run: Run, image_uri: str) -> MacroValues:
 class Dispatcher:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.builds = BuildService(ctx)
 
     def dispatch(self, queue: str, limit: int | None = None) -> list[Run]:
         """Claim and launch runs of ``queue`` until it has no free slot, no queued run, or
@@ -54,28 +56,51 @@ class Dispatcher:
         return handled
 
     def launch(self, run: Run) -> Run:
-        """Take a claimed run to ``starting`` (or ``dead_letter`` with the reason)."""
-        queue = self.ctx.store.get_queue(run.queue)
-        target = self.ctx.targets.get(queue.resource)
+        """Take a claimed run to ``starting`` (through ``building`` when it needs an image),
+        or to ``dead_letter`` with the reason."""
+        target = self._target(run)
         try:
-            image = self._image_for(run, target)
-            launched = run.model_copy(
-                update={"resolved": substitute_macros(run.resolved, macro_values(run, image))}
-            )
-            handle = target.submit(launched)
+            image = run.spec.docker_image or ""
+            if needs_build(target, run.spec):
+                run, built = self.builds.begin(run)
+                if built is None:
+                    return run  # an asynchronous build runs; resume() continues
+                image = built
+            return self._submit(run, target, image)
         except (LaunchFailed, InvalidInput) as exc:
             return self._dead_letter(run, str(exc))
+
+    def resume(self, run: Run) -> Run:
+        """Continue a run whose asynchronous build was started (reconciler or build event)."""
+        target = self._target(run)
+        try:
+            run, built = self.builds.poll(run)
+            return run if built is None else self._submit(run, target, built)
+        except (LaunchFailed, InvalidInput) as exc:
+            return self._dead_letter(run, str(exc))
+
+    def _target(self, run: Run) -> Target:
+        return self.ctx.targets.get(self.ctx.store.get_queue(run.queue).resource)
+
+    def _submit(self, run: Run, target: Target, image: str) -> Run:
+        spec = (
+            run.spec
+            if run.spec.docker_image or not image
+            else run.spec.model_copy(update={"docker_image": image})
+        )
+        resolved = substitute_macros(run.resolved, macro_values(run, image))
+        launched = run.model_copy(update={"spec": spec, "resolved": resolved})
+        handle = {**run.handle, **target.submit(launched)}
         launched = launched.model_copy(update={"handle": handle})
+        now = self.ctx.clock()
         try:
             return self.ctx.store.transition(
                 run.id,
                 run.state,
                 RunState.STARTING,
-                f"submitted to {queue.resource}",
-                self.ctx.clock(),
-                RunUpdate(
-                    handle=handle, resolved=launched.resolved, started_at=self.ctx.clock(), clear_lease=True
-                ),
+                f"submitted to {target.resource}" + (f" with image {image}" if image else ""),
+                now,
+                RunUpdate(handle=handle, resolved=resolved, started_at=now, clear_lease=True),
             )
         except StaleWrite:
             # Stopped (or its claim expired) while we were launching: the job must not live on.
@@ -83,17 +108,17 @@ class Dispatcher:
             target.stop(launched)
             return self.ctx.store.get_run(run.id)
 
-    def _image_for(self, run: Run, target: Target) -> str:
-        if not target.needs_image or run.spec.docker_image:
-            return run.spec.docker_image or ""
-        raise LaunchFailed("building images from source is not configured in this deployment")
-
     def _dead_letter(self, run: Run, reason: str) -> Run:
+        """Dead-letter the run from the launch state it is in now (claimed or building);
+        a run stopped meanwhile is left to the stop."""
         log.warning("run %s could not be launched: %s", run.id, reason)
+        current = self.ctx.store.get_run(run.id)
+        if current.state not in (RunState.CLAIMED, RunState.BUILDING):
+            return current
         try:
             return self.ctx.store.transition(
                 run.id,
-                run.state,
+                current.state,
                 RunState.DEAD_LETTER,
                 reason,
                 self.ctx.clock(),

@@ -16,6 +16,7 @@ from launchq.domain.states import RunState
 from launchq.errors import LaunchqError, StaleWrite
 from launchq.ports import Target, TargetStatus
 from launchq.service.context import Context
+from launchq.service.dispatcher import Dispatcher
 from launchq.service.schedules import ScheduleService
 
 log = logging.getLogger(__name__)
@@ -25,12 +26,14 @@ _ENDED = {"finished": RunState.FINISHED, "failed": RunState.FAILED}
 
 
 class Reconciler:
-    def __init__(self, ctx: Context, schedules: ScheduleService) -> None:
+    def __init__(self, ctx: Context, schedules: ScheduleService, dispatcher: Dispatcher) -> None:
         self.ctx = ctx
         self.schedules = schedules
+        self.dispatcher = dispatcher
 
     def tick(self) -> None:
         self.expire_claims()
+        self.poll_builds()
         self.poll_runs()
         self.schedules.fire_due()
 
@@ -39,6 +42,24 @@ class Reconciler:
         for run in self.ctx.store.list_runs(states=[RunState.CLAIMED], limit=10_000):
             if run.lease_expires_at is not None and run.lease_expires_at < now:
                 self._move(run, RunState.QUEUED, "claim expired; back in line", RunUpdate(clear_lease=True))
+
+    def poll_builds(self) -> None:
+        """Asynchronous builds (with a build id) are followed; a synchronous build whose
+        process died (no build id, no progress for the build timeout) is dead-lettered."""
+        limit = timedelta(seconds=self.ctx.settings.build_timeout_seconds)
+        for run in self.ctx.store.list_runs(states=[RunState.BUILDING], limit=10_000):
+            try:
+                if run.handle.get("build_id"):
+                    self.dispatcher.resume(run)
+                elif self.ctx.clock() - run.updated_at > limit:
+                    self._move(
+                        run,
+                        RunState.DEAD_LETTER,
+                        "build interrupted (no progress)",
+                        RunUpdate(finished_at=self.ctx.clock()),
+                    )
+            except LaunchqError as exc:  # one bad run must not stop the others being reconciled
+                log.warning("could not follow the build of run %s: %s", run.id, exc)
 
     def poll_runs(self) -> None:
         for run in self.ctx.store.list_runs(states=_POLLED, limit=10_000):
@@ -49,7 +70,7 @@ class Reconciler:
 
     def poll(self, run: Run) -> Run:
         """Apply the target's view of one live run."""
-        if run.state == RunState.STOPPING and not run.handle:
+        if run.state == RunState.STOPPING and run.started_at is None:
             return self._move(run, RunState.STOPPED, "stopped before it was launched")
         target = self.ctx.targets.get(self.ctx.store.get_queue(run.queue).resource)
         status = target.status(run)

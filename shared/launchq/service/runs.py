@@ -5,13 +5,17 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from typing import Literal
 
 from launchq.config.resolve import resolve_resource_args
 from launchq.domain.models import Run, RunEvent, RunSpec
 from launchq.domain.priority import Priority
 from launchq.domain.states import ACTIVE, RunState
 from launchq.errors import Conflict, InvalidInput, StaleWrite
+from launchq.service.builds import BuildService, split_build_options
 from launchq.service.context import Context
+
+LogSource = Literal["auto", "job", "build"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ def new_run_id() -> str:
 class RunService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.builds = BuildService(ctx)
 
     def prepare(self, queue_name: str, spec: RunSpec, idempotency_key: str | None = None) -> Run:
         """Validate ``spec`` against the queue and build the run, without storing it.
@@ -46,9 +51,8 @@ class RunService:
             raise InvalidInput(
                 f"queue {queue.name!r} does not allow prioritization; leave priority unset", field="priority"
             )
-        resolved = resolve_resource_args(queue, spec)
         target = self.ctx.targets.get(queue.resource)
-        target.validate(spec, resolved)
+        resolved, build = split_build_options(queue.resource, resolve_resource_args(queue, spec))
         now = self.ctx.clock()
         run = Run(
             id=new_run_id(),
@@ -57,13 +61,13 @@ class RunService:
             spec=spec,
             priority=spec.priority,
             resolved=resolved,
+            build=build,
             idempotency_key=idempotency_key,
             request_hash=request_hash(queue.name, spec),
             created_at=now,
             updated_at=now,
         )
-        if target.needs_image:
-            self.ctx.builder.check(run)
+        target.validate(self.builds.check(target, spec, run), resolved)
         return run
 
     def enqueue(self, queue_name: str, spec: RunSpec, idempotency_key: str | None = None) -> tuple[Run, bool]:
@@ -96,9 +100,13 @@ class RunService:
             self.ctx.store.get_queue(queue)
         return self.ctx.store.list_runs(queue=queue, states=[state] if state else None, limit=limit)
 
-    def logs(self, run_id: str, offset: int = 0) -> tuple[Run, str, int]:
+    def logs(self, run_id: str, offset: int = 0, source: LogSource = "auto") -> tuple[Run, str, int]:
+        """The job's output, or the image build's (``source="build"``, or while building)."""
         run = self.ctx.store.get_run(run_id)
-        if not run.handle:
+        if source == "build" or (source == "auto" and run.state == RunState.BUILDING):
+            text, next_offset = self.builds.logs(run, offset)
+            return run, text, next_offset
+        if run.started_at is None:
             return run, "", offset
         queue = self.ctx.store.get_queue(run.queue)
         text, next_offset = self.ctx.targets.get(queue.resource).logs(run, offset)

@@ -1,0 +1,128 @@
+"""Images for runs that need one: decide, build (or skip), and follow asynchronous builds.
+
+A run needs a build when its target runs images and the run brings a source (``uri``)
+instead of a ``docker_image``. The image tag is a content hash of the source, the
+Dockerfile, the base image and the platform, so the registry is asked first and a tag
+already there is never rebuilt. Synchronous builders (buildah, docker) finish inside
+``begin``; asynchronous ones (CodeBuild, Kaniko) leave the run ``building`` with its build
+id, and ``poll`` (reconciler, or a build-state event) picks it up.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+from launchq.build.code_store import is_code_ref
+from launchq.build.options import BuildOptions, parse_build_options
+from launchq.build.planner import plan_build
+from launchq.domain.models import JsonObject, Run, RunSpec, RunUpdate
+from launchq.domain.states import RunState
+from launchq.errors import InvalidInput, LaunchFailed
+from launchq.ports import BuildResult, Registry, Target
+from launchq.service.context import Context
+
+# What a target is validated with at enqueue when its image will only exist after the build.
+PENDING_IMAGE = "registry.invalid/launchq/pending-build:0"
+
+
+def needs_build(target: Target, spec: RunSpec) -> bool:
+    return target.needs_image and not spec.docker_image
+
+
+def split_build_options(resource: str, resolved: JsonObject) -> tuple[JsonObject, JsonObject]:
+    """Take ``builder`` out of the resolved args (it is launchq's, not the target's).
+
+    Returns (resource args for the target, build options as JSON). Raises InvalidInput.
+    """
+    rest = {k: v for k, v in resolved.items() if k != "builder"}
+    options = parse_build_options(resolved.get("builder"), field=f"resource_args.{resource}.builder")
+    return rest, options.model_dump(mode="json", exclude_defaults=True)
+
+
+class BuildService:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def check(self, target: Target, spec: RunSpec, run: Run) -> RunSpec:
+        """Refuse at enqueue what cannot be built; return the spec to validate the target with."""
+        if not needs_build(target, spec):
+            return spec
+        self.ctx.builder.check(run)
+        if self.ctx.registry is None:
+            raise InvalidInput(
+                "this queue's target needs an image; pass docker_image or configure a registry "
+                "(launch-config.yaml `registry:`) so launchq can build one",
+                field="docker_image",
+            )
+        if spec.uri and is_code_ref(spec.uri) and self.ctx.code_store is None:
+            raise InvalidInput("code:// sources need a code store, and none is configured", field="uri")
+        return spec.model_copy(update={"docker_image": PENDING_IMAGE})
+
+    def begin(self, run: Run) -> tuple[Run, str | None]:
+        """Build (or find) the run's image. Returns the run and the image URI when it is ready,
+        or (run in ``building``, None) while an asynchronous build runs.
+
+        Raises LaunchFailed/InvalidInput (the caller dead-letters the run).
+        """
+        registry = self._registry()
+        workdir = self.ctx.build_dir / run.id
+        shutil.rmtree(workdir, ignore_errors=True)  # a retried claim starts from a clean slate
+        workdir.mkdir(parents=True)
+        options = BuildOptions.model_validate(run.build)
+        if run.spec.dockerfile:
+            options = options.model_copy(update={"dockerfile": run.spec.dockerfile})
+        plan = plan_build(run.spec, options, registry, workdir, self.ctx.code_store)
+        if registry.exists(plan.tag):
+            run = self._move(run, RunState.BUILDING, f"image {plan.image_uri} is in the registry; no build")
+            return run, plan.image_uri
+        run = self._move(
+            run, RunState.BUILDING, f"building {plan.image_uri} with {self.ctx.builder.type}",
+            RunUpdate(handle={"image_uri": plan.image_uri}),
+        )  # fmt: skip
+        result = self.ctx.builder.start(run, plan)
+        return self._settle(run, result, plan.image_uri)
+
+    def poll(self, run: Run) -> tuple[Run, str | None]:
+        """Follow an asynchronous build. Raises LaunchFailed when it failed or timed out."""
+        build_id = run.handle.get("build_id", "")
+        if not build_id:
+            raise LaunchFailed("build record lost (no build id); enqueue the run again")
+        result = self.ctx.builder.status(run, build_id)
+        if result.state == "building" and self._timed_out(run):
+            raise LaunchFailed(
+                f"build {build_id} ran longer than {self.ctx.settings.build_timeout_seconds:g}s"
+            )
+        return self._settle(run, result, run.handle.get("image_uri", ""))
+
+    def logs(self, run: Run, offset: int) -> tuple[str, int]:
+        build_id = run.handle.get("build_id")
+        if not build_id:
+            return "", offset
+        return self.ctx.builder.logs(run, build_id, offset)
+
+    def _settle(self, run: Run, result: BuildResult, image_uri: str) -> tuple[Run, str | None]:
+        if result.state == "failed":
+            raise LaunchFailed(f"build failed: {result.detail}" if result.detail else "build failed")
+        if result.state == "ready":
+            if result.build_id:  # kept with the job's handle, so the build log stays reachable
+                run = run.model_copy(update={"handle": {**run.handle, "build_id": result.build_id}})
+            return run, result.image_uri or image_uri
+        if run.handle.get("build_id") != result.build_id:
+            handle = {**run.handle, "build_id": result.build_id, "image_uri": image_uri}
+            run = self.ctx.store.transition(
+                run.id, run.state, RunState.BUILDING, f"build {result.build_id} started", self.ctx.clock(),
+                RunUpdate(handle=handle),
+            )  # fmt: skip
+        return run, None
+
+    def _move(self, run: Run, to: RunState, reason: str, update: RunUpdate | None = None) -> Run:
+        return self.ctx.store.transition(run.id, run.state, to, reason, self.ctx.clock(), update)
+
+    def _timed_out(self, run: Run) -> bool:
+        return self.ctx.clock() - run.updated_at > timedelta(seconds=self.ctx.settings.build_timeout_seconds)
+
+    def _registry(self) -> Registry:
+        if self.ctx.registry is None:
+            raise LaunchFailed("no registry is configured to push the built image to")
+        return self.ctx.registry
