@@ -36,7 +36,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 
 
 @contextmanager
-def launchq_serve(data_dir: Path, **env: str) -> Iterator[str]:
+def launchq_serve(data_dir: Path, *args: str, **env: str) -> Iterator[str]:
     """Run ``launchq serve`` as a real OS process; yield its base URL."""
     port = free_port()
     log = data_dir.parent / f"serve-{port}.log"
@@ -57,6 +57,7 @@ def launchq_serve(data_dir: Path, **env: str) -> Iterator[str]:
                 str(port),
                 "--data-dir",
                 str(data_dir),
+                *args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

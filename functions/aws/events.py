@@ -1,10 +1,19 @@
-"""Lambda entry point for pushed events: SageMaker job state changes and schedule ticks.
+"""Lambda entry point for pushed events: SageMaker job and CodeBuild build state changes,
+and schedule ticks.
 
 - EventBridge "SageMaker Training Job State Change": the event names the run through the
   job's ``launchq:run-id`` tag; that one run is reconciled at once (and its slot freed,
   ringing the doorbell). An event without the tag (a job launchq did not start, or a tag
   removed by hand) is ignored; the reconciler's polling stays the fallback for any event
   that is lost.
+- EventBridge "CodeBuild Build State Change" (source ``aws.codebuild``): the build names
+  its run through the ``LAUNCHQ_RUN_ID`` variable the codebuild builder puts into its
+  environment (``detail.additional-information.environment.environment-variables``), and
+  ``detail.build-id`` (the build's ARN) must be the build the run is ``building`` with;
+  then the dispatcher resumes the run (BatchGetBuilds is asked: the image is submitted,
+  or the run dead-lettered with the build's failure). ``IN_PROGRESS`` events change
+  nothing. A build of no known run, or one the run no longer waits for (a stale or
+  repeated event), is logged and ignored; the reconciler's ``poll_builds`` is the fallback.
 - ``{"launchq": "schedule", "name": ..., "tick": ...}`` from an EventBridge Scheduler
   schedule (``launchq.adapters.schedulers.eventbridge``): the schedule's run for that tick
   is enqueued, once however often it arrives. A malformed one is logged and ignored; a
@@ -19,6 +28,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from pydantic import ValidationError
 
+from launchq.adapters.builders.codebuild import (
+    codebuild_state_change_build_id,
+    codebuild_state_change_run_id,
+    codebuild_state_change_status,
+)
 from launchq.adapters.schedulers.eventbridge import ScheduleFired
 from launchq.adapters.targets.sagemaker import sagemaker_state_change_run_id
 from launchq.aws.wiring import services_from_env
@@ -29,6 +43,7 @@ from launchq.errors import NotFound
 logger = Logger(service="launchq-events")
 
 _POLLED = {RunState.STARTING, RunState.RUNNING, RunState.STOPPING}
+BUILD_STATE_CHANGE = "CodeBuild Build State Change"
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -37,9 +52,12 @@ def handler(event: dict[str, Any], context: Any, services: Services | None = Non
     if "launchq" in event:
         return _schedule_tick(svc, event)
     if "detail" not in event:
-        logger.warning("ignored an event that is neither a job state change nor a schedule tick")
+        logger.warning("ignored an event that is neither a state change nor a schedule tick")
         return {"run_id": None, "state": None}
-    return _state_change(svc, EventBridgeEvent(event))
+    received = EventBridgeEvent(event)
+    if received.source == "aws.codebuild" and received.detail_type == BUILD_STATE_CHANGE:
+        return _build_state_change(svc, received)
+    return _state_change(svc, received)
 
 
 def _schedule_tick(svc: Services, event: dict[str, Any]) -> dict[str, Any]:
@@ -70,3 +88,33 @@ def _state_change(svc: Services, received: EventBridgeEvent) -> dict[str, Any]:
     if run.state in _POLLED:
         run = svc.reconciler.poll(run)
     return {"run_id": run.id, "state": run.state.value}
+
+
+def _build_state_change(svc: Services, received: EventBridgeEvent) -> dict[str, Any]:
+    detail = received.detail
+    build_id = codebuild_state_change_build_id(detail)
+    run_id = codebuild_state_change_run_id(detail)
+    status = str(detail.get("build-status", ""))
+    ignored = {"run_id": run_id, "build_id": build_id, "state": None}
+    if build_id is None or run_id is None:
+        logger.info("build launchq did not start", extra={"build_id": build_id, "build_status": status})
+        return ignored
+    if codebuild_state_change_status(detail) == "building":
+        logger.info(
+            "build in progress", extra={"run_id": run_id, "build_id": build_id, "build_status": status}
+        )
+        return ignored
+    try:
+        run = svc.runs.get(run_id)
+    except NotFound:
+        logger.warning("build event names an unknown run", extra={"run_id": run_id, "build_id": build_id})
+        return ignored
+    if run.state != RunState.BUILDING or run.handle.get("build_id") != build_id:
+        logger.info(
+            "build event for a run not waiting on that build",
+            extra={"run_id": run_id, "build_id": build_id, "state": run.state.value},
+        )
+        return {**ignored, "state": run.state.value}
+    run = svc.dispatcher.resume(run)
+    logger.info("build finished", extra={"run_id": run.id, "build_id": build_id, "state": run.state.value})
+    return {"run_id": run.id, "build_id": build_id, "state": run.state.value}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from launchq.service.code import CodeService
 from launchq.service.context import Context
 from launchq.service.dispatcher import Dispatcher
 from launchq.service.queues import QueueService
@@ -22,6 +23,7 @@ class Services:
     schedules: ScheduleService
     dispatcher: Dispatcher
     reconciler: Reconciler
+    code: CodeService
 
 
 def build_services(ctx: Context, runs: RunService | None = None) -> Services:
@@ -36,4 +38,5 @@ def build_services(ctx: Context, runs: RunService | None = None) -> Services:
         schedules=schedules,
         dispatcher=dispatcher,
         reconciler=Reconciler(ctx, schedules, dispatcher),
+        code=CodeService(ctx),
     )

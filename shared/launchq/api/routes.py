@@ -16,6 +16,8 @@ from pydantic import BaseModel
 
 from launchq import __version__
 from launchq.api.views import (
+    CodeUpload,
+    CodeUploaded,
     LogChunk,
     QueueList,
     QueueView,
@@ -131,6 +133,11 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
     def stop_run(run_id: str) -> Response[Any]:
         services.runs.stop(run_id)
         return _json(run_view(run_id), HTTPStatus.ACCEPTED)
+
+    # -- code uploads ---------------------------------------------------------------------
+    @router.post("/code", tags=["code"])
+    def upload_code(body: CodeUpload) -> Response[Any]:
+        return _json(CodeUploaded(uri=services.code.upload(body.data)), HTTPStatus.CREATED)
 
     # -- schedules ------------------------------------------------------------------------
     @router.post("/schedules", tags=["schedules"])

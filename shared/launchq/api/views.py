@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
 
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, Schedule
 from launchq.domain.priority import PriorityField
@@ -87,6 +87,19 @@ class LogChunk(BaseModel):
 
 class ScheduleView(Schedule):
     pass
+
+
+class CodeUpload(BaseModel):
+    """Body of ``POST /code``: a tar or tar.gz of the source tree, base64-encoded (JSON keeps
+    the one body format that API Gateway and the local server both pass through unchanged)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: Base64Bytes = Field(description="base64 of a .tar or .tar.gz archive")
+
+
+class CodeUploaded(BaseModel):
+    uri: str = Field(description="code://<sha256>: pass as a run's uri")
 
 
 class QueueList(BaseModel):

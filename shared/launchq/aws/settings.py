@@ -30,6 +30,18 @@ class AwsSettings(BaseSettings):
     scheduler_role_arn: str | None = Field(
         default=None, min_length=1, description="the role Scheduler assumes to invoke it"
     )
+    # Image builds (runs with a source and no docker_image) when all three are set: the
+    # CodeBuild project, the bucket for build contexts and uploaded code, and the ECR
+    # repository images are pushed to; else no builds (the noop builder refuses them).
+    build_project: str | None = Field(default=None, min_length=1, description="the CodeBuild project")
+    artifact_bucket: str | None = Field(
+        default=None, min_length=1, description="S3 bucket: build-contexts/ and code/ uploads"
+    )
+    image_repository_uri: str | None = Field(
+        default=None,
+        min_length=1,
+        description="ECR repository <account>.dkr.ecr.<region>.amazonaws.com/<name>",
+    )
 
     @model_validator(mode="after")
     def _scheduler_all_or_nothing(self) -> Self:
@@ -38,5 +50,20 @@ class AwsSettings(BaseSettings):
             raise ValueError(
                 "set all of LAUNCHQ_SCHEDULE_GROUP, LAUNCHQ_SCHEDULER_TARGET_ARN and "
                 "LAUNCHQ_SCHEDULER_ROLE_ARN, or none"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _builds_all_or_nothing(self) -> Self:
+        given = {
+            "LAUNCHQ_BUILD_PROJECT": self.build_project,
+            "LAUNCHQ_ARTIFACT_BUCKET": self.artifact_bucket,
+            "LAUNCHQ_IMAGE_REPOSITORY_URI": self.image_repository_uri,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if missing and len(missing) < len(given):
+            raise ValueError(
+                "image builds need all of LAUNCHQ_BUILD_PROJECT, LAUNCHQ_ARTIFACT_BUCKET and "
+                f"LAUNCHQ_IMAGE_REPOSITORY_URI, or none; missing: {', '.join(missing)}"
             )
         return self

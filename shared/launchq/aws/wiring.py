@@ -1,7 +1,13 @@
-"""The AWS composition root: DynamoDB store, SQS doorbell, SageMaker target, noop builder.
+"""The AWS composition root: DynamoDB store, SQS doorbell, SageMaker target, image builds.
 
 EventBridge Scheduler fires cron schedules when the settings name its group, target and
 role (the API function's do); otherwise the reconciler alone fires them.
+
+Images are built by the stack's CodeBuild project and pushed to its ECR repository when
+the settings name the project, the artifact bucket and the repository: build contexts go
+to ``s3://<bucket>/build-contexts/``, uploaded code (``POST /code``) to ``code/``, and
+sources are prepared under the function's ``/tmp`` (the only writable place in Lambda).
+Without them the noop builder refuses runs that need an image.
 
 boto3 clients are built once per cold start and reused across invocations; only AWS SDK
 code is imported here (no GCP or Azure modules on a Lambda cold start).
@@ -9,10 +15,15 @@ code is imported here (no GCP or Azure modules on a Lambda cold start).
 
 from __future__ import annotations
 
+import tempfile
 from functools import cache
+from pathlib import Path
 
+from launchq.adapters.builders.codebuild import CodeBuildBuilder
 from launchq.adapters.builders.noop import NoopBuilder
+from launchq.adapters.code_stores.s3 import S3CodeStore
 from launchq.adapters.doorbells.sqs import SqsDoorbell
+from launchq.adapters.registries.ecr import EcrRegistry
 from launchq.adapters.schedulers.eventbridge import EventBridgeSchedulerTrigger
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.dynamodb import DynamoRunStore
@@ -21,8 +32,13 @@ from launchq.adapters.targets.sagemaker import SageMakerTarget
 from launchq.aws.idempotency import IdempotentRunService
 from launchq.aws.settings import AwsSettings
 from launchq.bootstrap import Services, build_services
-from launchq.ports import ScheduleTrigger
+from launchq.build.code_store import CodeStore
+from launchq.ports import Builder, Registry, ScheduleTrigger
 from launchq.service.context import Context, ServiceSettings
+
+# tempfile's directory is /tmp in Lambda (no TMPDIR there), and a local one in tests.
+BUILD_DIR = Path(tempfile.gettempdir()) / "launchq-builds"
+CODE_PREFIX = "code/"
 
 
 def schedule_trigger(settings: AwsSettings) -> ScheduleTrigger:
@@ -33,17 +49,33 @@ def schedule_trigger(settings: AwsSettings) -> ScheduleTrigger:
     return ReconcilerOnlyTrigger()
 
 
+def image_builds(settings: AwsSettings) -> tuple[Builder, Registry | None, CodeStore | None]:
+    """CodeBuild + ECR + S3 code store when the settings name all three; else the noop builder.
+
+    Raises InvalidInput when the repository URI is not an ECR repository's.
+    """
+    project, bucket, uri = settings.build_project, settings.artifact_bucket, settings.image_repository_uri
+    if not (project and bucket and uri):
+        return NoopBuilder(), None, None
+    registry = EcrRegistry(uri)
+    return CodeBuildBuilder(project, bucket, registry), registry, S3CodeStore(bucket, CODE_PREFIX)
+
+
 def build_aws(settings: AwsSettings) -> Services:
     target = SageMakerTarget(account_id=settings.account_id)
+    builder, registry, code_store = image_builds(settings)
     ctx = Context(
         store=DynamoRunStore(settings.table_name),
         doorbell=SqsDoorbell(settings.doorbell_queue_url),
         targets=TargetCatalog({target.resource: target}),
-        builder=NoopBuilder(),
+        builder=builder,
         settings=ServiceSettings(
             lease_seconds=settings.lease_seconds, start_timeout_seconds=settings.start_timeout_seconds
         ),
         trigger=schedule_trigger(settings),
+        registry=registry,
+        code_store=code_store,
+        build_dir=BUILD_DIR,
     )
     return build_services(ctx, runs=IdempotentRunService(ctx, settings.table_name))
 

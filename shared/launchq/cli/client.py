@@ -6,6 +6,7 @@ no answer came back, ``ApiError`` (status, ``error``, ``detail``) when the API s
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -203,6 +204,11 @@ class ApiClient:
     def delete_schedule(self, name: str) -> None:
         """``DELETE /schedules/{name}``."""
         self._request("DELETE", f"/schedules/{_segment(name)}")
+
+    def upload_code(self, archive: bytes) -> str:
+        """``POST /code`` with a tar.gz; returns its ``code://`` reference."""
+        answer = self._request("POST", "/code", json={"data": base64.b64encode(archive).decode()}).json()
+        return str(answer["uri"])
 
 
 def check_entity(client: ApiClient, queue: str, entity: str | None) -> None:

@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from launchq import __version__
 from launchq.cli import options as opt
 from launchq.cli.client import DEFAULT_URL, JsonObject, check_entity
+from launchq.cli.code import code_app
 from launchq.cli.errors import SERVER_ERROR, USER_ERROR, CliError, Unreachable
 from launchq.cli.inputs import RunFlags, build_run_request
 from launchq.cli.queues import queue_app
@@ -71,6 +72,7 @@ app = typer.Typer(
 app.add_typer(queue_app, name="queue")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
+app.add_typer(code_app, name="code")
 
 
 def _show_version(value: bool) -> None:
@@ -120,9 +122,13 @@ def serve(
         int | None, typer.Option("--port", min=0, max=65535, help="Port to listen on [default: 8080].")
     ] = None,
     data_dir: DataDir = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="launch-config.yaml: builder, registry, environment."),
+    ] = None,
 ) -> None:
     """Serve the launchq API on this machine, backed by SQLite (unset options: LAUNCHQ_* or defaults)."""
-    _load("launchq.local.server").serve(host=host, port=port, data_dir=data_dir)
+    _load("launchq.local.server").serve(host=host, port=port, data_dir=data_dir, config_path=config)
 
 
 @app.command()

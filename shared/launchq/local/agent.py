@@ -37,7 +37,7 @@ def run_agent(
     settings = LocalSettings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     doorbell = InProcessDoorbell()
-    services = build_local(settings, doorbell)
+    services = build_local(settings, doorbell, config)
     for name in names:
         services.queues.get(name)  # NotFound now, not silence later
     loops = Loops(

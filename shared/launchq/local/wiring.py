@@ -1,29 +1,41 @@
-"""Local mode's adapters: SQLite store, in-process doorbell, noop builder, local-process target."""
+"""Local mode's adapters: SQLite store, in-process doorbell, local-process target, and the
+builder/registry/cloud targets ``launch-config.yaml`` asks for (see ``build_wiring``)."""
 
 from __future__ import annotations
 
-from launchq.adapters.builders.noop import NoopBuilder
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.targets.catalog import TargetCatalog
 from launchq.adapters.targets.local_process import LocalProcessTarget
 from launchq.bootstrap import Services, build_services
+from launchq.build.code_store import LocalCodeStore
+from launchq.domain.launch_config import LaunchConfig
+from launchq.local.build_wiring import builder_for, cloud_targets, registry_for
 from launchq.local.settings import LocalSettings
 from launchq.service.context import Context, ServiceSettings
 from launchq.service.queues import QueueCreate
 
 
-def build_local(settings: LocalSettings, doorbell: InProcessDoorbell | None = None) -> Services:
+def build_local(
+    settings: LocalSettings, doorbell: InProcessDoorbell | None = None, config: LaunchConfig | None = None
+) -> Services:
+    """Raises InvalidInput when ``config`` asks for what this machine cannot do."""
+    config = config or LaunchConfig()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    target = LocalProcessTarget(settings.data_dir, grace_seconds=settings.grace_seconds)
+    local = LocalProcessTarget(settings.data_dir, grace_seconds=settings.grace_seconds)
+    targets = {t.resource: t for t in [local, *cloud_targets(config)]}
+    registry = registry_for(config)
     ctx = Context(
         store=SqliteRunStore(settings.db_path),
         doorbell=doorbell or InProcessDoorbell(),
-        targets=TargetCatalog({target.resource: target}),
-        builder=NoopBuilder(),
+        targets=TargetCatalog(targets),
+        builder=builder_for(config, registry, settings.data_dir / "builds"),
         settings=ServiceSettings(
             lease_seconds=settings.lease_seconds, start_timeout_seconds=settings.start_timeout_seconds
         ),
+        registry=registry,
+        code_store=LocalCodeStore(settings.data_dir / "code"),
+        build_dir=settings.data_dir / "build-contexts",
     )
     return build_services(ctx)
 

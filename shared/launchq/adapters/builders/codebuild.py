@@ -14,7 +14,8 @@ Statuses (``BatchGetBuilds``): ``IN_PROGRESS`` is ``building``, ``SUCCEEDED`` is
 ``FAILED``/``FAULT``/``TIMED_OUT``/``STOPPED`` are ``failed`` with the tail of the build's
 CloudWatch log (or the failing phase's contexts when there is no log), and a build
 CodeBuild does not know is ``failed`` ("build not found"). The EventBridge "CodeBuild
-Build State Change" event is read with ``codebuild_state_change_build_id`` and
+Build State Change" event is read with ``codebuild_state_change_build_id``,
+``codebuild_state_change_run_id`` (the build's ``LAUNCHQ_RUN_ID``) and
 ``codebuild_state_change_status``.
 
 Logins: ECR registries (``<account>.dkr.ecr.<region>.amazonaws.com``) are logged in to
@@ -37,6 +38,7 @@ from launchq.adapters.builders.codebuild_spec import (
     build_result,
     buildspec,
     codebuild_state_change_build_id,
+    codebuild_state_change_run_id,
     codebuild_state_change_status,
     environment,
     failing_phase,
@@ -57,6 +59,7 @@ __all__ = [
     "CodeBuildBuilder",
     "build_result",
     "codebuild_state_change_build_id",
+    "codebuild_state_change_run_id",
     "codebuild_state_change_status",
 ]
 
@@ -185,6 +188,7 @@ class CodeBuildBuilder(Builder):
             dockerfile=dockerfile,
             platform=plan.platform,
             registry_region=ecr.group("region") if ecr else "",
+            run_id=run.id,
         )
         return self._start_build(run, plan, key, buildspec(ecr_login=ecr is not None), env)
 

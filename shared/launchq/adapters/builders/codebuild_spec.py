@@ -7,7 +7,9 @@ and the EventBridge "CodeBuild Build State Change" event's detail.
 The buildspec holds no values: everything that varies per build comes in as PLAINTEXT
 environment variables (``IMAGE_URI``, ``REGISTRY_HOST``, ``DOCKERFILE``, ``PLATFORM``,
 and ``REGISTRY_REGION`` for ECR), so the same text serves every run and no secret is
-ever written into a build record. ECR logins use the build role's own credentials
+ever written into a build record. ``LAUNCHQ_RUN_ID`` names the run the build is for: the
+state-change event carries the build's environment, so the events function finds the run
+without a scan (``codebuild_state_change_run_id``). ECR logins use the build role's own credentials
 (``aws ecr get-login-password``); an open registry needs no login.
 
 Pushing is in the ``build`` phase, right after ``docker build``: CodeBuild runs
@@ -34,6 +36,7 @@ __all__ = [
     "build_result",
     "buildspec",
     "codebuild_state_change_build_id",
+    "codebuild_state_change_run_id",
     "codebuild_state_change_status",
     "environment",
     "failing_phase",
@@ -74,8 +77,17 @@ def buildspec(*, ecr_login: bool) -> str:
     return yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=10_000)
 
 
+RUN_ID_VARIABLE = "LAUNCHQ_RUN_ID"
+
+
 def environment(
-    *, image_uri: str, registry_host: str, dockerfile: str, platform: str, registry_region: str = ""
+    *,
+    image_uri: str,
+    registry_host: str,
+    dockerfile: str,
+    platform: str,
+    registry_region: str = "",
+    run_id: str = "",
 ) -> list[EnvironmentVariableTypeDef]:
     """``environmentVariablesOverride`` for one build: PLAINTEXT values, never a credential."""
     values = {
@@ -86,6 +98,8 @@ def environment(
     }
     if registry_region:
         values["REGISTRY_REGION"] = registry_region
+    if run_id:
+        values[RUN_ID_VARIABLE] = run_id
     return [{"name": name, "value": value, "type": "PLAINTEXT"} for name, value in values.items()]
 
 
@@ -103,6 +117,23 @@ def codebuild_state_change_build_id(detail: Mapping[str, Any]) -> str | None:
         _, found, build_id = value.partition(":build/")
         return build_id if found and ":" in build_id else None
     return value
+
+
+def codebuild_state_change_run_id(detail: Mapping[str, Any]) -> str | None:
+    """The launchq run a "CodeBuild Build State Change" event's build is for: the
+    ``LAUNCHQ_RUN_ID`` entry of ``additional-information.environment.environment-variables``
+    (``[{"name", "value", "type"}, ...]``). None when the build has no such variable (one
+    launchq did not start) or the event is not shaped so."""
+    info = detail.get("additional-information")
+    environment = info.get("environment") if isinstance(info, Mapping) else None
+    variables = environment.get("environment-variables") if isinstance(environment, Mapping) else None
+    if not isinstance(variables, list):
+        return None
+    for variable in variables:
+        if isinstance(variable, Mapping) and variable.get("name") == RUN_ID_VARIABLE:
+            value = variable.get("value")
+            return value if isinstance(value, str) and value else None
+    return None
 
 
 def codebuild_state_change_status(detail: Mapping[str, Any]) -> BuildState:

@@ -1,0 +1,65 @@
+"""Local mode's build and cloud pieces, chosen from ``launch-config.yaml`` as W&B's agent does.
+
+- ``registry:`` → where built images are pushed (any type; none → no builds).
+- ``builder.type``: ``noop`` (prebuilt images only), ``docker`` (needs a reachable Docker
+  engine), ``buildah`` (daemonless). Without a ``builder`` block but with a registry,
+  launchq picks docker when an engine answers, else buildah — the local default when no
+  engine exists. ``kaniko`` and ``codebuild`` run only in their clusters/clouds.
+- ``environment.type: aws`` → local mode also offers the ``sagemaker`` target (default AWS
+  credentials, ``environment.region``), so a workstation can build and submit like W&B's agent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from launchq.adapters.builders.buildah import BuildahBuilder, buildah_available
+from launchq.adapters.builders.docker import DockerBuilder, docker_engine_available
+from launchq.adapters.builders.noop import NoopBuilder
+from launchq.adapters.registries import registry_from_config
+from launchq.adapters.registries.oci import OciRegistry
+from launchq.domain.launch_config import LaunchConfig
+from launchq.errors import InvalidInput
+from launchq.ports import Builder, Registry, Target
+
+
+def registry_for(config: LaunchConfig) -> Registry | None:
+    return registry_from_config(config.registry) if config.registry is not None else None
+
+
+def builder_for(config: LaunchConfig, registry: Registry | None, work_dir: Path) -> Builder:
+    """Raises InvalidInput (naming ``builder.type``) for a builder this machine cannot run."""
+    kind = config.builder.type if config.builder is not None else None
+    if kind in (None, "noop") and (kind == "noop" or registry is None):
+        return NoopBuilder()
+    if kind in ("kaniko", "codebuild"):
+        raise InvalidInput(
+            f"{kind!r} builds run in the Kubernetes/AWS deployment, not in local mode; "
+            "use docker or buildah here",
+            field="builder.type",
+        )
+    if registry is None:
+        raise InvalidInput(f"the {kind} builder needs a `registry:` to push images to", field="registry")
+    if kind is None:
+        kind = "docker" if docker_engine_available() else "buildah"
+    if kind == "docker":
+        if not docker_engine_available():
+            raise InvalidInput(
+                "builder.type docker, but no Docker engine answers `docker info`", field="builder.type"
+            )
+        return DockerBuilder(registry, work_dir=work_dir)
+    if not buildah_available():
+        raise InvalidInput("builder.type buildah, but buildah is not installed", field="builder.type")
+    insecure = isinstance(registry, OciRegistry) and registry.insecure
+    return BuildahBuilder(registry, work_dir=work_dir, tls_verify=not insecure)
+
+
+def cloud_targets(config: LaunchConfig) -> list[Target]:
+    if config.environment is not None and config.environment.type == "aws":
+        import boto3
+
+        from launchq.adapters.targets.sagemaker import SageMakerTarget
+
+        region = getattr(config.environment, "region", None)
+        return [SageMakerTarget(client=boto3.client("sagemaker", region_name=region))]
+    return []
