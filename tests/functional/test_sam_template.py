@@ -151,3 +151,105 @@ def test_the_api_manages_schedules_of_its_own_group_and_points_them_at_the_event
     for name in ("DispatcherFunction", "ReconcilerFunction", "EventsFunction"):
         assert "scheduler:" not in yaml.safe_dump(RESOURCES[name]["Properties"]["Policies"]), name
         assert "SCHEDULER" not in yaml.safe_dump(RESOURCES[name]["Properties"].get("Environment", {})), name
+
+
+# -- image builds ----------------------------------------------------------------------------
+_BUILD_SERVICES = ("codebuild", "s3", "ecr")
+_ARTIFACT_RESOURCES = (
+    {"GetAtt": "ArtifactBucket.Arn"},
+    {"Sub": "${ArtifactBucket.Arn}/build-contexts/*"},
+    {"Sub": "${ArtifactBucket.Arn}/code/*"},
+)
+_CODEBUILD_LOGS = {
+    "Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}"
+    ":log-group:/aws/codebuild/${BuildProject}:*"
+}
+
+
+def _functions() -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def _resources(statement: dict[str, Any]) -> list[Any]:
+    resource = statement["Resource"]
+    return list(resource) if isinstance(resource, list) else [resource]
+
+
+def _granted(function: dict[str, Any]) -> dict[str, list[Any]]:
+    """Each build-related action (codebuild, s3, ecr, CodeBuild logs) and what it is granted on."""
+    granted: dict[str, list[Any]] = {}
+    for statement in _statements(function):
+        for action in _actions(statement):
+            resources = _resources(statement)
+            if action.split(":")[0] in _BUILD_SERVICES or _CODEBUILD_LOGS in resources:
+                granted.setdefault(action, []).extend(resources)
+    return granted
+
+
+def test_every_function_is_told_the_build_project_bucket_and_repository() -> None:
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["LAUNCHQ_BUILD_PROJECT"] == {"Ref": "BuildProject"}
+    assert variables["LAUNCHQ_ARTIFACT_BUCKET"] == {"Ref": "ArtifactBucket"}
+    assert variables["LAUNCHQ_IMAGE_REPOSITORY_URI"] == {"GetAtt": "ImageRepository.RepositoryUri"}
+    for name in ("BuildProject", "ArtifactBucket", "ImageRepository", "BuildRole"):  # no cycle via Globals
+        assert "Function" not in yaml.safe_dump(RESOURCES[name]), name
+
+
+def test_build_permissions_are_scoped_to_the_stacks_project_bucket_prefixes_and_repository() -> None:
+    for name, function in _functions().items():
+        for action, resources in _granted(function).items():
+            assert "*" not in resources, (name, action)
+            service = action.split(":")[0]
+            if service == "codebuild":
+                assert resources == [{"GetAtt": "BuildProject.Arn"}], (name, action)
+            elif service == "s3":
+                assert all(r in _ARTIFACT_RESOURCES for r in resources), (name, action, resources)
+            elif service == "ecr":
+                assert resources == [{"GetAtt": "ImageRepository.Arn"}], (name, action)
+            else:
+                assert resources == [_CODEBUILD_LOGS], (name, action)
+
+
+def test_each_function_gets_only_the_build_actions_it_uses() -> None:
+    granted = {name: _granted(function) for name, function in _functions().items()}
+    bucket, contexts, code = _ARTIFACT_RESOURCES
+    # the dispatcher: is the tag in ECR, read uploaded code, write the context, start the build
+    assert granted["DispatcherFunction"] == {
+        "ecr:DescribeImages": [{"GetAtt": "ImageRepository.Arn"}],
+        "codebuild:StartBuild": [{"GetAtt": "BuildProject.Arn"}],
+        "codebuild:BatchGetBuilds": [{"GetAtt": "BuildProject.Arn"}],
+        "s3:GetObject": [contexts, code],
+        "s3:PutObject": [contexts],
+        "s3:AbortMultipartUpload": [contexts],
+        "s3:ListBucket": [bucket],  # HeadObject on a missing key: 404, not 403
+    }
+    # the reconciler and the events function follow builds (status, failure log), start none
+    for name in ("ReconcilerFunction", "EventsFunction"):
+        assert granted[name] == {
+            "codebuild:BatchGetBuilds": [{"GetAtt": "BuildProject.Arn"}],
+            "logs:GetLogEvents": [_CODEBUILD_LOGS],
+        }, name
+        statements = _statements(_functions()[name])
+        submit = [s for s in statements if "sagemaker:CreateTrainingJob" in _actions(s)]
+        assert submit, name  # a finished build is submitted from here
+        passrole = [s for s in statements if "iam:PassRole" in _actions(s)]
+        assert passrole == [
+            s for s in _statements(_functions()["DispatcherFunction"]) if "iam:PassRole" in _actions(s)
+        ]
+    # the API stores uploaded code (code/ only) and reads build logs
+    assert granted["ApiFunction"] == {
+        "s3:GetObject": [code],
+        "s3:PutObject": [code],
+        "s3:ListBucket": [bucket],
+        "codebuild:BatchGetBuilds": [{"GetAtt": "BuildProject.Arn"}],
+        "logs:GetLogEvents": [_CODEBUILD_LOGS],
+    }
+
+
+def test_build_events_reach_the_events_function_only_for_the_stacks_project() -> None:
+    pattern = RESOURCES["EventsFunction"]["Properties"]["Events"]["BuildState"]["Properties"]["Pattern"]
+    assert pattern == {
+        "source": ["aws.codebuild"],
+        "detail-type": ["CodeBuild Build State Change"],
+        "detail": {"project-name": [{"Ref": "BuildProject"}]},
+    }

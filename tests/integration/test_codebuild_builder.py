@@ -240,6 +240,7 @@ def test_start_uploads_the_context_and_starts_a_build(
     assert request["sourceLocationOverride"] == f"{BUCKET}/{key}"
     assert request["idempotencyToken"] == f"{run.id}-{plan.tag}"
     assert env_of(request) == {
+        "LAUNCHQ_RUN_ID": run.id,
         "IMAGE_URI": plan.image_uri,
         "REGISTRY_HOST": ECR_HOST,
         "DOCKERFILE": "docker/Dockerfile",

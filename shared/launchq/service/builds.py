@@ -72,15 +72,20 @@ class BuildService:
         options = BuildOptions.model_validate(run.build)
         if run.spec.dockerfile:
             options = options.model_copy(update={"dockerfile": run.spec.dockerfile})
-        plan = plan_build(run.spec, options, registry, workdir, self.ctx.code_store)
-        if registry.exists(plan.tag):
-            run = self._move(run, RunState.BUILDING, f"image {plan.image_uri} is in the registry; no build")
-            return run, plan.image_uri
-        run = self._move(
-            run, RunState.BUILDING, f"building {plan.image_uri} with {self.ctx.builder.type}",
-            RunUpdate(handle={"image_uri": plan.image_uri}),
-        )  # fmt: skip
-        result = self.ctx.builder.start(run, plan)
+        try:  # the prepared source is only needed until the builder has taken it
+            plan = plan_build(run.spec, options, registry, workdir, self.ctx.code_store)
+            if registry.exists(plan.tag):
+                run = self._move(
+                    run, RunState.BUILDING, f"image {plan.image_uri} is in the registry; no build"
+                )
+                return run, plan.image_uri
+            run = self._move(
+                run, RunState.BUILDING, f"building {plan.image_uri} with {self.ctx.builder.type}",
+                RunUpdate(handle={"image_uri": plan.image_uri}),
+            )  # fmt: skip
+            result = self.ctx.builder.start(run, plan)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
         return self._settle(run, result, plan.image_uri)
 
     def poll(self, run: Run) -> tuple[Run, str | None]:
