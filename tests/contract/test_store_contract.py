@@ -267,18 +267,23 @@ def test_concurrent_claims_from_threads_never_share_a_run(
     make_queue("gpu")
     expected = {add_run("gpu").id for _ in range(120)}
     got: list[str] = []
+    errors: list[Exception] = []
     lock = threading.Lock()
 
     def worker() -> None:
-        while (run := store.claim("gpu", T0, LEASE)) is not None:
-            with lock:
-                got.append(run.id)
+        try:
+            while (run := store.claim("gpu", T0, LEASE)) is not None:
+                with lock:
+                    got.append(run.id)
+        except Exception as exc:
+            errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert errors == []
     assert sorted(got) == sorted(expected)
 
 

@@ -31,6 +31,7 @@ from launchq.adapters.stores.dynamodb_table import (
     ConditionFailed,
     ConsumedCapacity,
     DynamoTable,
+    backoff,
     build_client,
 )
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
@@ -249,6 +250,7 @@ class DynamoRunStore(RunStore):
                     return None
                 if claimed is not None:
                     return claimed
+                backoff(attempts)  # lost a race: let the winner's transaction settle first
         raise BackendUnavailable(f"lost {attempts} claims on queue {queue!r} to racing claimers; retry")
 
     def _take(self, queue: str, head: Item, now: datetime, lease_until: datetime) -> Run | None:

@@ -205,7 +205,7 @@ class DynamoTable:
                 pending = unprocessed["Keys"] if unprocessed else []
                 if not pending:
                     break
-                _backoff(attempt)
+                backoff(attempt)
             else:
                 raise BackendUnavailable(f"DynamoDB left {len(pending)} keys unprocessed after retries")
         return found
@@ -288,7 +288,7 @@ class DynamoTable:
                     )
                 )
             except _Conflict:
-                _backoff(attempt)
+                backoff(attempt)
                 continue
             self.consumed.add("write", response.get("ConsumedCapacity", []))
             return
@@ -313,7 +313,7 @@ class DynamoTable:
                         raise cancelled from exc
                     raise _Conflict from exc  # ``transact`` sends it again with a new token
                 if code == "TransactionConflictException" and attempt < CONFLICT_ATTEMPTS:
-                    _backoff(attempt)  # a single-item write hit an item inside a transaction
+                    backoff(attempt)  # a single-item write hit an item inside a transaction
                     attempt += 1
                     continue
                 raise _translate(exc) from exc
@@ -372,6 +372,6 @@ def _translate(exc: ClientError) -> LaunchqError:
     return BackendUnavailable(f"DynamoDB {code}: {message}")
 
 
-def _backoff(attempt: int) -> None:
+def backoff(attempt: int) -> None:
     """Full jitter, so racing writers spread out instead of colliding again."""
     time.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)))  # noqa: S311 - jitter
