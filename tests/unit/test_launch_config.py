@@ -51,7 +51,8 @@ def test_core_keys_from_the_docs_parse() -> None:
 )
 def test_each_documented_builder_type_parses(builder_type: str, model: type) -> None:
     # GIVEN `builder: type: docker | kaniko | noop`
-    config = parse_launch_config(f"builder:\n  type: {builder_type}\n", SOURCE)
+    store = "  build-context-store: s3://b/ctx\n" if builder_type == "kaniko" else ""
+    config = parse_launch_config(f"builder:\n  type: {builder_type}\n{store}", SOURCE)
     # THEN the builder block is the model of that type
     assert isinstance(config.builder, model)
     assert config.builder is not None
@@ -108,7 +109,7 @@ def test_build_context_store_that_is_not_a_bucket_uri_is_refused() -> None:
 
 def test_secret_name_without_secret_key_is_refused() -> None:
     # W&B silently ignores half a secret; the build then fails without credentials.
-    error = refused("builder:\n  type: kaniko\n  secret-name: aws-creds\n")
+    error = refused("builder:\n  type: kaniko\n  build-context-store: s3://b/c\n  secret-name: aws-creds\n")
     assert error.field == "builder"
     assert "secret-key" in error.detail
 
@@ -286,7 +287,7 @@ def test_unknown_top_level_key_is_refused_naming_key_and_file() -> None:
 
 
 def test_unknown_nested_key_is_refused_naming_the_path_and_file() -> None:
-    error = refused("builder:\n  type: kaniko\n  kaniko_imag: my/kaniko\n")
+    error = refused("builder:\n  type: kaniko\n  build-context-store: s3://b/c\n  kaniko_imag: my/kaniko\n")
     assert error.field == "builder.kaniko_imag"
     assert SOURCE in error.detail
     assert "kaniko-image" in error.detail
@@ -323,7 +324,10 @@ def test_block_without_type_is_refused() -> None:
         ("queues: [a, 3]\n", "queues[1]"),
         ("verbosity: -1\n", "verbosity"),
         ("builder: docker\n", "builder"),
-        ("builder:\n  type: kaniko\n  kaniko-config: [1]\n", "builder.kaniko-config"),
+        (
+            "builder:\n  type: kaniko\n  build-context-store: s3://b/c\n  kaniko-config: [1]\n",
+            "builder.kaniko-config",
+        ),
     ],
 )
 def test_wrong_types_are_refused_naming_the_key(text: str, field: str) -> None:
@@ -423,8 +427,23 @@ def test_missing_explicit_path_is_refused_naming_the_file(home: Path) -> None:
 
 
 def test_errors_in_a_loaded_file_name_that_file(home: Path) -> None:
-    path = write(home / ".config/wandb/launch-config.yaml", "builder:\n  type: kaniko\n  kaniko_imag: x\n")
+    path = write(
+        home / ".config/wandb/launch-config.yaml",
+        "builder:\n  type: kaniko\n  build-context-store: s3://b/c\n  kaniko_imag: x\n",
+    )
     with pytest.raises(InvalidInput) as caught:
         load_launch_config()
     assert caught.value.field == "builder.kaniko_imag"
     assert str(path) in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["kaniko", "codebuild"])
+def test_a_remote_builder_without_build_context_store_is_refused(kind: str) -> None:
+    # GIVEN a builder that builds elsewhere but no place to put the build context
+    text = f"builder:\n  type: {kind}\n"
+    # WHEN the config is read  THEN the missing key is named, with the file
+    with pytest.raises(InvalidInput) as info:
+        parse_launch_config(text, SOURCE)
+    assert info.value.field == "builder.build-context-store"
+    assert "is required" in info.value.detail
+    assert SOURCE in info.value.detail

@@ -122,7 +122,7 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
     def get_logs(
         run_id: str,
         offset: Annotated[int, Query(ge=0)] = 0,
-        source: Annotated[LogSource, Query(description="job output, or the image build's log")] = "auto",
+        source: Annotated[LogSource, Query(description="the job's output, or the image build's log")] = "job",
     ) -> Response[Any]:
         run, text, next_offset = services.runs.logs(run_id, offset, source)
         return _json(

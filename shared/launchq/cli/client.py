@@ -179,9 +179,10 @@ class ApiClient:
         """``GET /runs/{id}``, events included."""
         return self._object(self._request("GET", f"/runs/{_segment(run_id)}"))
 
-    def get_logs(self, run_id: str, offset: int = 0) -> LogChunk:
-        """``GET /runs/{id}/logs?offset=N``: the output from ``offset`` on."""
-        response = self._request("GET", f"/runs/{_segment(run_id)}/logs", params={"offset": offset})
+    def get_logs(self, run_id: str, offset: int = 0, source: str = "job") -> LogChunk:
+        """``GET /runs/{id}/logs?offset=N&source=job|build``: the output from ``offset`` on."""
+        params: dict[str, str | int] = {"offset": offset, "source": source}
+        response = self._request("GET", f"/runs/{_segment(run_id)}/logs", params=params)
         body = self._object(response)
         try:
             return LogChunk(str(body["text"]), int(body["next_offset"]), str(body["state"]))

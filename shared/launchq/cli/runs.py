@@ -45,7 +45,7 @@ def show_run(ctx: typer.Context, run_id: RunId) -> None:
     print_run(run)
 
 
-def stream_logs(client: ApiClient, run_id: str, *, follow: bool) -> str:
+def stream_logs(client: ApiClient, run_id: str, *, follow: bool, source: str = "job") -> str:
     """Write the run's output to stdout; with ``follow``, keep polling until the run has ended.
 
     Each answer is written as it comes; the loop asks again at once while there is more, and
@@ -53,7 +53,7 @@ def stream_logs(client: ApiClient, run_id: str, *, follow: bool) -> str:
     """
     offset = 0
     while True:
-        chunk = client.get_logs(run_id, offset)
+        chunk = client.get_logs(run_id, offset, source)
         if chunk.text:
             typer.echo(chunk.text, nl=False)
         caught_up = chunk.next_offset <= offset
@@ -72,10 +72,13 @@ def run_logs(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new output until the run ends.")
     ] = False,
+    build: Annotated[
+        bool, typer.Option("--build", help="The image build's log instead of the job's.")
+    ] = False,
 ) -> None:
     """Print a run's output so far, or follow it to the end with -f."""
     with client_from(ctx) as client:
-        state = stream_logs(client, run_id, follow=follow)
+        state = stream_logs(client, run_id, follow=follow, source="build" if build else "job")
     if follow:
         typer.echo(f"run {run_id} {state}", err=True)
 

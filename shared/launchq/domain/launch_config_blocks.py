@@ -53,16 +53,16 @@ class BuildahBuilder(_BuilderBase):
 
 
 class _ContextBuilderBase(_BuilderBase):
-    build_context_store: str | None = Field(
-        default=None,
+    # Required, as in W&B: the build runs elsewhere and fetches its context from here.
+    build_context_store: str = Field(
         alias="build-context-store",
         description="s3://, gs:// or https://<account>.blob.core.windows.net/<container> URI",
     )
 
     @field_validator("build_context_store")
     @classmethod
-    def _context_store_uri(cls, value: str | None) -> str | None:
-        if value is not None and not _BUILD_CONTEXT_STORE.match(value):
+    def _context_store_uri(cls, value: str) -> str:
+        if not _BUILD_CONTEXT_STORE.match(value):
             raise ValueError(
                 "must be an s3://bucket/..., gs://bucket/... or "
                 "https://<account>.blob.core.windows.net/<container>/... URI"

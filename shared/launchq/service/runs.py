@@ -15,7 +15,7 @@ from launchq.errors import Conflict, InvalidInput, StaleWrite
 from launchq.service.builds import BuildService, split_build_options
 from launchq.service.context import Context
 
-LogSource = Literal["auto", "job", "build"]
+LogSource = Literal["job", "build"]
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,10 @@ class RunService:
             self.ctx.store.get_queue(queue)
         return self.ctx.store.list_runs(queue=queue, states=[state] if state else None, limit=limit)
 
-    def logs(self, run_id: str, offset: int = 0, source: LogSource = "auto") -> tuple[Run, str, int]:
-        """The job's output, or the image build's (``source="build"``, or while building)."""
+    def logs(self, run_id: str, offset: int = 0, source: LogSource = "job") -> tuple[Run, str, int]:
+        """The job's output, or the image build's (``source="build"``); offsets are per source."""
         run = self.ctx.store.get_run(run_id)
-        if source == "build" or (source == "auto" and run.state == RunState.BUILDING):
+        if source == "build":
             text, next_offset = self.builds.logs(run, offset)
             return run, text, next_offset
         if run.started_at is None:
