@@ -43,17 +43,15 @@ import pytest
 from botocore.stub import Stubber
 from pydantic import ValidationError
 
-from functions.aws import api, dispatcher, events
+from functions.aws import dispatcher, events
 from launchq.adapters.builders.codebuild import CodeBuildBuilder
 from launchq.adapters.stores.dynamodb import create_table
 from launchq.aws.settings import AwsSettings
 from launchq.aws.wiring import build_aws
 from launchq.bootstrap import Services
 from launchq.domain.models import Run
-from tests.functional.lambda_context import LambdaContext
+from tests.functional.aws_harness import CTX, call_api, doorbell_event, load_event
 
-EVENTS = Path(__file__).parents[1] / "events"
-CTX = LambdaContext()
 ACCOUNT = "123456789012"
 DOCKERFILE = 'FROM python:3.11-slim\nCOPY train.py /app/train.py\nENTRYPOINT ["python", "/app/train.py"]\n'
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -84,22 +82,6 @@ class Stack:
     def builder(self) -> CodeBuildBuilder:
         assert isinstance(self.svc.ctx.builder, CodeBuildBuilder)
         return self.svc.ctx.builder
-
-
-def _load(name: str) -> dict[str, Any]:
-    return dict(json.loads((EVENTS / name).read_text()))
-
-
-def _call_api(svc: Services, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    event = _load("http-api-proxy.json")
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["rawQueryString"], event["queryStringParameters"], event["cookies"] = "", {}, []
-    event["headers"] = {"content-type": "application/json"}
-    event["body"] = json.dumps(body) if body is not None else None
-    event["isBase64Encoded"] = False
-    response = api.handler(event, CTX, svc)
-    return int(response["statusCode"]), json.loads(response["body"]) if response["body"] else None
 
 
 def _create_project(name: str) -> None:
@@ -152,22 +134,6 @@ def aws(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     boto3.client("dynamodb").delete_table(TableName=table)
 
 
-def _doorbell_event(queue_url: str) -> dict[str, Any]:
-    """The dispatcher's SQS event, built from the messages really waiting on the queue."""
-    received = boto3.client("sqs").receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-    )
-    template = _load("sqs-receive-message.json")["Records"][0]
-    records = []
-    for message in received.get("Messages", []):
-        record = copy.deepcopy(template)
-        record.update(
-            messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"], body=message["Body"]
-        )
-        records.append(record)
-    return {"Records": records}
-
-
 def _code_archive() -> bytes:
     """A tar.gz of a small project with its own Dockerfile."""
     buffer = io.BytesIO()
@@ -182,11 +148,11 @@ def _code_archive() -> bytes:
 
 def _upload_code_and_queue(stack: Stack) -> str:
     """``POST /code`` the archive and create the SageMaker queue; the code's ``code://`` uri."""
-    status, uploaded = _call_api(
+    status, uploaded = call_api(
         stack.svc, "POST", "/code", {"data": base64.b64encode(_code_archive()).decode()}
     )
     assert status == 201, uploaded
-    status, created = _call_api(
+    status, created = call_api(
         stack.svc,
         "POST",
         "/queues",
@@ -197,9 +163,9 @@ def _upload_code_and_queue(stack: Stack) -> str:
 
 
 def _enqueue_and_dispatch(stack: Stack, uri: str) -> Run:
-    status, enqueued = _call_api(stack.svc, "POST", "/queues/sm/runs", {"uri": uri, "name": "built"})
+    status, enqueued = call_api(stack.svc, "POST", "/queues/sm/runs", {"uri": uri, "name": "built"})
     assert status == 201, enqueued
-    assert dispatcher.handler(_doorbell_event(stack.queue_url), CTX, stack.svc) == {"batchItemFailures": []}
+    assert dispatcher.handler(doorbell_event(stack.queue_url), CTX, stack.svc) == {"batchItemFailures": []}
     return stack.svc.runs.get(enqueued["id"])
 
 
@@ -212,7 +178,7 @@ def _build_event(stack: Stack, build_id: str, status: str) -> dict[str, Any]:
     StartBuild was sent with (CodeBuild reports a build's overrides in the event)."""
     build = boto3.client("codebuild").batch_get_builds(ids=[build_id])["builds"][0]
     request = stack.started[-1]  # the tests start one build each
-    event = _load("codebuild-build-state-change.json")
+    event = load_event("codebuild-build-state-change.json")
     detail = event["detail"]
     event["resources"] = [build["arn"]]
     detail.update({"build-status": status, "project-name": stack.project, "build-id": build["arn"]})
@@ -381,7 +347,7 @@ def test_build_events_that_no_waiting_run_owns_are_ignored(aws: Stack) -> None:
     assert aws.svc.runs.get(run.id).state.value == "building"
     assert boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"] == []
     # AND the SageMaker branch of the same function still ignores events of jobs it did not start
-    sagemaker = _load("sagemaker-training-job-state-change.json")
+    sagemaker = load_event("sagemaker-training-job-state-change.json")
     sagemaker["detail"]["Tags"] = {}
     assert events.handler(sagemaker, CTX, aws.svc) == {"run_id": None, "state": None}
 

@@ -9,26 +9,21 @@ config -> state-change event -> run finished, slot freed, next run dispatched.
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
-from functions.aws import api, dispatcher, events, reconciler
+from functions.aws import dispatcher, events, reconciler
 from launchq.adapters.stores.dynamodb import create_table
 from launchq.aws.settings import AwsSettings
 from launchq.aws.wiring import build_aws
 from launchq.bootstrap import Services
-from tests.functional.lambda_context import LambdaContext
-
-EVENTS = Path(__file__).parents[1] / "events"
-CTX = LambdaContext()
+from tests.functional.aws_harness import CTX, call_api, doorbell_event, load_event
 
 # A queue config as W&B's SageMaker docs write it (the role given by name, as many users do).
 WANDB_SAGEMAKER_CONFIG = {
@@ -38,28 +33,6 @@ WANDB_SAGEMAKER_CONFIG = {
     "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
 }
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1"
-
-
-def _load(name: str) -> dict[str, Any]:
-    return dict(json.loads((EVENTS / name).read_text()))
-
-
-def _http(method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    event = _load("http-api-proxy.json")
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["rawQueryString"], event["queryStringParameters"], event["cookies"] = "", {}, []
-    event["headers"] = {"content-type": "application/json", **(headers or {})}
-    event["body"] = json.dumps(body) if body is not None else None
-    event["isBase64Encoded"] = False
-    return event
-
-
-def _call_api(
-    svc: Services, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-) -> tuple[int, Any]:
-    response = api.handler(_http(method, path, body, headers), CTX, svc)
-    return int(response["statusCode"]), json.loads(response["body"]) if response["body"] else None
 
 
 @pytest.fixture
@@ -74,26 +47,10 @@ def aws(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
     boto3.client("dynamodb").delete_table(TableName=table)
 
 
-def _doorbell_event(queue_url: str) -> dict[str, Any]:
-    """The dispatcher's SQS event, built from the messages really waiting on the queue."""
-    received = boto3.client("sqs").receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-    )
-    template = _load("sqs-receive-message.json")["Records"][0]
-    records = []
-    for message in received.get("Messages", []):
-        record = copy.deepcopy(template)
-        record.update(
-            messageId=message["MessageId"], receiptHandle=message["ReceiptHandle"], body=message["Body"]
-        )
-        records.append(record)
-    return {"Records": records}
-
-
 def _state_change(job_name: str) -> dict[str, Any]:
     job = boto3.client("sagemaker").describe_training_job(TrainingJobName=job_name)
     tags = boto3.client("sagemaker").list_tags(ResourceArn=job["TrainingJobArn"])["Tags"]
-    event = _load("sagemaker-training-job-state-change.json")
+    event = load_event("sagemaker-training-job-state-change.json")
     event["detail"].update(
         TrainingJobName=job_name,
         TrainingJobArn=job["TrainingJobArn"],
@@ -108,7 +65,7 @@ def test_enqueue_dispatch_train_finish_and_next(
 ) -> None:
     svc, queue_url = aws
     # GIVEN a SageMaker queue with one slot, configured as W&B users write it
-    status, _ = _call_api(
+    status, _ = call_api(
         svc,
         "POST",
         "/queues",
@@ -117,14 +74,14 @@ def test_enqueue_dispatch_train_finish_and_next(
     assert status == 201
 
     # WHEN two runs are enqueued through the API
-    first = _call_api(
+    first = call_api(
         svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE, "name": "first", "priority": "high"}
     )[1]
-    second = _call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE, "name": "second"})[1]
+    second = call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE, "name": "second"})[1]
     assert (first["position"], second["position"]) == (1, 2)
 
     # THEN the doorbell rang on SQS, and the dispatcher (fed the real messages) launches only the first
-    batch = _doorbell_event(queue_url)
+    batch = doorbell_event(queue_url)
     assert batch["Records"]
     assert dispatcher.handler(batch, CTX, svc) == {"batchItemFailures": []}
     jobs = boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]
@@ -145,19 +102,19 @@ def test_enqueue_dispatch_train_finish_and_next(
 
     # THEN the run is finished, its slot freed, and the next run is dispatched
     assert outcome == {"run_id": first["id"], "state": "finished"}
-    assert dispatcher.handler(_doorbell_event(queue_url), CTX, svc) == {"batchItemFailures": []}
+    assert dispatcher.handler(doorbell_event(queue_url), CTX, svc) == {"batchItemFailures": []}
     assert svc.runs.get(second["id"]).state.value == "starting"
     assert len(boto3.client("sagemaker").list_training_jobs()["TrainingJobSummaries"]) == 2
 
 
 def test_a_bad_doorbell_message_fails_alone(aws: tuple[Services, str]) -> None:
     svc, queue_url = aws
-    _call_api(
+    call_api(
         svc, "POST", "/queues", {"name": "sm", "resource": "sagemaker", "config": WANDB_SAGEMAKER_CONFIG}
     )
-    _call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE})
+    call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE})
     boto3.client("sqs").send_message(QueueUrl=queue_url, MessageBody="not json")
-    batch = _doorbell_event(queue_url)
+    batch = doorbell_event(queue_url)
     assert len(batch["Records"]) == 2
 
     result = dispatcher.handler(batch, CTX, svc)
@@ -169,28 +126,28 @@ def test_a_bad_doorbell_message_fails_alone(aws: tuple[Services, str]) -> None:
 
 def test_the_reconciler_polls_when_no_event_arrives(aws: tuple[Services, str]) -> None:
     svc, queue_url = aws
-    _call_api(
+    call_api(
         svc, "POST", "/queues", {"name": "sm", "resource": "sagemaker", "config": WANDB_SAGEMAKER_CONFIG}
     )
-    run = _call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE})[1]
-    dispatcher.handler(_doorbell_event(queue_url), CTX, svc)
+    run = call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE})[1]
+    dispatcher.handler(doorbell_event(queue_url), CTX, svc)
 
-    assert reconciler.handler(_load("scheduled-event.json"), CTX, svc) == {"ok": True}
+    assert reconciler.handler(load_event("scheduled-event.json"), CTX, svc) == {"ok": True}
 
     assert svc.runs.get(run["id"]).state.value == "finished"  # moto completes jobs at once
 
 
 def test_idempotent_enqueue_goes_through_powertools_on_the_same_table(aws: tuple[Services, str]) -> None:
     svc, _ = aws
-    _call_api(
+    call_api(
         svc, "POST", "/queues", {"name": "sm", "resource": "sagemaker", "config": WANDB_SAGEMAKER_CONFIG}
     )
     key = {"Idempotency-Key": "nightly-2026-01-01"}
     body = {"docker_image": IMAGE, "name": "nightly"}
 
-    first = _call_api(svc, "POST", "/queues/sm/runs", body, key)
-    again = _call_api(svc, "POST", "/queues/sm/runs", body, key)
-    other = _call_api(svc, "POST", "/queues/sm/runs", {**body, "name": "other"}, key)
+    first = call_api(svc, "POST", "/queues/sm/runs", body, key)
+    again = call_api(svc, "POST", "/queues/sm/runs", body, key)
+    other = call_api(svc, "POST", "/queues/sm/runs", {**body, "name": "other"}, key)
 
     assert first[0] == 201
     assert again == (200, {**first[1], "position": again[1]["position"]})

@@ -12,24 +12,21 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from pydantic import ValidationError
 
-from functions.aws import api, events, reconciler
+from functions.aws import events, reconciler
 from launchq.adapters.schedulers.eventbridge import SCHEDULED_TIME, EventBridgeSchedulerTrigger
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.dynamodb import create_table
 from launchq.aws.settings import AwsSettings
 from launchq.aws.wiring import build_aws, schedule_trigger
 from launchq.bootstrap import Services
-from tests.functional.lambda_context import LambdaContext
+from tests.functional.aws_harness import CTX, call_api, load_event
 
-EVENTS = Path(__file__).parents[1] / "events"
-CTX = LambdaContext()
 GROUP = "launchq-schedules"
 EVENTS_FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:launchq-events"
 SCHEDULER_ROLE = "arn:aws:iam::123456789012:role/launchq-scheduler"
@@ -40,22 +37,6 @@ SAGEMAKER_CONFIG = {
     "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
 }
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1"
-
-
-def _load(name: str) -> dict[str, Any]:
-    return dict(json.loads((EVENTS / name).read_text()))
-
-
-def _call_api(svc: Services, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    event = _load("http-api-proxy.json")
-    event["rawPath"] = event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["http"]["method"] = method
-    event["rawQueryString"], event["queryStringParameters"], event["cookies"] = "", {}, []
-    event["headers"] = {"content-type": "application/json"}
-    event["body"] = json.dumps(body) if body is not None else None
-    event["isBase64Encoded"] = False
-    response = api.handler(event, CTX, svc)
-    return int(response["statusCode"]), json.loads(response["body"]) if response["body"] else None
 
 
 @pytest.fixture
@@ -72,7 +53,7 @@ def aws(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Se
     monkeypatch.setenv("LAUNCHQ_SCHEDULER_TARGET_ARN", EVENTS_FUNCTION)
     monkeypatch.setenv("LAUNCHQ_SCHEDULER_ROLE_ARN", SCHEDULER_ROLE)
     svc = build_aws(AwsSettings())
-    status, _ = _call_api(
+    status, _ = call_api(
         svc, "POST", "/queues", {"name": "sm", "resource": "sagemaker", "config": SAGEMAKER_CONFIG}
     )
     assert status == 201
@@ -94,7 +75,7 @@ def _fired(name: str, tick: str) -> dict[str, Any]:
 def test_a_scheduler_tick_enqueues_one_run_however_often_it_arrives(aws: Services) -> None:
     svc = aws
     # WHEN a nightly schedule is created through the API
-    status, created = _call_api(
+    status, created = call_api(
         svc,
         "POST",
         "/schedules",
@@ -119,13 +100,13 @@ def test_a_scheduler_tick_enqueues_one_run_however_often_it_arrives(aws: Service
     assert runs[0].idempotency_key == f"schedule:nightly:{tick.replace('Z', '+00:00')}"
     assert svc.schedules.all()[0].next_fire_at > datetime.fromisoformat(created["next_fire_at"])
     # AND the reconciler's fallback adds none
-    assert reconciler.handler(_load("scheduled-event.json"), CTX, svc) == {"ok": True}
+    assert reconciler.handler(load_event("scheduled-event.json"), CTX, svc) == {"ok": True}
     assert len(svc.runs.find(queue="sm")) == 1
 
 
 def test_a_cron_scheduler_cannot_run_is_refused_and_nothing_is_stored(aws: Services) -> None:
     # WHEN a schedule restricting both day-of-month and day-of-week is posted
-    status, body = _call_api(
+    status, body = call_api(
         aws,
         "POST",
         "/schedules",
@@ -134,19 +115,19 @@ def test_a_cron_scheduler_cannot_run_is_refused_and_nothing_is_stored(aws: Servi
     # THEN it is refused as the cron's fault, and neither launchq nor Scheduler holds it
     assert status == 422
     assert body["field"] == "cron"
-    assert _call_api(aws, "GET", "/schedules") == (200, {"schedules": []})
+    assert call_api(aws, "GET", "/schedules") == (200, {"schedules": []})
     assert _scheduler_schedules() == []
 
 
 def test_deleting_a_schedule_deletes_the_scheduler_schedule(aws: Services) -> None:
     spec = {"name": "nightly", "queue": "sm", "cron": "0 2 * * *", "run": {"docker_image": IMAGE}}
-    assert _call_api(aws, "POST", "/schedules", spec)[0] == 201
+    assert call_api(aws, "POST", "/schedules", spec)[0] == 201
     assert _scheduler_schedules() == ["nightly"]
 
-    assert _call_api(aws, "DELETE", "/schedules/nightly")[0] == 204
+    assert call_api(aws, "DELETE", "/schedules/nightly")[0] == 204
 
     assert _scheduler_schedules() == []
-    assert _call_api(aws, "GET", "/schedules") == (200, {"schedules": []})
+    assert call_api(aws, "GET", "/schedules") == (200, {"schedules": []})
 
 
 @pytest.mark.parametrize(
@@ -161,7 +142,7 @@ def test_deleting_a_schedule_deletes_the_scheduler_schedule(aws: Services) -> No
 )
 def test_a_malformed_event_is_ignored_without_a_crash(aws: Services, event: dict[str, Any]) -> None:
     spec = {"name": "nightly", "queue": "sm", "cron": "0 2 * * *", "run": {"docker_image": IMAGE}}
-    assert _call_api(aws, "POST", "/schedules", spec)[0] == 201
+    assert call_api(aws, "POST", "/schedules", spec)[0] == 201
 
     outcome = events.handler(event, CTX, aws)
 

@@ -61,24 +61,7 @@ def base_image(oci_registry: str, buildah_storage: Path, tmp_path_factory: pytes
         'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
     )
     image = f"{oci_registry}/base:1"
-    for argv in (
-        [
-            buildah,
-            "bud",
-            "--isolation",
-            "chroot",
-            "--pull=never",
-            "--format",
-            "docker",
-            "-t",
-            image,
-            str(context),
-        ],
-        [buildah, "push", "--tls-verify=false", image],
-    ):
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
-        if done.returncode != 0:
-            pytest.fail(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    _build_and_push(buildah, context, image)
     return image
 
 
@@ -97,22 +80,25 @@ def python_base_image(
         f"FROM {base_image}\nCOPY --chmod=755 pip python /usr/local/bin/\nRUN mkdir -p /app /tmp\n"
     )
     image = base_image.rsplit("/", 1)[0] + "/python:3.11-local"
-    for argv in (
-        [
-            buildah,
-            "bud",
-            "--isolation",
-            "chroot",
-            "--pull=never",
-            "--format",
-            "docker",
-            "-t",
-            image,
-            str(context),
-        ],
-        [buildah, "push", "--tls-verify=false", image],
-    ):
+    _build_and_push(buildah, context, image)
+    return image
+
+
+def _build_and_push(buildah: str, context: Path, image: str) -> None:
+    """Build ``context`` with nothing pulled and push it to the session's plain-HTTP registry."""
+    build = [
+        buildah,
+        "bud",
+        "--isolation",
+        "chroot",
+        "--pull=never",
+        "--format",
+        "docker",
+        "-t",
+        image,
+        str(context),
+    ]
+    for argv in (build, [buildah, "push", "--tls-verify=false", image]):
         done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             pytest.fail(f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return image
