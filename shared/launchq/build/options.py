@@ -1,0 +1,104 @@
+"""Build options: the ``builder`` block of a queue's or run's ``resource_args.<resource>``.
+
+W&B Launch's key for a GPU base image is kept::
+
+    resource_args:
+      sagemaker:
+        builder:
+          accelerator:
+            base_image: nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
+
+Image references are checked against the Docker reference grammar before they get near a
+Dockerfile, so a value can never smuggle an extra instruction onto the ``FROM`` line.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from launchq.errors import InvalidInput
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?/)?"
+IMAGE_REF_PATTERN = (
+    rf"^{_DOMAIN}{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
+"""``[registry[:port]/]name[/name...][:tag][@sha256:digest]``, as Docker parses references."""
+
+ImageRef = Annotated[
+    str,
+    Field(
+        pattern=IMAGE_REF_PATTERN,
+        max_length=512,
+        description="an image reference, e.g. python:3.11-slim or nvidia/cuda:12.4.1-runtime-ubuntu22.04",
+    ),
+]
+
+
+_IMAGE_HINT = "must be an image reference such as python:3.11-slim or nvidia/cuda:12.4.1-runtime-ubuntu22.04"
+_PATTERN_HINTS = {
+    "base_image": _IMAGE_HINT,
+    "python_version": "must be a Python 3 major.minor version, e.g. 3.11",
+    "dockerfile": "must be a path without control characters",
+}
+
+
+class AcceleratorOptions(BaseModel):
+    """A GPU base image (CUDA, ROCm) that brings no Python; launchq installs one on top."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_image: ImageRef
+
+
+class BuildOptions(BaseModel):
+    """How to build an image for a source that needs one."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    accelerator: AcceleratorOptions | None = None
+    python_version: str | None = Field(
+        default=None,
+        pattern=r"^3\.\d+$",
+        description="major.minor, e.g. 3.11; default: the Python launchq itself runs on",
+    )
+    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64"
+    base_image: ImageRef | None = Field(
+        default=None, description="an image that already has Python; wins over accelerator.base_image"
+    )
+    dockerfile: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="path of the Dockerfile inside the source (-D/--dockerfile)",
+    )
+
+
+def parse_build_options(raw: object, field: str) -> BuildOptions:
+    """Validate ``raw`` (a ``builder`` mapping, or None for defaults) as BuildOptions.
+
+    ``field`` is where ``raw`` sits, e.g. ``resource_args.sagemaker.builder``; the error
+    names the first offending key under it (``...builder.accelerator.base_image``) and
+    lists every problem. Raises InvalidInput.
+    """
+    if raw is None:
+        return BuildOptions()
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"must be a mapping, not {type(raw).__name__}", field=field)
+    try:
+        return BuildOptions.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = [str(part) for part in error["loc"]]
+            message = error["msg"]
+            if error["type"] == "string_pattern_mismatch" and loc:
+                message = _PATTERN_HINTS.get(loc[-1], message)
+            problems.append((".".join([field, *loc]), message))
+        first_field, first_message = problems[0]
+        others = [f"{where}: {message}" for where, message in problems[1:]]
+        raise InvalidInput("; ".join([first_message, *others]), field=first_field) from None
