@@ -154,3 +154,19 @@ def test_a_bad_cron_is_refused(world: tuple[FakeTarget, Clock], cron: str) -> No
         svc.schedules.create(ScheduleSpec(name="s", queue="q", cron=cron, run=SPEC))
     assert info.value.field == "cron"
     assert svc.schedules.all() == []
+
+
+def test_two_resumes_of_one_build_submit_one_job_and_stop_none(world: tuple[FakeTarget, Clock]) -> None:
+    # GIVEN a run that was submitted by one dispatcher while a second one raced it
+    target, clock = world
+    svc = services(target, clock)
+    svc.queues.create(QueueCreate(name="q", resource="local-process"))
+    run, _ = svc.runs.enqueue("q", SPEC)
+    claimed = svc.ctx.store.claim("q", clock(), clock())
+    assert claimed is not None
+    first = svc.dispatcher.launch(claimed)
+    # WHEN the second dispatcher, holding the stale claimed copy, submits the same job
+    again = svc.dispatcher.launch(claimed)
+    # THEN the recorded job is kept and nothing is stopped
+    assert first.state == again.state == RunState.STARTING
+    assert target.stops == []

@@ -103,10 +103,13 @@ class Dispatcher:
                 RunUpdate(handle=handle, resolved=resolved, started_at=now, clear_lease=True),
             )
         except StaleWrite:
+            current = self.ctx.store.get_run(run.id)
+            if all(current.handle.get(key) == value for key, value in handle.items()):
+                return current  # a racing dispatcher submitted (and recorded) this very job
             # Stopped (or its claim expired) while we were launching: the job must not live on.
             log.warning("run %s changed state during launch; stopping the job just started", run.id)
             target.stop(launched)
-            return self.ctx.store.get_run(run.id)
+            return current
 
     def _dead_letter(self, run: Run, reason: str) -> Run:
         """Dead-letter the run from the launch state it is in now (claimed or building);
