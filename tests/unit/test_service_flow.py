@@ -161,7 +161,7 @@ def test_two_resumes_of_one_build_submit_one_job_and_stop_none(world: tuple[Fake
     target, clock = world
     svc = services(target, clock)
     svc.queues.create(QueueCreate(name="q", resource="local-process"))
-    run, _ = svc.runs.enqueue("q", SPEC)
+    svc.runs.enqueue("q", SPEC)
     claimed = svc.ctx.store.claim("q", clock(), clock())
     assert claimed is not None
     first = svc.dispatcher.launch(claimed)
