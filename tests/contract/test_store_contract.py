@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -11,7 +12,7 @@ import pytest
 from launchq.domain.models import Queue, Run, RunUpdate, Schedule
 from launchq.domain.priority import Priority
 from launchq.domain.states import RunState
-from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
+from launchq.errors import AlreadyExists, BackendUnavailable, Conflict, NotFound, StaleWrite
 from launchq.ports import RunStore
 
 MakeQueue = Callable[..., Queue]
@@ -270,9 +271,17 @@ def test_concurrent_claims_from_threads_never_share_a_run(
     errors: list[Exception] = []
     lock = threading.Lock()
 
+    def claim() -> Run | None:
+        for _ in range(20):  # BackendUnavailable is documented as safe to retry
+            try:
+                return store.claim("gpu", T0, LEASE)
+            except BackendUnavailable:
+                time.sleep(0.05)
+        raise BackendUnavailable("claims kept losing for 20 retries")
+
     def worker() -> None:
         try:
-            while (run := store.claim("gpu", T0, LEASE)) is not None:
+            while (run := claim()) is not None:
                 with lock:
                     got.append(run.id)
         except Exception as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
 import tarfile
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from launchq.build.tag import content_tag
 from launchq.domain.models import RunSpec
 from launchq.errors import InvalidInput
 from launchq.ports import BuildPlan, Registry, RegistryCredentials
+from tests.helpers import commit, init_repo
 
 pytestmark = pytest.mark.integration
 
@@ -38,29 +38,6 @@ class FakeRegistry(Registry):
 
     def credentials(self) -> RegistryCredentials | None:
         return None
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def init_repo(repo: Path) -> Path:
-    repo.mkdir()
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "t")
-    return repo
-
-
-def commit(repo: Path, files: dict[str, str], message: str) -> str:
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from launchq.build.source import directory_digest, prepare_source
 from launchq.build.tarball import pack_context, safe_extract
 from launchq.domain.models import RunSpec
 from launchq.errors import InvalidInput, LaunchFailed, NotFound
+from tests.helpers import commit, init_repo
 
 pytestmark = pytest.mark.integration
 
@@ -66,28 +66,6 @@ def write_tar(path: Path, *members: Member, mode: str = "w:gz") -> Path:
 
 def leftovers(parent: Path) -> list[str]:
     return sorted(p.name for p in parent.iterdir() if p.name.startswith(".extract-"))
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def init_repo(repo: Path) -> Path:
-    repo.mkdir()
-    git(repo, "init", "--quiet", "--initial-branch=main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "t")
-    return repo
-
-
-def commit(repo: Path, files: dict[str, str], message: str) -> str:
-    for name, text in files.items():
-        (repo / name).write_text(text)
-    git(repo, "add", "-A")
-    git(repo, "commit", "--quiet", "-m", message)
-    return git(repo, "rev-parse", "HEAD")
 
 
 # -- safe_extract: refusals -------------------------------------------------------------------

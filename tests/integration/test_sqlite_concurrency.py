@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.domain.models import Queue, Run, RunSpec
 from launchq.domain.states import RunState
 from launchq.errors import BackendUnavailable
+from tests.helpers import race
 
 pytestmark = pytest.mark.integration
 
@@ -65,35 +65,8 @@ def _seed(path: Path, max_jobs: int, runs: int) -> tuple[SqliteRunStore, set[str
 
 def _claim_in_processes(path: Path) -> list[list[str]]:
     """Run PROCESSES claimers against ``path`` at once; return the ids each one claimed."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", CLAIMER, str(path), "gpu"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(PROCESSES)
-    ]
-    try:
-        for proc in procs:
-            assert proc.stdout is not None
-            assert proc.stdout.readline().strip() == "ready"
-        for proc in procs:
-            assert proc.stdin is not None
-            proc.stdin.write("go\n")
-            proc.stdin.flush()
-        results: list[list[str]] = []
-        for proc in procs:
-            out, err = proc.communicate(timeout=120)
-            assert proc.returncode == 0, err
-            results.append(json.loads(out))
-        return results
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    argv = [sys.executable, "-c", CLAIMER, str(path), "gpu"]
+    return [json.loads(out) for out in race([argv] * PROCESSES, timeout=120)]
 
 
 def test_four_processes_claim_every_run_exactly_once(tmp_path: Path) -> None:
