@@ -1,45 +1,79 @@
-# launchq — every target installs what it needs first; all of it is idempotent and fast
-# when already done (a stamp per pyproject.toml content).
+# launchq — every target installs what it needs first, and only what is missing: each apt
+# tool is checked on its own, Python packages come from hash-locked files, and a stamp per
+# lock file makes a second run instant.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+LOCKS := infra/requirements
+SERVER_STAMP := $(VENV)/.server-$(shell cat $(LOCKS)/server.txt pyproject.toml | sha1sum | cut -c1-12)
+DEV_STAMP := $(VENV)/.dev-$(shell cat $(LOCKS)/dev.txt pyproject.toml | sha1sum | cut -c1-12)
+NODE_STAMP := tests/localstack/node_modules/.installed-$(shell cat tests/localstack/package-lock.json | sha1sum | cut -c1-12)
 DATA_DIR ?= $(CURDIR)/.launchq
 HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: setup-apt setup run test lint typecheck unit bench deploy clean
+.PHONY: setup setup-server apt-server apt-test run test lint typecheck unit bench lock deploy clean
 
-NODE_STAMP := tests/localstack/node_modules/.installed-$(shell cat tests/localstack/package-lock.json | sha1sum | cut -c1-12)
+# apt, tool by tool: "command:package" pairs. A tool already on PATH is never asked for, so
+# apt never touches what the machine already has. Node.js is a special case: Debian's npm
+# conflicts with the NodeSource nodejs this project's machines carry, so npm is installed
+# from apt only together with Debian's nodejs, when there is no node at all.
+APT_SERVER_TOOLS := git:git
+APT_TEST_TOOLS := java:openjdk-17-jre-headless buildah:buildah \
+	docker-registry:docker-registry skopeo:skopeo busybox:busybox-static
+# Every apt package this Makefile asks for on a machine that has Node.js (the tests check
+# that they resolve together). On a machine with no node at all, Debian's pair below is
+# asked for instead of nothing; it is never asked for beside an existing node.
+APT_PACKAGES := git openjdk-17-jre-headless buildah docker-registry skopeo busybox-static
+APT_NODE_FALLBACK := nodejs npm
 
-setup: $(STAMP) $(NODE_STAMP)
+define apt_missing
+missing=""; for pair in $(1); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
+  command -v $$tool >/dev/null || missing="$$missing $$pkg"; done; \
+if ! command -v node >/dev/null; then missing="$$missing $(APT_NODE_FALLBACK)"; \
+elif ! command -v npm >/dev/null; then echo "node is here without npm: install npm with the same source as node" >&2; exit 2; fi; \
+if [ -n "$$missing" ]; then echo "apt: installing$$missing"; \
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+endef
 
-# Real local servers for the tests (see ../shared/LOCAL_STACK.md): DynamoDB Local from npm,
-# run on Java 17. Installed with apt when the machine lacks them.
-APT_TOOLS := git java npm buildah docker-registry skopeo busybox
-APT_PACKAGES := git openjdk-17-jre-headless nodejs npm buildah docker-registry skopeo busybox-static
+apt-server:
+	@missing=""; for pair in $(APT_SERVER_TOOLS); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
+	  command -v $$tool >/dev/null || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
-setup-apt:
-	@missing=""; for t in $(APT_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
-	if [ -n "$$missing" ]; then echo "installing with apt (missing:$$missing)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); fi
+apt-test: apt-server
+	@$(call apt_missing,$(APT_TEST_TOOLS))
 
-$(NODE_STAMP): tests/localstack/package-lock.json | setup-apt
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The server alone: launchq's runtime dependencies from the lock, nothing the tests need.
+$(SERVER_STAMP): $(LOCKS)/server.txt pyproject.toml | $(VENV)/bin/python
+	@if [ -e $(DEV_STAMP) ]; then touch $@; exit 0; fi; \
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCKS)/server.txt && \
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e . && \
+	touch $@
+
+# Everything the tests, linters and `sam build` use, from the dev lock.
+$(DEV_STAMP): $(LOCKS)/dev.txt pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCKS)/dev.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.dev-* && touch $@
+
+$(NODE_STAMP): tests/localstack/package-lock.json | apt-test
 	cd tests/localstack && npm ci --no-audit --no-fund --loglevel=error
 	@rm -f tests/localstack/node_modules/.installed-*
 	@touch $@
 
-$(STAMP): pyproject.toml | setup-apt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
-	@rm -f $(VENV)/.installed-*
-	@touch $@
+setup-server: apt-server $(SERVER_STAMP)
+
+setup: apt-test $(DEV_STAMP) $(NODE_STAMP)
 
 ## The local server with a default queue (SQLite + local processes), on http://$(HOST):$(PORT)
-run: setup
+run: setup-server
 	$(BIN)/launchq serve --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
 
 ## Lint, type-check and the whole test suite
@@ -56,6 +90,15 @@ unit: setup
 
 bench: setup
 	$(BIN)/python -m pytest tests/perf --benchmark-only --benchmark-columns=min,median,mean,ops,rounds $(PYTEST_ARGS)
+
+## Re-resolve the locks (with hashes) after changing pyproject.toml or shared/requirements.in.
+## The server and Lambda-layer locks are constrained to the dev lock, so the tests run the
+## very versions that `make run` and `sam build` install.
+UV_COMPILE := $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 --no-header
+lock: setup
+	$(UV_COMPILE) --extra dev pyproject.toml $(LOCKS)/build.in -o $(LOCKS)/dev.txt
+	$(UV_COMPILE) pyproject.toml $(LOCKS)/build.in -c $(LOCKS)/dev.txt -o $(LOCKS)/server.txt
+	$(UV_COMPILE) shared/requirements.in -c $(LOCKS)/dev.txt -o shared/requirements.txt
 
 deploy: setup
 	$(BIN)/sam build && $(BIN)/sam deploy --guided
