@@ -29,23 +29,21 @@ APT_TEST_TOOLS := java:openjdk-17-jre-headless buildah:buildah \
 APT_PACKAGES := git openjdk-17-jre-headless buildah docker-registry skopeo busybox-static
 APT_NODE_FALLBACK := nodejs npm
 
-define apt_missing
-missing=""; for pair in $(1); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
+# $(call apt_install,PAIRS,EXTRA): apt-get install the package of each missing tool, plus EXTRA.
+define apt_install
+missing="$(2)"; for pair in $(1); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
   command -v $$tool >/dev/null || missing="$$missing $$pkg"; done; \
-if ! command -v node >/dev/null; then missing="$$missing $(APT_NODE_FALLBACK)"; \
-elif ! command -v npm >/dev/null; then echo "node is here without npm: install npm with the same source as node" >&2; exit 2; fi; \
-if [ -n "$$missing" ]; then echo "apt: installing$$missing"; \
+if [ -n "$${missing// /}" ]; then echo "apt: installing$$missing"; \
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 endef
 
 apt-server:
-	@missing=""; for pair in $(APT_SERVER_TOOLS); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
-	  command -v $$tool >/dev/null || missing="$$missing $$pkg"; done; \
-	if [ -n "$$missing" ]; then echo "apt: installing$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@$(call apt_install,$(APT_SERVER_TOOLS),)
 
 apt-test: apt-server
-	@$(call apt_missing,$(APT_TEST_TOOLS))
+	@if ! command -v node >/dev/null; then extra="$(APT_NODE_FALLBACK)"; \
+	elif ! command -v npm >/dev/null; then echo "node is here without npm: install npm from node's own source" >&2; exit 2; fi; \
+	$(call apt_install,$(APT_TEST_TOOLS),$$extra)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
