@@ -10,12 +10,12 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from typer.testing import CliRunner, Result
+
+from tests.loopback_http import LoopbackServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -32,21 +32,14 @@ class Recorded:
 Responder = Callable[[Recorded], tuple[int, Any]]
 
 
-class FakeApi:
+class FakeApi(LoopbackServer):
     """Scripted answers per (method, path); each route's last answer repeats."""
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self._routes: dict[tuple[str, str], list[Responder]] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        super().__init__(_handler_for(self))
 
     def reply(self, method: str, path: str, status: int = 200, body: Any = None) -> None:
         """Answer the next ``method path`` with ``status`` and JSON ``body`` (None: no body)."""
@@ -72,24 +65,12 @@ class FakeApi:
             responder = queue.pop(0) if len(queue) > 1 else queue[0]
         return responder(request)
 
-    def __enter__(self) -> Self:
-        self._thread.start()
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def _handler_for(fake: FakeApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(fake: FakeApi) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         def _serve(self) -> None:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             request = Recorded(
                 method=self.command,
                 path=parts.path,
@@ -99,17 +80,9 @@ def _handler_for(fake: FakeApi) -> type[BaseHTTPRequestHandler]:
             )
             status, body = fake.answer(request)
             payload = b"" if body is None else json.dumps(body).encode()
-            self.send_response(status)
-            if payload:
-                self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            self.answer(status, {"Content-Type": "application/json"} if payload else {}, payload)
 
         do_GET = do_POST = do_PATCH = do_DELETE = _serve
-
-        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
-            return
 
     return Handler
 

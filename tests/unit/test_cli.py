@@ -286,3 +286,17 @@ def test_usage_errors_are_one_line_with_a_pointer_to_help(fake: FakeApi) -> None
     assert result.exit_code == 2
     assert result.stderr == "Error: Missing option '--queue' / '-q'. (see 'launchq launch --help')\n"
     assert fake.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bogus", "queue", "list"], "Error: No such option: --bogus (see 'launchq --help')\n"),
+        (["--url"], "Error: Option '--url' requires an argument. (see 'launchq --help')\n"),
+    ],
+)
+def test_a_bad_top_level_option_is_one_line(args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, args)
+
+    assert result.exit_code == 2
+    assert result.stderr == message

@@ -1,7 +1,9 @@
 """A small typed client for the launchq HTTP API: one method per endpoint.
 
 Every transport or HTTP failure leaves this module as a ``CliError``: ``Unreachable`` when
-no answer came back, ``ApiError`` (status, ``error``, ``detail``) when the API said no.
+no answer came back, ``ApiError`` (status, ``error``, ``detail``) when the API said no. A 401/403
+never comes from launchq itself, only from API Gateway's IAM auth in front of it, so it is told
+apart with what to check (signing on or off, where the credentials came from).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
+from launchq.cli.auth import AwsSigV4
 from launchq.cli.errors import ApiError, CliError, Unreachable
 
 JsonObject = dict[str, Any]
@@ -59,11 +62,29 @@ def api_error(response: httpx.Response) -> ApiError:
         text = response.text.strip().splitlines()
         return ApiError(response.status_code, response.reason_phrase, text[0][:200] if text else "")
     error = str(body.get("error") or response.reason_phrase)
-    detail = _error_detail(body.get("detail")) or error
+    # API Gateway's own answers (auth, throttling, unknown route) are {"message": ...}
+    detail = _error_detail(body.get("detail")) or str(body.get("message") or "") or error
     field = body.get("field")
     if field and not detail.startswith(f"{field}:"):
         detail = f"{field}: {detail}"
     return ApiError(response.status_code, error, detail)
+
+
+def auth_refused(response: httpx.Response, base_url: str, signer: AwsSigV4 | None) -> ApiError:
+    """The error for a 401/403 from API Gateway: what it said, and what to check next."""
+    said = api_error(response).detail
+    if signer is None:
+        hint = (
+            "the request was not signed; an API deployed with IAM auth (ApiAuth=AWS_IAM) needs "
+            "--auth aws-iam (or LAUNCHQ_AUTH=aws-iam) and AWS credentials"
+        )
+    else:
+        hint = (
+            f"the request was signed (SigV4, region {signer.region}, credentials from {signer.source}); "
+            "check that they are valid, current, and allowed execute-api:Invoke on this API"
+        )
+    message = f"{base_url} refused the request (HTTP {response.status_code}): {said} — {hint}"
+    return ApiError(response.status_code, response.reason_phrase, message)
 
 
 class ApiClient:
@@ -75,11 +96,13 @@ class ApiClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        signer: AwsSigV4 | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise CliError(f"--url: {base_url!r} is not an http:// or https:// URL")
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self.signer = signer
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport, auth=signer)
 
     def __enter__(self) -> Self:
         return self
@@ -116,6 +139,8 @@ class ApiClient:
             raise Unreachable(f"launchq at {self.base_url} did not answer in time") from None
         except httpx.HTTPError as exc:
             raise Unreachable(f"talking to launchq at {self.base_url} failed: {exc}") from None
+        if response.status_code in (401, 403):
+            raise auth_refused(response, self.base_url, self.signer)
         if response.status_code >= 400:
             raise api_error(response)
         return response

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 
 from launchq import __version__
 from launchq.cli import options as opt
+from launchq.cli.auth import AuthMode
 from launchq.cli.client import DEFAULT_URL, JsonObject, check_entity
 from launchq.cli.code import code_app
 from launchq.cli.errors import SERVER_ERROR, USER_ERROR, CliError, Unreachable
@@ -38,6 +39,15 @@ def fail(message: str, exit_code: int) -> NoReturn:
 
 class LaunchqGroup(TyperGroup):
     """The top-level group: turns every error raised below it into one line and an exit status."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        """Parse the top-level options (``--url``, ``--auth``, ...); a bad one is one line too."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except typer.TyperException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                raise
+            fail(f"{exc.format_message()} (see 'launchq --help')", exc.exit_code)
 
     def invoke(self, ctx: Any) -> Any:  # Any: typer types it with its private vendored click
         """Run the chosen command; errors become ``Error: ...`` on stderr."""
@@ -87,13 +97,25 @@ def root(
     url: Annotated[
         str, typer.Option("--url", envvar="LAUNCHQ_URL", help="Where the launchq API listens.")
     ] = DEFAULT_URL,
+    auth: Annotated[
+        AuthMode,
+        typer.Option(
+            "--auth",
+            envvar="LAUNCHQ_AUTH",
+            help="Sign requests with AWS SigV4 (aws-iam), never (none), or for API Gateway URLs (auto).",
+        ),
+    ] = AuthMode.AUTO,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="AWS profile to sign with [default: AWS_PROFILE, else the chain]."),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
     """Priority queues of ML jobs: launch runs onto queues, agents run them."""
-    ctx.obj = opt.AppState(url=url)
+    ctx.obj = opt.AppState(url=url, auth=auth, profile=profile)
 
 
 def _load(module: str) -> ModuleType:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from launchq.cli.auth import AuthMode, signer_for
 from launchq.cli.client import DEFAULT_URL, ApiClient
 
 
@@ -18,12 +19,18 @@ class AppState:
     """What the top-level options decided, handed to every command through ``ctx.obj``."""
 
     url: str = DEFAULT_URL
+    auth: AuthMode = AuthMode.AUTO
+    profile: str | None = None
 
 
 def client_from(ctx: typer.Context) -> ApiClient:
-    """An ``ApiClient`` for the ``--url`` / ``LAUNCHQ_URL`` chosen at the top level."""
+    """An ``ApiClient`` for the ``--url``, ``--auth`` and ``--profile`` chosen at the top level.
+
+    Credentials are looked up here, before the first request, so a missing key is one clear
+    error rather than a 403 from the gateway.
+    """
     state = ctx.find_object(AppState) or AppState()
-    return ApiClient(state.url)
+    return ApiClient(state.url, signer=signer_for(state.url, state.auth, state.profile))
 
 
 Uri = Annotated[str | None, typer.Option("--uri", "-u", help="Git URL or local directory with the code.")]
