@@ -38,6 +38,15 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 @contextmanager
 def launchq_serve(data_dir: Path, *args: str, **env: str) -> Iterator[str]:
     """Run ``launchq serve`` as a real OS process; yield its base URL."""
+    with launchq_serve_process(data_dir, *args, **env) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def launchq_serve_process(
+    data_dir: Path, *args: str, **env: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``launchq_serve`` that also yields the process, for tests that signal it themselves."""
     port = free_port()
     log = data_dir.parent / f"serve-{port}.log"
     child_env = {
@@ -66,7 +75,7 @@ def launchq_serve(data_dir: Path, *args: str, **env: str) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/healthz", proc, log)
-        yield base
+        yield base, proc
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from launchq.adapters.doorbells.sqs import parse_doorbell
@@ -25,7 +26,9 @@ metrics = Metrics(namespace="launchq", service="dispatcher")
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: Any, services: Services | None = None) -> dict[str, Any]:
+def handler(
+    event: dict[str, Any], context: Any, services: Services | None = None
+) -> PartialItemFailureResponse:
     svc = services or services_from_env()
 
     def record_handler(record: SQSRecord) -> None:

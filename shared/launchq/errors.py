@@ -23,6 +23,10 @@ class InvalidInput(LaunchqError):
     """A user mistake in a request, a config file or a flag (HTTP 422)."""
 
 
+class PayloadTooLarge(LaunchqError):
+    """A request or one of its parts is larger than the documented bound (HTTP 413)."""
+
+
 class NotFound(LaunchqError):
     """The named queue, run or schedule does not exist (HTTP 404)."""
 

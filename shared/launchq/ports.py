@@ -74,6 +74,14 @@ class RunStore(ABC):
         """1-based place of a queued run among its queue's queued runs; None if not queued."""
 
     @abstractmethod
+    def positions(self, runs: Iterable[Run]) -> dict[str, int]:
+        """The places (as ``position``) of those of ``runs`` that are queued now, by run id.
+
+        For a page of runs: each queue involved has its line read once, however many of
+        its runs are asked about (a listing must not cost one query per run).
+        """
+
+    @abstractmethod
     def count_active(self, queue: str) -> int:
         """Runs of ``queue`` in an active state (holding a slot)."""
 
@@ -224,6 +232,9 @@ class Builder(ABC):
     """Turns a run's source into an image the target can pull."""
 
     type: ClassVar[str]
+    # The platform builds default to (launch-config.yaml ``builder.platform``); None: linux/amd64.
+    # A queue's or run's ``builder.platform`` wins (``BuildOptions.with_default_platform``).
+    platform: str | None = None
 
     @abstractmethod
     def check(self, run: Run) -> None:

@@ -389,6 +389,48 @@ def test_position_counts_queued_runs_ahead_by_priority_then_seq(
     assert [store.position(run) for run in (medium, medium_2, low)] == [1, 2, 3]
 
 
+def test_positions_of_a_page_agree_with_position_run_by_run(
+    store: RunStore, make_queue: MakeQueue, add_run: MakeRun
+) -> None:
+    # GIVEN two queues with runs of mixed priorities, one claimed and one requeued behind others
+    make_queue("gpu")
+    make_queue("cpu")
+    gpu = [
+        add_run("gpu", priority) for priority in (Priority.LOW, Priority.MEDIUM, Priority.HIGH, Priority.LOW)
+    ]
+    cpu = [add_run("cpu", priority) for priority in (Priority.MEDIUM, Priority.CRITICAL)]
+    claimed = store.claim("gpu", T0, LEASE)  # the high one
+    assert claimed is not None
+    requeue = store.claim("cpu", T0, LEASE)  # the critical one, back in line at its place
+    assert requeue is not None
+    store.transition(requeue.id, S.CLAIMED, S.QUEUED, "lease expired", T0)
+    page = store.list_runs()
+
+    # WHEN the positions of the whole page are asked at once
+    places = store.positions(page)
+
+    # THEN they are what position says run by run, and runs not queued are left out
+    expected = {run.id: place for run in page if (place := store.position(run)) is not None}
+    assert places == expected
+    assert places == {gpu[1].id: 1, gpu[0].id: 2, gpu[3].id: 3, cpu[1].id: 1, cpu[0].id: 2}
+    assert claimed.id not in places
+
+
+def test_positions_reflect_the_line_now_not_the_states_the_runs_were_read_in(
+    store: RunStore, make_queue: MakeQueue, add_run: MakeRun
+) -> None:
+    # GIVEN runs read while queued, then the first claimed by a dispatcher
+    make_queue("gpu")
+    first, second, third = add_run("gpu"), add_run("gpu"), add_run("gpu")
+    assert store.claim("gpu", T0, LEASE) is not None
+    # WHEN the stale copies' positions are asked (a subset, out of order)
+    places = store.positions([third, first])
+    # THEN the claimed run has none, and the others count only runs still queued
+    assert places == {third.id: 2}
+    assert store.positions([second]) == {second.id: 1}
+    assert store.positions([]) == {}
+
+
 def test_list_runs_filters_by_queue_and_states_newest_first(
     store: RunStore, make_queue: MakeQueue, add_run: MakeRun
 ) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from functions.aws import dispatcher, events, reconciler
 from launchq.adapters.stores.dynamodb import create_table
+from launchq.adapters.targets.sagemaker import SageMakerTarget
 from launchq.aws.settings import AwsSettings
 from launchq.aws.wiring import build_aws
 from launchq.bootstrap import Services
@@ -33,6 +34,7 @@ WANDB_SAGEMAKER_CONFIG = {
     "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
 }
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1"
+ENTITY = "ml-team"  # the stack's Entity parameter, as template.yaml hands it to every function
 
 
 @pytest.fixture
@@ -43,7 +45,8 @@ def aws(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[tu
     monkeypatch.setenv("LAUNCHQ_TABLE_NAME", table)
     monkeypatch.setenv("LAUNCHQ_DOORBELL_QUEUE_URL", queue_url)
     monkeypatch.setenv("LAUNCHQ_ACCOUNT_ID", "123456789012")
-    yield build_aws(AwsSettings()), queue_url  # type: ignore[call-arg]
+    monkeypatch.setenv("LAUNCHQ_ENTITY", ENTITY)
+    yield build_aws(AwsSettings()), queue_url
     boto3.client("dynamodb").delete_table(TableName=table)
 
 
@@ -162,3 +165,28 @@ def test_idempotent_enqueue_goes_through_powertools_on_the_same_table(aws: tuple
     assert len(records) == 1
     assert records[0]["status"]["S"] == "COMPLETED"
     assert "expires_at" in records[0]
+
+
+def test_runs_get_the_stacks_entity_unless_their_queue_names_its_own(aws: tuple[Services, str]) -> None:
+    svc, queue_url = aws
+    # GIVEN a queue created without an entity, and one created with its own
+    for name, extra in (("sm", {}), ("theirs", {"entity": "other-team"})):
+        body = {"name": name, "resource": "sagemaker", "config": WANDB_SAGEMAKER_CONFIG, **extra}
+        assert call_api(svc, "POST", "/queues", body)[0] == 201
+    # (moto keeps no job's Environment: read the CreateTrainingJob requests boto3 sends it)
+    target = svc.ctx.targets.get("sagemaker")
+    assert isinstance(target, SageMakerTarget)
+    sent: list[dict[str, Any]] = []
+    target.client.meta.events.register(
+        "provide-client-params.sagemaker.CreateTrainingJob", lambda params, **_: sent.append(params)
+    )
+
+    # WHEN a run is enqueued on each and dispatched
+    ours = call_api(svc, "POST", "/queues/sm/runs", {"docker_image": IMAGE})[1]
+    theirs = call_api(svc, "POST", "/queues/theirs/runs", {"docker_image": IMAGE})[1]
+    assert dispatcher.handler(doorbell_event(queue_url), CTX, svc) == {"batchItemFailures": []}
+
+    # THEN each training job logs to W&B under its queue's entity: the stack's by default
+    entities = {job["Environment"]["LAUNCHQ_RUN_ID"]: job["Environment"]["WANDB_ENTITY"] for job in sent}
+    assert entities == {ours["id"]: ENTITY, theirs["id"]: "other-team"}
+    assert call_api(svc, "GET", f"/runs/{ours['id']}")[1]["entity"] == ENTITY

@@ -38,6 +38,17 @@ def _runs(api: httpx.Client) -> list[Any]:
         ({"name": "q1", "resource": "local-process", "max_jobs": 0}, "max_jobs", ""),
         ({"name": "bad name!", "resource": "local-process"}, "name", ""),
         ({"name": "q1", "resource": "local-process", "colour": "red"}, "colour", "unknown field"),
+        (
+            {
+                "name": "q1",
+                "resource": "local-process",
+                "config": {"x": "{{size}}"},
+                "template_variables": {"size": {"type": "string", "enum": ["small"]}},
+            },
+            "config.x",
+            "unknown key",
+        ),
+        ({"name": "q1", "resource": "local-process", "config": "env: {}\nenv: {}\n"}, "config", "duplicate"),
     ],
 )
 def test_bad_queue_is_refused_and_not_created(
@@ -89,10 +100,21 @@ def test_bad_run_is_refused_and_not_stored(
     assert _runs(api) == []
 
 
-def test_malformed_json_body_is_a_422(api: httpx.Client) -> None:
-    response = api.post("/queues", content=b"{oops", headers={"content-type": "application/json"})
-    assert response.status_code == 422
-    assert "not valid JSON" in response.json()["detail"]
+@pytest.mark.parametrize("content", [b"{oops", b'{"name": "q1",', b"[1, 2]"])
+def test_malformed_json_body_is_a_422_naming_the_body(api: httpx.Client, content: bytes) -> None:
+    response = api.post("/queues", content=content, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "body"
+    assert response.json()["detail"].startswith("body: ")
+    assert [q["name"] for q in api.get("/queues").json()["queues"]] == ["default"]
+
+
+def test_a_patch_its_target_cannot_take_is_refused_and_the_queue_unchanged(api: httpx.Client) -> None:
+    create_queue(api, "pq", config={"env": {"A": "1"}})
+    response = api.patch("/queues/pq", json={"config": {"env": {"A": "2"}, "x": 1}})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "config.x"
+    assert api.get("/queues/pq").json()["config"] == {"env": {"A": "1"}}
 
 
 def test_unknown_queue_and_run_are_404_and_duplicates_409(api: httpx.Client) -> None:

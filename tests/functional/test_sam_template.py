@@ -1,4 +1,5 @@
-"""The SAM template: valid, lint-clean, buildable, and wired the way the design says."""
+"""The SAM template: valid, lint-clean, and wired the way the design says (what `sam build`
+makes of it is checked in test_sam_build_imports)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from launchq.adapters.stores.dynamodb_items import table_definition
+from launchq.domain.models import DEFAULT_ENTITY, NAME_PATTERN
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -41,17 +43,6 @@ def test_sam_validate_lint_and_cfn_lint_are_clean() -> None:
     assert validated.returncode == 0, validated.stdout + validated.stderr
     linted = _run(str(BIN / "cfn-lint"), "template.yaml")
     assert linted.returncode == 0, linted.stdout + linted.stderr
-
-
-def test_sam_build_puts_launchq_into_the_layer(tmp_path: Path) -> None:
-    built = _run(str(BIN / "sam"), "build", "--build-dir", str(tmp_path / "build"))
-    assert built.returncode == 0, built.stdout + built.stderr
-    layer = tmp_path / "build" / "LaunchqLayer" / "python"
-    assert (layer / "launchq" / "service" / "dispatcher.py").is_file()
-    assert (layer / "pydantic").is_dir()
-    assert (layer / "aws_lambda_powertools").is_dir()
-    for function in ("ApiFunction", "DispatcherFunction", "ReconcilerFunction", "EventsFunction"):
-        assert (tmp_path / "build" / function).is_dir()
 
 
 def test_dispatcher_reports_partial_batch_failures_and_cannot_stampede() -> None:
@@ -253,3 +244,32 @@ def test_build_events_reach_the_events_function_only_for_the_stacks_project() ->
         "detail-type": ["CodeBuild Build State Change"],
         "detail": {"project-name": [{"Ref": "BuildProject"}]},
     }
+
+
+# -- the HTTP API and the deployment's entity ------------------------------------------------
+def test_the_api_route_is_signed_by_default_and_open_only_when_asked() -> None:
+    assert TEMPLATE["Parameters"]["ApiAuth"]["Default"] == "AWS_IAM"
+    assert TEMPLATE["Conditions"]["OpenApi"] == {"Equals": [{"Ref": "ApiAuth"}, "NONE"]}
+    route = RESOURCES["HttpApiRoute"]["Properties"]
+    assert route["RouteKey"] == "ANY /{proxy+}"
+    assert route["AuthorizationType"] == {"If": ["OpenApi", "NONE", "AWS_IAM"]}
+    assert route["Target"] == {"Sub": "integrations/${HttpApiIntegration}"}
+    integration = RESOURCES["HttpApiIntegration"]["Properties"]
+    assert integration["IntegrationUri"] == {"GetAtt": "ApiFunction.Arn"}
+    assert integration["PayloadFormatVersion"] == "2.0"  # what APIGatewayHttpResolver reads
+    permission = RESOURCES["ApiInvokePermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "ApiFunction"}
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+    assert "${HttpApi}/" in permission["SourceArn"]["Sub"]  # this API only, not any API Gateway
+    assert RESOURCES["HttpApiStage"]["Properties"] == {
+        "ApiId": {"Ref": "HttpApi"},
+        "StageName": "$default",
+        "AutoDeploy": True,
+    }
+
+
+def test_every_function_is_told_the_entity_under_the_same_rules_as_the_code() -> None:
+    entity = TEMPLATE["Parameters"]["Entity"]
+    assert entity["Default"] == DEFAULT_ENTITY
+    assert entity["AllowedPattern"] == NAME_PATTERN
+    assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["LAUNCHQ_ENTITY"] == {"Ref": "Entity"}

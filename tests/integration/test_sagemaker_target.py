@@ -228,7 +228,9 @@ def test_user_tags_are_kept_and_ours_cannot_be_overridden(
     [
         ({"Foo": 1}, "Foo"),
         ({"ResourceConfig": {"InstanceType": "ml.m5.xlarge", "Bogus": 1}}, "ResourceConfig.Bogus"),
-        ({"region": "eu-west-1"}, "region"),
+        ({"region": "Europe"}, "region"),
+        ({"profile": "no-such-profile"}, "profile"),
+        ({"EcrRepoName": "other-repo"}, "EcrRepoName"),
         ({"Environment": {"BIG": "x" * 513}}, "Environment.BIG"),
         ({"Environment": {"1BAD": "x"}}, "Environment.1BAD"),
         ({"RoleArn": None}, "RoleArn"),
@@ -469,3 +471,144 @@ def test_state_change_event_leads_back_to_the_run() -> None:
     assert sagemaker_state_change_run_id({"Tags": [{"Key": "launchq:run-id", "Value": "r1"}]}) == "r1"
     assert sagemaker_state_change_run_id(detail | {"Tags": {}}) is None
     assert sagemaker_state_change_run_id({"TrainingJobName": "x"}) is None
+
+
+# -- W&B users' own queue configs -----------------------------------------------------------
+def test_keys_set_to_null_are_dropped_as_in_wandb(
+    target: SageMakerTarget, sagemaker: SageMakerClient, sent: list[dict[str, Any]]
+) -> None:
+    # GIVEN a W&B queue config with keys switched off by null, at the top and nested
+    config = wandb_docs_config() | {
+        "VpcConfig": None,
+        "HyperParameters": None,
+        "TrainingJobName": None,
+        "ResourceConfig": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 5,
+                           "VolumeKmsKeyId": None},
+    }  # fmt: skip
+    # WHEN it is validated and submitted
+    launched = launch(target, make_run(config))
+    # THEN the job is created without them (and with launchq's own job name)
+    request = sent[-1]
+    assert "VpcConfig" not in request
+    assert "HyperParameters" not in request
+    assert request["ResourceConfig"] == {
+        "InstanceType": "ml.m5.xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 5,
+    }
+    assert described(sagemaker, launched)["TrainingJobName"] == f"launchq-{launched.id}"
+
+
+def test_region_key_submits_to_that_region_and_the_run_is_followed_there(target: SageMakerTarget) -> None:
+    # GIVEN W&B's launcher key `region` in resource_args.sagemaker, other than the default
+    run = make_run(wandb_docs_config() | {"region": "eu-west-1"})
+    # WHEN it is submitted
+    launched = launch(target, run)
+    # THEN the job is in eu-west-1 (moto keeps regions apart), not in the default region
+    name = launched.handle["training_job_name"]
+    assert launched.handle["region"] == "eu-west-1"
+    assert boto3.client("sagemaker", region_name="eu-west-1").describe_training_job(TrainingJobName=name)
+    with pytest.raises(sagemaker_error()):
+        boto3.client("sagemaker", region_name="us-east-1").describe_training_job(TrainingJobName=name)
+    # AND status and logs are read in eu-west-1 too
+    assert target.status(launched).state == "finished"
+    logs = boto3.client("logs", region_name="eu-west-1")
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=f"{name}/algo-1-1")
+    events = [{"timestamp": int(time.time() * 1000), "message": "epoch 1 in eu-west-1"}]
+    logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=f"{name}/algo-1-1", logEvents=events)
+    assert target.logs(launched) == ("epoch 1 in eu-west-1\n", 1)
+
+
+def sagemaker_error() -> type[Exception]:
+    from botocore.exceptions import ClientError
+
+    return ClientError
+
+
+def test_profile_key_submits_with_that_aws_profile(
+    target: SageMakerTarget, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN an AWS profile "research" whose region is eu-central-1, named by W&B's `profile` key
+    config_file = tmp_path / "aws-config"
+    config_file.write_text(
+        "[profile research]\nregion = eu-central-1\n"
+        "aws_access_key_id = research\naws_secret_access_key = research\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):  # they would win over the profile's region
+        monkeypatch.delenv(variable)
+    run = make_run(wandb_docs_config() | {"profile": "research"})
+    # WHEN it is submitted
+    launched = launch(target, run)
+    # THEN the job was created through that profile, in its region, and is followed there
+    assert launched.handle["profile"] == "research"
+    name = launched.handle["training_job_name"]
+    job = boto3.client("sagemaker", region_name="eu-central-1").describe_training_job(TrainingJobName=name)
+    assert job["RoleArn"] == f"arn:aws:iam::{MOTO_ACCOUNT}:role/LaunchqTrainingRole"
+    assert target.status(launched).state == "finished"
+
+
+def test_ecr_repo_name_is_checked_against_the_image_and_never_sent(
+    target: SageMakerTarget, sent: list[dict[str, Any]]
+) -> None:
+    # GIVEN W&B's EcrRepoName naming the repository the run's image is in
+    launch(target, make_run(wandb_docs_config() | {"EcrRepoName": "train"}))
+    # THEN the job launches and SageMaker never sees the key
+    assert "EcrRepoName" not in sent[-1]
+    # AND an image built elsewhere is refused at submit, naming the key
+    built_elsewhere = wandb_docs_config() | {
+        "EcrRepoName": "train",
+        "AlgorithmSpecification": {"TrainingImage": "123456789012.dkr.ecr.us-east-1.amazonaws.com/other:abc"},
+    }
+    with pytest.raises(LaunchFailed, match=r"EcrRepoName.*'other'"):
+        target.submit(make_run(built_elsewhere))
+    # AND an image from outside ECR too
+    with pytest.raises(InvalidInput, match="not in ECR"):
+        target.validate(RunSpec(docker_image="python:3.11"), wandb_docs_config() | {"EcrRepoName": "train"})
+
+
+def test_the_users_own_environment_wins_and_the_handle_says_so(
+    target: SageMakerTarget, sent: list[dict[str, Any]]
+) -> None:
+    # GIVEN the queue config sets WANDB_PROJECT itself and the run's env sets WANDB_ENTITY
+    config = wandb_docs_config() | {"Environment": {"WANDB_PROJECT": "team-project", "SEED": "1"}}
+    launched = launch(target, make_run(config, project="Vision", env={"WANDB_ENTITY": "my-team"}))
+    # THEN the user's values are the ones the job gets
+    env = sent[-1]["Environment"]
+    assert (env["WANDB_PROJECT"], env["WANDB_ENTITY"], env["SEED"]) == ("team-project", "my-team", "1")
+    # AND the handle notes which of launchq's values were not used (the dispatcher's event says it)
+    note = launched.handle["note"]
+    assert "WANDB_PROJECT set by resource_args.sagemaker.Environment" in note
+    assert "WANDB_ENTITY set by the run's env" in note
+    # AND without such a setting, launchq's project is W&B's lower-cased one and there is no note
+    plain = launch(target, make_run(wandb_docs_config(), project="Vision"))
+    assert sent[-1]["Environment"]["WANDB_PROJECT"] == "vision"
+    assert "note" not in plain.handle
+
+
+def test_the_submitted_event_says_which_injected_variables_were_replaced(aws_env: dict[str, str]) -> None:
+    from launchq.adapters.builders.noop import NoopBuilder
+    from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+    from launchq.adapters.stores.memory import MemoryRunStore
+    from launchq.adapters.targets.catalog import TargetCatalog
+    from launchq.bootstrap import build_services
+    from launchq.service.context import Context
+    from launchq.service.queues import QueueCreate
+
+    # GIVEN a SageMaker queue whose W&B config sets WANDB_PROJECT
+    ctx = Context(
+        store=MemoryRunStore(),
+        doorbell=InProcessDoorbell(),
+        targets=TargetCatalog({"sagemaker": SageMakerTarget()}),
+        builder=NoopBuilder(),
+    )
+    svc = build_services(ctx)
+    config = wandb_docs_config() | {"Environment": {"WANDB_PROJECT": "team-project"}}
+    svc.queues.create(QueueCreate(name="sm", resource="sagemaker", config=config))
+    run, _ = svc.runs.enqueue("sm", RunSpec(docker_image=IMAGE))
+    # WHEN it is dispatched
+    svc.dispatcher.dispatch("sm")
+    # THEN the run's "submitted" event tells the user launchq's value was not used
+    reasons = [event.reason for event in svc.runs.events(run.id)]
+    assert any("WANDB_PROJECT set by" in reason and "not used" in reason for reason in reasons), reasons

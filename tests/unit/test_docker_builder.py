@@ -15,16 +15,21 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from launchq.adapters.builders.cli_build import REDACTED
 from launchq.adapters.builders.docker import DockerBuilder, docker_engine_available
 from launchq.adapters.registries import ArtifactRegistry, OciRegistry
+from launchq.bootstrap import Services
+from launchq.domain.launch_config import parse_launch_config
 from launchq.domain.models import Run, RunSpec
 from launchq.errors import BackendUnavailable, InvalidInput
-from launchq.ports import BuildPlan, BuildResult, RegistryCredentials
+from launchq.local.build_wiring import builder_for, registry_for
+from launchq.ports import BuildPlan, BuildResult, Registry, RegistryCredentials
+from launchq.service.queues import QueueCreate
+from tests.unit.fakes import FakeTarget
 
 SERVER = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 IMAGE = f"{SERVER}/team/train:abc123"
@@ -241,3 +246,121 @@ def test_a_hung_step_is_killed_after_the_timeout(
     assert result.state == "failed"
     assert "timed out after 1s" in result.detail
     assert "fake docker build" in result.detail
+
+
+# -- launch-config.yaml's builder.platform and builder.destination, as W&B users write them --
+
+
+class _NothingPushedYet(Registry):
+    """The registry launch-config made, with no tag in it yet (no registry server here)."""
+
+    type: ClassVar[str] = "oci"
+
+    def __init__(self, inner: Registry) -> None:
+        self.inner = inner
+
+    def image_uri(self, tag: str) -> str:
+        return self.inner.image_uri(tag)
+
+    def exists(self, tag: str) -> bool:
+        return False
+
+    def credentials(self) -> RegistryCredentials | None:
+        return None
+
+
+class _ImageTarget(FakeTarget):
+    """A target that runs images (like sagemaker): runs with a source are built first."""
+
+    resource: ClassVar[str] = "images"
+    needs_image: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: dict[str, str | None] = {}
+
+    def submit(self, run: Run) -> dict[str, str]:
+        self.images[run.id] = run.spec.docker_image
+        return super().submit(run)
+
+
+def _wandb_services(tmp_path: Path, launch_config: str) -> tuple[Services, _ImageTarget]:
+    """Services wired from a launch-config.yaml the way ``launchq serve -c`` wires them."""
+    from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+    from launchq.adapters.stores.memory import MemoryRunStore
+    from launchq.adapters.targets.catalog import TargetCatalog
+    from launchq.bootstrap import build_services
+    from launchq.service.context import Context
+
+    config = parse_launch_config(launch_config, "launch-config.yaml")
+    registry = registry_for(config)
+    assert registry is not None
+    target = _ImageTarget()
+    ctx = Context(
+        store=MemoryRunStore(),
+        doorbell=InProcessDoorbell(),
+        targets=TargetCatalog({target.resource: target}),
+        builder=builder_for(config, registry, tmp_path / "work"),
+        registry=_NothingPushedYet(registry),
+        build_dir=tmp_path / "builds",
+    )
+    return build_services(ctx), target
+
+
+def _source(tmp_path: Path) -> str:
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "train.py").write_text("print('training')\n")
+    return str(source)
+
+
+def _built_argv(calls: Path) -> list[str]:
+    builds = [call["argv"] for call in recorded(calls) if "build" in call["argv"]]
+    assert len(builds) == 1, recorded(calls)
+    return list(builds[0])
+
+
+def test_builder_platform_and_destination_are_honoured(tmp_path: Path, fake_docker: Path) -> None:
+    # GIVEN W&B's newer agent config: no registry block, the repository and platform on the builder
+    svc, target = _wandb_services(
+        tmp_path,
+        "max_jobs: '2'\nbuilder:\n  type: docker\n  destination: 127.0.0.1:5000/team/train\n"
+        "  platform: linux/arm64\n",
+    )
+    svc.queues.create(QueueCreate(name="q", resource="images"))
+    run, _ = svc.runs.enqueue("q", RunSpec(uri=_source(tmp_path), entry_point=["python", "train.py"]))
+    # WHEN the run is dispatched
+    svc.dispatcher.dispatch("q")
+    # THEN docker built for the configured platform, tagged into the destination repository
+    argv = _built_argv(fake_docker)
+    assert argv[argv.index("--platform") + 1] == "linux/arm64"
+    image = target.images[run.id]
+    assert image is not None
+    assert image.startswith("127.0.0.1:5000/team/train:")
+    assert argv[argv.index("-t") + 1] == image
+
+
+def test_a_queue_platform_wins_over_the_builders_and_changes_the_tag(
+    tmp_path: Path, fake_docker: Path
+) -> None:
+    # GIVEN the builder defaults to arm64, one queue asks for amd64 and one says nothing
+    svc, target = _wandb_services(
+        tmp_path, "builder: {type: docker, destination: 127.0.0.1:5000/team/train, platform: linux/arm64}\n"
+    )
+    svc.queues.create(QueueCreate(name="arm", resource="images"))
+    svc.queues.create(
+        QueueCreate(name="amd", resource="images", config={"builder": {"platform": "linux/amd64"}})
+    )
+    spec = RunSpec(uri=_source(tmp_path), entry_point=["python", "train.py"])
+    arm, _ = svc.runs.enqueue("arm", spec)
+    amd, _ = svc.runs.enqueue("amd", spec)
+    # WHEN both are built from the very same source
+    svc.dispatcher.dispatch("arm")
+    arm_argv = _built_argv(fake_docker)
+    fake_docker.unlink()
+    svc.dispatcher.dispatch("amd")
+    amd_argv = _built_argv(fake_docker)
+    # THEN each is built for its own platform, and the platform is part of the content tag
+    assert arm_argv[arm_argv.index("--platform") + 1] == "linux/arm64"
+    assert amd_argv[amd_argv.index("--platform") + 1] == "linux/amd64"
+    assert target.images[arm.id] != target.images[amd.id]

@@ -18,6 +18,7 @@ from launchq.domain.launch_config import (
     KanikoBuilder,
     LaunchConfig,
     NoopBuilder,
+    OciRegistry,
     load_launch_config,
     parse_launch_config,
 )
@@ -447,3 +448,127 @@ def test_a_remote_builder_without_build_context_store_is_refused(kind: str) -> N
     assert info.value.field == "builder.build-context-store"
     assert "is required" in info.value.detail
     assert SOURCE in info.value.detail
+
+
+# --------------------------------------------------------------------------- W&B users' own files
+
+
+@pytest.mark.parametrize(("written", "value"), [('"5"', 5), ("'-1'", -1), ('" 3 "', 3), ("+2", 2)])
+def test_max_jobs_may_be_a_numeric_string_as_in_wandb(written: str, value: int) -> None:
+    # GIVEN `max_jobs: "5"` -- W&B's agent reads it with int(), so such files exist
+    config = parse_launch_config(f"max_jobs: {written}\nqueues: [gpu]\n", SOURCE)
+    # THEN it is that number (-1 still meaning unlimited)
+    assert config.max_jobs == value
+
+
+def test_other_integer_keys_may_be_numeric_strings_too() -> None:
+    text = 'max_schedulers: "-1"\nverbosity: "2"\nstopped_run_timeout: "30"\n'
+    config = parse_launch_config(text, SOURCE)
+    assert (config.max_schedulers, config.verbosity, config.stopped_run_timeout) == (-1, 2, 30)
+
+
+@pytest.mark.parametrize("written", ['"0"', '"five"', "true", "2.5", '"2.5"', '"-3"'])
+def test_max_jobs_that_is_no_valid_count_is_still_refused(written: str) -> None:
+    error = refused(f"max_jobs: {written}\n")
+    assert error.field == "max_jobs"
+    assert SOURCE in error.detail
+
+
+@pytest.mark.parametrize(
+    ("uri", "model"),
+    [
+        ("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repository", EcrRegistry),
+        ("us-central1-docker.pkg.dev/my-project/my-artifact-repo/my-image", GcrRegistry),
+        ("gcr.io/my-project/my-image", GcrRegistry),
+        ("https://my-registry.azurecr.io/my-repository", AcrRegistry),
+    ],
+)
+def test_registry_uri_without_type_takes_the_type_from_the_uri(uri: str, model: type) -> None:
+    # GIVEN W&B's documented registry block with its `type` line left out
+    config = parse_launch_config(f"registry:\n  uri: {uri}\n", SOURCE)
+    # THEN the registry is of the kind the host names, with the URI as written
+    assert isinstance(config.registry, model)
+    assert getattr(config.registry, "uri", None) == uri
+
+
+def test_registry_uri_that_names_no_cloud_asks_for_the_type() -> None:
+    # GIVEN a registry on a host no cloud owns, and no type
+    error = refused("registry:\n  uri: 127.0.0.1:5000/team/train\n")
+    # THEN the error asks for registry.type, says why, and offers oci
+    assert error.field == "registry.type"
+    assert "127.0.0.1:5000/team/train" in error.detail
+    assert "oci" in error.detail
+
+
+def test_a_written_registry_type_wins_over_the_uri() -> None:
+    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train"
+    config = parse_launch_config(f"registry: {{type: oci, uri: {uri}}}\n", SOURCE)
+    assert isinstance(config.registry, OciRegistry)
+
+
+@pytest.mark.parametrize(
+    ("destination", "model"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/train", EcrRegistry),
+        ("https://us-central1-docker.pkg.dev/proj/repo/train", GcrRegistry),
+        ("launchq01.azurecr.io/train", AcrRegistry),
+        ("127.0.0.1:5000/team/train", OciRegistry),
+    ],
+)
+def test_builder_destination_is_where_built_images_go(destination: str, model: type) -> None:
+    # GIVEN W&B's newer form: no registry block, the repository under builder.destination
+    config = parse_launch_config(f"builder:\n  type: docker\n  destination: {destination}\n", SOURCE)
+    # THEN it is the registry images are pushed to (any other host is a plain OCI registry)
+    assert isinstance(config.registry, model)
+    assert getattr(config.registry, "uri", None) == destination
+
+
+@pytest.mark.parametrize(
+    ("destination", "part"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/train:latest", "':latest'"),
+        ("127.0.0.1:5000/team/train@sha256:" + "a" * 64, "@sha256"),
+    ],
+)
+def test_builder_destination_with_a_tag_is_refused_as_in_wandb(destination: str, part: str) -> None:
+    error = refused(f"builder:\n  type: docker\n  destination: '{destination}'\n")
+    assert error.field == "builder.destination"
+    assert part in error.detail
+    assert SOURCE in error.detail
+
+
+def test_builder_destination_and_the_same_registry_agree() -> None:
+    uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train"
+    text = f"registry: {{type: ecr, uri: 'https://{uri}'}}\nbuilder: {{type: docker, destination: {uri}}}\n"
+    config = parse_launch_config(text, SOURCE)
+    assert isinstance(config.registry, EcrRegistry)
+    assert config.registry.uri == f"https://{uri}"
+
+
+def test_builder_destination_and_another_registry_are_refused() -> None:
+    # GIVEN a registry block and a destination that name two different repositories
+    text = (
+        "registry: {type: ecr, uri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/old}\n"
+        "builder: {type: docker, destination: 123456789012.dkr.ecr.us-east-1.amazonaws.com/new}\n"
+    )
+    error = refused(text)
+    # THEN launchq refuses to pick one silently, naming both
+    assert error.field == "builder.destination"
+    assert "/old" in error.detail
+    assert "/new" in error.detail
+
+
+def test_builder_platform_is_kept_and_checked() -> None:
+    config = parse_launch_config("builder: {type: docker, platform: linux/arm64}\n", SOURCE)
+    assert config.builder is not None
+    assert config.builder.platform == "linux/arm64"
+    error = refused("builder: {type: docker, platform: linux/386}\n")
+    assert error.field == "builder.platform"
+
+
+@pytest.mark.parametrize("key", ["destination: 127.0.0.1:5000/team/train", "platform: linux/arm64"])
+def test_a_noop_builder_with_a_destination_or_platform_is_refused(key: str) -> None:
+    # the noop builder never builds: accepting these would be accepting and ignoring them
+    error = refused(f"builder:\n  type: noop\n  {key}\n")
+    assert error.field == f"builder.{key.split(':', maxsplit=1)[0]}"
+    assert "never builds" in error.detail

@@ -10,6 +10,7 @@ from launchq.adapters.registries.uri import (
     artifact_registry_uri,
     ecr_uri,
     parse_registry_uri,
+    registry_kind,
     split_host,
 )
 from launchq.domain.launch_config_blocks import AcrRegistry, GcrRegistry, LocalRegistry
@@ -106,7 +107,7 @@ def test_expected_kind_is_enforced() -> None:
     with pytest.raises(InvalidInput, match=r"<account-id>\.dkr\.ecr"):
         parse_registry_uri("127.0.0.1:5000/team/img", expect="ecr")
     with pytest.raises(InvalidInput, match=r"docker\.pkg\.dev"):
-        parse_registry_uri("gcr.io/proj/img", expect="gcr")
+        parse_registry_uri("ghcr.io/proj/img", expect="gcr")
 
 
 def test_split_host() -> None:
@@ -137,3 +138,39 @@ def test_registry_from_config_builds_without_cloud_sdks() -> None:
 def test_artifact_registry_config_needs_every_part() -> None:
     with pytest.raises(InvalidInput, match="missing: project, region"):
         registry_from_config(GcrRegistry(type="gcr", repository="repo", image_name="img"))
+
+
+@pytest.mark.parametrize(
+    ("uri", "kind"),
+    [
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/train", "ecr"),
+        ("https://123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/train", "ecr"),
+        ("us-central1-docker.pkg.dev/p/r/i", "gcr"),
+        ("gcr.io/p/i", "gcr"),
+        ("eu.gcr.io/p/i", "gcr"),
+        ("https://MyRegistry.azurecr.io/repo", "acr"),
+        ("127.0.0.1:5000/team/train", None),
+        ("ghcr.io/org/img", None),
+        ("docker.io/library/python", None),
+        ("not a uri at all", None),
+    ],
+)
+def test_registry_kind_is_told_by_the_host_alone(uri: str, kind: str | None) -> None:
+    assert registry_kind(uri) == kind
+
+
+def test_gcr_io_is_an_artifact_registry_repository() -> None:
+    # gcr.io repositories are now hosted by Artifact Registry: the repository is the host
+    parsed = parse_registry_uri("https://gcr.io/my-project/team/train", expect="gcr")
+    assert (parsed.host, parsed.project, parsed.repository) == ("gcr.io", "my-project", "gcr.io")
+    with pytest.raises(InvalidInput, match=r"gcr\.io/<project>/<image>"):
+        parse_registry_uri("gcr.io/only-a-project")
+
+
+def test_errors_name_the_field_the_uri_came_from() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_registry_uri("127.0.0.1:5000/team/train:v2", field="builder.destination")
+    assert caught.value.field == "builder.destination"
+    with pytest.raises(InvalidInput) as default:
+        parse_registry_uri("127.0.0.1:5000/team/train:v2")
+    assert default.value.field == "registry.uri"

@@ -420,3 +420,27 @@ def test_macro_values_are_inserted_literally_not_expanded_again() -> None:
     out = substitute_macros({"name": "${run_name}"}, MacroValues(run_name="${HOME}"))
     # THEN it is inserted as text, neither expanded nor refused
     assert out == {"name": "${HOME}"}
+
+
+def test_project_name_is_lower_cased_as_in_wandb() -> None:
+    # W&B's agent lower-cases the target project before filling ${project_name}; other
+    # macros keep the case they were given
+    values = MacroValues(project_name="Vision-Team", run_name="Exp-1", entity_name="ML-Org")
+    out = substitute_macros({"p": "${project_name}", "r": "${run_name}", "e": "${entity_name}"}, values)
+    assert out == {"p": "vision-team", "r": "Exp-1", "e": "ML-Org"}
+
+
+def test_a_dispatched_run_gets_its_project_name_lower_cased() -> None:
+    from launchq.service.queues import QueueCreate
+    from tests.unit.fakes import Clock, FakeTarget, services
+
+    # GIVEN a queue whose config passes ${project_name} on, and a run of project "Vision-Team"
+    svc = services(FakeTarget(), Clock())
+    svc.queues.create(
+        QueueCreate(name="q", resource="local-process", config={"env": {"P": "${project_name}"}})
+    )
+    svc.runs.enqueue("q", RunSpec(entry_point=["x"], project="Vision-Team"))
+    # WHEN it is dispatched
+    launched = svc.dispatcher.dispatch("q")[0]
+    # THEN the macro is the lower-cased project, as W&B's agent would fill it
+    assert launched.resolved["env"] == {"P": "vision-team"}

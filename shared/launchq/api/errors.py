@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import uuid
 from http import HTTPStatus
@@ -9,7 +11,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from launchq.errors import (
     AlreadyExists,
@@ -19,12 +24,14 @@ from launchq.errors import (
     LaunchFailed,
     LaunchqError,
     NotFound,
+    PayloadTooLarge,
 )
 
 log = logging.getLogger(__name__)
 
 STATUS: dict[type[LaunchqError], tuple[HTTPStatus, str]] = {
     InvalidInput: (HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_input"),
+    PayloadTooLarge: (HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "payload_too_large"),
     LaunchFailed: (HTTPStatus.UNPROCESSABLE_ENTITY, "launch_failed"),
     NotFound: (HTTPStatus.NOT_FOUND, "not_found"),
     AlreadyExists: (HTTPStatus.CONFLICT, "already_exists"),
@@ -41,7 +48,15 @@ def error_response(status: HTTPStatus, error: str, detail: str, field: str | Non
     )
 
 
-def _location(loc: tuple[Any, ...]) -> str:
+def _location(err: dict[str, Any]) -> str:
+    """The field an error is about: its path without pydantic's source prefix.
+
+    An error about the body as a whole (malformed JSON, whose location is a character
+    offset, or a body that is not an object) is about ``body``.
+    """
+    loc = tuple(err.get("loc", ()))
+    if err.get("type") == "json_invalid" or loc == ("body",):
+        return "body"
     parts = [str(p) for p in loc if p not in ("body", "query", "header", "path")]
     return ".".join(parts)
 
@@ -54,13 +69,40 @@ def _message(err: dict[str, Any]) -> str:
     return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
+def _is_the_body(app: ApiGatewayResolver, exc: UnicodeDecodeError) -> bool:
+    """Whether ``exc`` is the request body failing to decode (a binary body arrives base64-encoded)."""
+    event = app.current_event
+    if not event.is_base64_encoded or not event.body:
+        return False
+    try:
+        return base64.b64decode(event.body) == exc.object
+    except (binascii.Error, ValueError):
+        return False
+
+
 def register_error_handlers(app: ApiGatewayResolver) -> None:
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _media_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+        return error_response(
+            HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "content-type: send the body as application/json",
+            "content-type",
+        )
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_text(exc: UnicodeDecodeError) -> Response[Any]:
+        if not _is_the_body(app, exc):
+            return _internal(exc)
+        detail = "body: is not UTF-8 text"
+        return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_input", detail, "body")
+
     @app.exception_handler(RequestValidationError)
     def _validation(exc: RequestValidationError) -> Response[Any]:
         errors = list(exc.errors())
         first = errors[0] if errors else {}
-        field = _location(tuple(first.get("loc", ()))) or None
-        details = [f"{_location(tuple(e.get('loc', ()))) or 'body'}: {_message(e)}" for e in errors]
+        field = _location(first) or None
+        details = [f"{_location(e) or 'body'}: {_message(e)}" for e in errors]
         return error_response(HTTPStatus.UNPROCESSABLE_ENTITY, "invalid_input", "; ".join(details), field)
 
     @app.exception_handler(LaunchqError)

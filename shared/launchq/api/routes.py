@@ -1,7 +1,7 @@
 """The HTTP API, defined once on a Powertools ``Router``.
 
-The same router is included into the Lambda resolver (API Gateway HTTP API) and into
-Powertools' ASGI resolver served by uvicorn in local mode (``launchq.api.app``).
+The same router is included into the Lambda resolver (API Gateway HTTP API) and, in local
+mode, into the same resolver fed by ``launchq.local.asgi`` under uvicorn (``launchq.api.app``).
 """
 
 from __future__ import annotations
@@ -105,14 +105,8 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> Response[Any]:
         runs = services.runs.find(queue=queue, state=state, limit=limit)
-        return _json(
-            RunList(
-                runs=[
-                    RunView.of(r, services.runs.position(r) if r.state == RunState.QUEUED else None)
-                    for r in runs
-                ]
-            )
-        )
+        places = services.runs.positions(runs)
+        return _json(RunList(runs=[RunView.of(run, places.get(run.id)) for run in runs]))
 
     @router.get("/runs/<run_id>", tags=["runs"])
     def get_run(run_id: str) -> Response[Any]:

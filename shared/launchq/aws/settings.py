@@ -11,6 +11,8 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from launchq.domain.models import DEFAULT_ENTITY, NAME_PATTERN
+
 
 class AwsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAUNCHQ_", extra="ignore")
@@ -20,7 +22,11 @@ class AwsSettings(BaseSettings):
     account_id: str | None = Field(default=None, description="for expanding bare SageMaker role names")
     lease_seconds: float = Field(default=600, gt=0)
     start_timeout_seconds: float = Field(default=1800, gt=0)
-    entity: str = "default"
+    entity: str = Field(
+        default=DEFAULT_ENTITY,
+        pattern=NAME_PATTERN,
+        description="W&B entity of queues created without one (their runs' WANDB_ENTITY)",
+    )
     # EventBridge Scheduler fires cron schedules when all three are set (only the API
     # function, which creates and deletes schedules, needs them); else the reconciler does.
     schedule_group: str | None = Field(default=None, min_length=1, description="Scheduler schedule group")

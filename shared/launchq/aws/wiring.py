@@ -70,7 +70,9 @@ def build_aws(settings: AwsSettings) -> Services:
         targets=TargetCatalog({target.resource: target}),
         builder=builder,
         settings=ServiceSettings(
-            lease_seconds=settings.lease_seconds, start_timeout_seconds=settings.start_timeout_seconds
+            lease_seconds=settings.lease_seconds,
+            start_timeout_seconds=settings.start_timeout_seconds,
+            entity=settings.entity,
         ),
         trigger=schedule_trigger(settings),
         registry=registry,

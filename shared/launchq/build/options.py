@@ -8,17 +8,24 @@ W&B Launch's key for a GPU base image is kept::
           accelerator:
             base_image: nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 
+``platform`` left out means the builder's default: ``launch-config.yaml``'s
+``builder.platform`` (W&B's key), else ``linux/amd64``. The queue's or run's value wins,
+as the more specific one.
+
 Image references are checked against the Docker reference grammar before they get near a
 Dockerfile, so a value can never smuggle an extra instruction onto the ``FROM`` line.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from launchq.domain.launch_config_blocks import Platform
 from launchq.errors import InvalidInput
+
+DEFAULT_PLATFORM: Platform = "linux/amd64"
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?/)?"
@@ -65,7 +72,9 @@ class BuildOptions(BaseModel):
         pattern=r"^3\.\d+$",
         description="major.minor, e.g. 3.11; default: the Python launchq itself runs on",
     )
-    platform: Literal["linux/amd64", "linux/arm64"] = "linux/amd64"
+    platform: Platform | None = Field(
+        default=None, description="linux/amd64 or linux/arm64; default: the builder's (builder.platform)"
+    )
     base_image: ImageRef | None = Field(
         default=None, description="an image that already has Python; wins over accelerator.base_image"
     )
@@ -76,6 +85,13 @@ class BuildOptions(BaseModel):
         pattern=r"^[^\x00-\x1f\x7f]+$",
         description="path of the Dockerfile inside the source (-D/--dockerfile)",
     )
+
+    def with_default_platform(self, platform: str | None) -> BuildOptions:
+        """These options with ``platform`` filled in when the queue and run left it out:
+        the builder's (``launch-config.yaml`` ``builder.platform``), else :data:`DEFAULT_PLATFORM`."""
+        if self.platform is not None:
+            return self
+        return self.model_copy(update={"platform": platform or DEFAULT_PLATFORM})
 
 
 def parse_build_options(raw: object, field: str) -> BuildOptions:

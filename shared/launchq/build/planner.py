@@ -18,7 +18,7 @@ from launchq.build.dockerfile import (
     read_dockerfile,
     render_dockerfile,
 )
-from launchq.build.options import BuildOptions
+from launchq.build.options import DEFAULT_PLATFORM, BuildOptions
 from launchq.build.source import prepare_source
 from launchq.build.tag import content_tag
 from launchq.domain.models import RunSpec
@@ -37,8 +37,10 @@ def plan_build(
     The source's own Dockerfile (``options.dockerfile``, else ``Dockerfile`` at its root)
     wins, and its first ``FROM`` is the base image; otherwise one is generated and written
     as ``Dockerfile.launchq`` in the context. ``BuildPlan.dockerfile`` is relative to the
-    context. Raises InvalidInput (a user mistake in the source, the options or the
-    Dockerfile), LaunchFailed (the source cannot be fetched), BackendUnavailable.
+    context. A platform ``options`` leaves out is :data:`DEFAULT_PLATFORM` (callers fill in
+    the builder's with ``BuildOptions.with_default_platform``). Raises InvalidInput (a user
+    mistake in the source, the options or the Dockerfile), LaunchFailed (the source cannot
+    be fetched), BackendUnavailable.
     """
     context = workdir / "context"
     source_digest = prepare_source(spec, context, code_store)
@@ -52,11 +54,12 @@ def plan_build(
         base_image = base_image_for(options)
         dockerfile = Path(GENERATED_NAME)
         (context / dockerfile).write_text(text, encoding="utf-8")
-    tag = content_tag(source_digest, text, base_image, options.platform)
+    platform = options.platform or DEFAULT_PLATFORM
+    tag = content_tag(source_digest, text, base_image, platform)
     return BuildPlan(
         image_uri=registry.image_uri(tag),
         tag=tag,
         context_dir=str(context.resolve()),
         dockerfile=dockerfile.as_posix(),
-        platform=options.platform,
+        platform=platform,
     )

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from launchq.cli.errors import CliError
+from launchq.config.templates import Syntax, parse_config_text
 from launchq.domain.priority import parse_priority
+from launchq.errors import InvalidInput
 
 JsonObject = dict[str, Any]
 Scalar = str | int | float
@@ -44,30 +44,6 @@ CONFIG_OPTION = "-c/--config"
 
 
 # -- JSON / YAML objects ------------------------------------------------------------------
-def _one_line(exc: Exception) -> str:
-    """A parser's complaint on one line, with its position when the parser knows it."""
-    if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} at line {exc.lineno}, column {exc.colno}"
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return f"{exc.problem}{where}"
-    return " ".join(str(exc).split())
-
-
-def _parse(text: str, *, json_first: bool) -> Any:
-    """Parse JSON or YAML (YAML's flow style also reads most JSON); raise the most telling error."""
-    if json_first:
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as json_error:
-            try:
-                return yaml.safe_load(text)
-            except yaml.YAMLError:
-                raise json_error from None
-    return yaml.safe_load(text)
-
-
 def _looks_like_path(value: str) -> bool:
     if "\n" in value or value.lstrip().startswith(("{", "[")):
         return False
@@ -75,7 +51,15 @@ def _looks_like_path(value: str) -> bool:
 
 
 def load_object(option: str, value: str) -> JsonObject:
-    """Read ``value`` as a path to a .json/.yaml/.yml file or as inline JSON/YAML; it must be an object."""
+    """Read ``value`` as a path to a .json/.yaml/.yml file or as inline JSON/YAML; it must be an object.
+
+    The text goes through the server's own loader (``parse_config_text``): duplicate keys,
+    YAML alias bombs and documents past the documented bounds are refused here exactly as
+    the server would refuse them. A file's suffix says its syntax (``.json`` is JSON, any
+    other YAML); inline text starting with ``{`` or ``[`` is JSON, anything else YAML.
+    """
+    source, text = "", value
+    syntax: Syntax = "auto"
     if _looks_like_path(value):
         path = Path(value).expanduser()
         try:
@@ -83,25 +67,13 @@ def load_object(option: str, value: str) -> JsonObject:
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise CliError(f"{option}: cannot read {str(path)!r}: {reason}") from None
-        json_first = path.suffix.lower() == ".json"
-        source, kind = f" in {str(path)!r}", "JSON" if json_first else "YAML"
-    else:
-        text, source = value, ""
-        json_first = value.lstrip().startswith(("{", "["))
-        kind = "JSON" if json_first else "YAML"
+        source = f" (in {str(path)!r})"
+        syntax = "json" if path.suffix.lower() == ".json" else "yaml"
     try:
-        data = _parse(text, json_first=json_first)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise CliError(f"{option}: malformed {kind}{source}: {_one_line(exc)}") from None
-    if not isinstance(data, dict):
-        got = "nothing" if data is None else f"a {type(data).__name__}"
-        raise CliError(
-            f"{option}: expected a JSON/YAML object (key: value mapping) or a path to a "
-            f".json/.yaml file, got {got}{source}"
-        )
-    # YAML dates and the like become strings so the body is plain JSON.
-    result: JsonObject = json.loads(json.dumps(data, default=str))
-    return result
+        return parse_config_text(text, field=option, syntax=syntax)
+    except InvalidInput as exc:
+        detail = " ".join(exc.detail.split())
+        raise CliError(f"{option}: {detail}{source}") from None
 
 
 # -- KEY=VALUE flags ----------------------------------------------------------------------

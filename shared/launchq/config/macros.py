@@ -5,6 +5,10 @@ variable of the agent (``${AWS_SECRET_ACCESS_KEY}`` included). launchq allows ex
 names in ``MACROS``: anything else is refused when the queue is created or the run is
 enqueued, and ``substitute_macros`` takes its values from a ``MacroValues`` only -- the
 process environment is never consulted.
+
+``${project_name}`` is lower-cased, as W&B's agent does (``LaunchProject`` lower-cases its
+target project, which feeds both the macro and ``WANDB_PROJECT``): ``project_name`` is that
+one rule, for the macro and for the variable every target injects.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from launchq.config.templates import iter_strings, map_strings
 from launchq.errors import InvalidInput
@@ -20,6 +24,12 @@ from launchq.errors import InvalidInput
 MACROS = ("image_uri", "run_id", "run_name", "project_name", "entity_name", "queue_name", "author")
 # Anything between ``${`` and ``}`` is a macro reference, so ``${HOME:-x}`` is caught, not skipped.
 MACRO = re.compile(r"\$\{([^}]*)\}")
+DEFAULT_PROJECT = "uncategorized"
+
+
+def project_name(project: str | None) -> str:
+    """The W&B project a run reports to, spelt as W&B's agent spells it: lower case."""
+    return (project or DEFAULT_PROJECT).lower()
 
 
 class MacroValues(BaseModel):
@@ -34,6 +44,11 @@ class MacroValues(BaseModel):
     entity_name: str = ""
     queue_name: str = ""
     author: str = ""
+
+    @field_validator("project_name")
+    @classmethod
+    def _lower_case(cls, value: str) -> str:
+        return value.lower()
 
 
 def _unknown(name: str, path: str, field: str) -> InvalidInput:

@@ -15,10 +15,11 @@ import copy
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from launchq.api.limits import check_json_text_depth, document_size_problem
 from launchq.config.yaml_text import describe_yaml_error, safe_yaml_load
 from launchq.domain.template_vars import Scalar
 from launchq.errors import InvalidInput
@@ -62,6 +63,10 @@ def _looks_like_json(text: str) -> bool:
 
 
 def _parse_json(text: str, field: str) -> object:
+    too_long = document_size_problem(text)
+    if too_long:
+        raise InvalidInput(too_long, field=field)
+    check_json_text_depth(text, field)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates)
     except _DuplicateKeyError as exc:
@@ -74,16 +79,24 @@ def _parse_json(text: str, field: str) -> object:
         ) from exc
 
 
-def parse_config_text(text: str, field: str = "config") -> dict[str, Any]:
+Syntax = Literal["auto", "json", "yaml"]
+
+
+def parse_config_text(text: str, field: str = "config", syntax: Syntax = "auto") -> dict[str, Any]:
     """Parse JSON or YAML text into a mapping; errors carry the parser's line and column.
 
-    Text whose first character is ``{`` or ``[`` is JSON (a broken JSON document must not
-    quietly become a different YAML one: ``{"a": }`` is ``{"a": null}`` to YAML); anything
-    else is YAML. Empty text is an empty mapping. Duplicate keys, a document that is not a
-    mapping and values JSON cannot hold are refused with ``InvalidInput(field=field)``.
+    This is the one config loader: the API uses it for config text and the CLI for its
+    ``--config``/``-c``/``-R`` values and files, so both accept and refuse the same documents.
+    With ``syntax="auto"``, text whose first character is ``{`` or ``[`` is JSON (a broken
+    JSON document must not quietly become a different YAML one: ``{"a": }`` is
+    ``{"a": null}`` to YAML); anything else is YAML. A file says which it is by its suffix
+    (``syntax="json"``/``"yaml"``). Empty text is an empty mapping. Duplicate keys, a
+    document that is not a mapping, values JSON cannot hold and documents past the bounds
+    of ``launchq.api.limits`` are refused with ``InvalidInput(field=field)``.
     """
+    as_json = syntax == "json" or (syntax == "auto" and _looks_like_json(text))
     try:
-        data = _parse_json(text, field) if _looks_like_json(text) else safe_yaml_load(text)
+        data = _parse_json(text, field) if as_json else safe_yaml_load(text)
     except yaml.YAMLError as exc:
         raise InvalidInput(describe_yaml_error(exc), field=field) from exc
     if data is None:

@@ -10,17 +10,27 @@ aliases; the Python attribute names use underscores and are accepted too.
 
 Every problem -- a missing file, malformed YAML, a non-mapping document, an unknown key,
 a wrong type -- is an ``InvalidInput`` that names the key path and the file.
+
+W&B users' files keep working where W&B reads them leniently: integer keys may be numeric
+strings (``max_jobs: "5"``, as W&B's ``int()`` reads them); a ``registry`` with a ``uri``
+and no ``type`` takes its type from the URI's host (ECR, Artifact Registry, ACR);
+``builder.destination`` is where built images go and replaces ``registry`` (as in W&B,
+where it wins over the registry block), and ``builder.platform`` is the default build
+platform. A ``noop`` builder builds nothing, so a destination or platform on it is refused
+rather than ignored.
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     Field,
     StrictBool,
     StrictInt,
@@ -30,6 +40,7 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from launchq.adapters.registries.uri import parse_registry_uri, registry_kind
 from launchq.config.yaml_text import describe_yaml_error, safe_yaml_load
 from launchq.domain.launch_config_blocks import (
     KEY_CONFIG,
@@ -85,30 +96,70 @@ _BLOCK_TYPES: dict[str, dict[str, type[BaseModel]]] = {
 }
 
 
+_INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+def _integer_text(value: Any) -> Any:
+    """``"5"`` is 5, as W&B's agent reads its integer keys with ``int()``; ``true`` stays refused."""
+    if isinstance(value, str) and _INTEGER_TEXT.match(value):
+        return int(value)
+    return value
+
+
+WandbInt = Annotated[StrictInt, BeforeValidator(_integer_text)]
+"""An integer key of W&B's file: an int, or the same number written as a string."""
+
+
+def _infer_registry_type(block: Any) -> Any:
+    """W&B's ``registry: {uri: ...}`` without ``type``: the type the URI's host names.
+
+    A URI that names no known cloud keeps the block untyped, so the error asks for
+    ``registry.type`` (see ``_describe``).
+    """
+    if isinstance(block, dict) and "type" not in block and isinstance(block.get("uri"), str):
+        kind = registry_kind(block["uri"])
+        if kind is not None:
+            return {"type": kind, **block}
+    return block
+
+
+def _registry_for_destination(destination: str) -> Registry:
+    """The ``registry`` block ``builder.destination`` stands for (any other host is ``oci``,
+    as W&B's anonymous registry). Raises InvalidInput for a tag or a malformed URI."""
+    kind = parse_registry_uri(destination, field="builder.destination").kind
+    model = _BLOCK_TYPES["registry"][kind]
+    block: Registry = model.model_validate({"type": kind, "uri": destination})  # type: ignore[assignment]
+    return block
+
+
 class LaunchConfig(BaseModel):
     """The agent settings file (``launch-config.yaml``), W&B-compatible."""
 
     model_config = KEY_CONFIG
 
-    max_jobs: StrictInt = Field(default=1, description="concurrent runs; -1 = unlimited")
+    max_jobs: WandbInt = Field(default=1, description="concurrent runs; -1 = unlimited")
     entity: str | None = None
     queues: list[str] = Field(default_factory=list, description="queues to serve")
     queue: str | None = Field(default=None, description="one queue; folded into `queues`")
     project: str | None = None
-    max_schedulers: StrictInt = Field(default=1, ge=-1, description="sweep schedulers; -1 = unlimited")
-    verbosity: StrictInt = Field(default=0, ge=0)
+    max_schedulers: WandbInt = Field(default=1, ge=-1, description="sweep schedulers; -1 = unlimited")
+    verbosity: WandbInt = Field(default=0, ge=0)
     secure_mode: StrictBool = Field(default=False, description="refuse entry point/image overrides")
-    stopped_run_timeout: StrictInt = Field(default=60, ge=0, description="seconds before a hard stop")
+    stopped_run_timeout: WandbInt = Field(default=60, ge=0, description="seconds before a hard stop")
     builder: Builder | None = None
     registry: Registry | None = None
     environment: Environment | None = None
 
     @model_validator(mode="before")
     @classmethod
-    def _empty_blocks_are_absent(cls, data: Any) -> Any:
-        """``builder: {}`` or ``registry:`` (null) mean "not configured", as in W&B."""
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (k in _BLOCKS and (v is None or v == {}))}
+    def _wandb_shapes(cls, data: Any) -> Any:
+        """``builder: {}`` or ``registry:`` (null) mean "not configured", as in W&B; a
+        registry's missing ``type`` comes from its URI."""
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if not (k in _BLOCKS and (v is None or v == {}))}
+        if "registry" in data:
+            data["registry"] = _infer_registry_type(data["registry"])
         return data
 
     @field_validator("max_jobs")
@@ -123,6 +174,42 @@ class LaunchConfig(BaseModel):
         if self.queue is not None and self.queue not in self.queues:
             self.queues.append(self.queue)
         return self
+
+    @model_validator(mode="after")
+    def _destination_is_the_registry(self) -> LaunchConfig:
+        """``builder.destination`` replaces ``registry``; both naming different places is refused.
+
+        Raises InvalidInput (not a ValueError, so pydantic lets it through with its field).
+        """
+        builder = self.builder
+        if isinstance(builder, NoopBuilder):
+            for key in ("destination", "platform"):
+                if getattr(builder, key) is not None:
+                    raise InvalidInput(
+                        "the noop builder never builds, so it has no use for this: remove it, "
+                        "or choose a builder (docker, buildah)",
+                        field=f"builder.{key}",
+                    )
+        if builder is None or builder.destination is None:
+            return self
+        wanted = _registry_for_destination(builder.destination)
+        if self.registry is not None and _registry_uri(self.registry) != _registry_uri(wanted):
+            raise InvalidInput(
+                f"{builder.destination!r} and `registry` ({_registry_uri(self.registry) or 'no uri'}) "
+                "both say where built images go, and they differ (W&B lets the destination win "
+                "with a warning; launchq refuses): remove `registry` or give it the same uri",
+                field="builder.destination",
+            )
+        if self.registry is None:
+            self.registry = wanted
+        return self
+
+
+def _registry_uri(block: Registry) -> str | None:
+    uri = getattr(block, "uri", None)
+    if not isinstance(uri, str):
+        return None
+    return uri.removeprefix("https://").rstrip("/")
 
 
 # --------------------------------------------------------------------------- errors
@@ -150,6 +237,20 @@ def _user_path(raw_loc: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
+def _type_problem(block: str, given: object) -> str:
+    """Why a block's ``type`` is refused; an untyped registry says its URI told nothing."""
+    value = given.get("type") if isinstance(given, dict) else None
+    if value is not None:
+        return f"{value!r} is not supported"
+    uri = given.get("uri") if isinstance(given, dict) and block == "registry" else None
+    if isinstance(uri, str):
+        return (
+            f"is required: {uri!r} is not an ECR, Artifact Registry or ACR address, so the type "
+            "cannot be told from it (`oci` for any other registry)"
+        )
+    return "is required"
+
+
 def _describe(error: ErrorDetails, data: object) -> tuple[str, str]:
     raw_loc = tuple(error["loc"])
     path = _user_path(raw_loc) or "(top level)"
@@ -164,9 +265,7 @@ def _describe(error: ErrorDetails, data: object) -> tuple[str, str]:
         block = str(raw_loc[0]) if raw_loc else ""
         tags = ", ".join(_BLOCK_TYPES.get(block, {}))
         given = data.get(block) if isinstance(data, dict) else None
-        value = given.get("type") if isinstance(given, dict) else None
-        what = "is required" if value is None else f"{value!r} is not supported"
-        return f"{path}.type", f"{what}; one of: {tags}"
+        return f"{path}.type", f"{_type_problem(block, given)}; one of: {tags}"
     if kind == "missing":
         return path, "is required"
     message = error["msg"].removeprefix("Value error, ")
@@ -205,6 +304,8 @@ def parse_launch_config(text: str, source: str) -> LaunchConfig:
         return LaunchConfig.model_validate(data)
     except ValidationError as exc:
         raise _invalid(exc, data, source) from None
+    except InvalidInput as exc:  # a check across blocks (builder.destination and registry)
+        raise InvalidInput(f"{exc.detail} (in {source})", field=exc.field) from None
 
 
 def _expand_home(path: Path) -> Path:

@@ -6,8 +6,18 @@ import shlex
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from launchq.api.limits import (
+    MAX_ARGS,
+    MAX_ENV_ENTRIES,
+    MAX_ENV_NAME_CHARS,
+    MAX_REF_CHARS,
+    MAX_STRING_CHARS,
+    MAX_TEMPLATE_VARIABLES,
+    MAX_URI_CHARS,
+    json_bound_problem,
+)
 from launchq.domain.priority import Priority, PriorityField
 from launchq.domain.states import RunState
 from launchq.domain.template_vars import Scalar, TemplateVariable
@@ -15,6 +25,24 @@ from launchq.domain.template_vars import Scalar, TemplateVariable
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, '_', '.', '-'")]
 JsonObject = dict[str, Any]
+# W&B's entity (team or user) of a queue created without one, unless the deployment sets its
+# own (ServiceSettings.entity, from LAUNCHQ_ENTITY on AWS); its runs' WANDB_ENTITY.
+DEFAULT_ENTITY = "local"
+
+
+def _within_bounds(value: JsonObject) -> JsonObject:
+    """Configs and overrides are stored and copied into every run: bound their depth and size."""
+    problem = json_bound_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+BoundedJsonObject = Annotated[JsonObject, AfterValidator(_within_bounds)]
+"""A JSON object at most ``MAX_DEPTH`` deep and ``MAX_CONFIG_BYTES`` long (see ``launchq.api.limits``)."""
+
+BoundedStr = Annotated[str, Field(max_length=MAX_STRING_CHARS)]
+EnvName = Annotated[str, Field(max_length=MAX_ENV_NAME_CHARS)]
 
 
 def _split_entry_point(value: Any) -> Any:
@@ -27,7 +55,7 @@ def _split_entry_point(value: Any) -> Any:
     return value
 
 
-EntryPoint = Annotated[list[str], BeforeValidator(_split_entry_point)]
+EntryPoint = Annotated[list[BoundedStr], BeforeValidator(_split_entry_point), Field(max_length=MAX_ARGS)]
 
 
 class QueueSettings(BaseModel):
@@ -36,12 +64,14 @@ class QueueSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     resource: str = Field(description="target resource, e.g. local-process, kubernetes, sagemaker")
-    config: JsonObject = Field(default_factory=dict, description="resource config template")
-    template_variables: dict[str, TemplateVariable] = Field(default_factory=dict)
+    config: BoundedJsonObject = Field(default_factory=dict, description="resource config template")
+    template_variables: dict[str, TemplateVariable] = Field(
+        default_factory=dict, max_length=MAX_TEMPLATE_VARIABLES
+    )
     prioritization: bool = True
     max_jobs: int = Field(default=1, ge=-1, description="concurrent runs; -1 = unlimited")
     allow_overrides: bool = Field(default=True, description="runs may deep-merge resource_args")
-    entity: str = "local"
+    entity: str = DEFAULT_ENTITY
 
     @field_validator("max_jobs")
     @classmethod
@@ -65,16 +95,24 @@ class RunSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    uri: str | None = Field(default=None, description="git URL or local directory with the code")
-    git_version: str | None = Field(default=None, description="branch, tag or commit for a git uri")
-    docker_image: str | None = None
-    dockerfile: str | None = Field(default=None, description="Dockerfile inside the source (W&B's -D)")
+    uri: str | None = Field(
+        default=None, max_length=MAX_URI_CHARS, description="git URL or local directory with the code"
+    )
+    git_version: str | None = Field(
+        default=None, max_length=MAX_REF_CHARS, description="branch, tag or commit for a git uri"
+    )
+    docker_image: str | None = Field(default=None, max_length=MAX_REF_CHARS)
+    dockerfile: str | None = Field(
+        default=None, max_length=MAX_REF_CHARS, description="Dockerfile inside the source (W&B's -D)"
+    )
     entry_point: EntryPoint = Field(default_factory=list)
-    args: list[str] = Field(default_factory=list)
-    env: dict[str, str] = Field(default_factory=dict)
+    args: list[BoundedStr] = Field(default_factory=list, max_length=MAX_ARGS)
+    env: dict[EnvName, BoundedStr] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
     priority: PriorityField = Priority.MEDIUM
-    template_variables: dict[str, Scalar] = Field(default_factory=dict)
-    resource_args: JsonObject = Field(default_factory=dict)
+    template_variables: Annotated[
+        dict[str, Scalar], Field(max_length=MAX_TEMPLATE_VARIABLES), AfterValidator(_within_bounds)
+    ] = Field(default_factory=dict)
+    resource_args: BoundedJsonObject = Field(default_factory=dict)
     name: str | None = Field(default=None, max_length=128)
     project: str | None = Field(default=None, max_length=128)
     author: str | None = Field(default=None, max_length=128)
@@ -144,7 +182,7 @@ class ScheduleSpec(BaseModel):
 
     name: Name
     queue: Name
-    cron: str = Field(description="five-field cron expression, UTC")
+    cron: str = Field(max_length=256, description="five-field cron expression, UTC")
     run: RunSpec = Field(default_factory=RunSpec)
 
 

@@ -42,16 +42,17 @@ def builder_for(config: LaunchConfig, registry: Registry | None, work_dir: Path)
         raise InvalidInput(f"the {kind} builder needs a `registry:` to push images to", field="registry")
     if kind is None:
         kind = "docker" if docker_engine_available() else "buildah"
+    platform = config.builder.platform if config.builder is not None else None
     if kind == "docker":
         if not docker_engine_available():
             raise InvalidInput(
                 "builder.type docker, but no Docker engine answers `docker info`", field="builder.type"
             )
-        return DockerBuilder(registry, work_dir=work_dir)
+        return DockerBuilder(registry, work_dir=work_dir, platform=platform)
     if not buildah_available():
         raise InvalidInput("builder.type buildah, but buildah is not installed", field="builder.type")
     insecure = isinstance(registry, OciRegistry) and registry.insecure
-    return BuildahBuilder(registry, work_dir=work_dir, tls_verify=not insecure)
+    return BuildahBuilder(registry, work_dir=work_dir, tls_verify=not insecure, platform=platform)
 
 
 def cloud_targets(config: LaunchConfig) -> list[Target]:

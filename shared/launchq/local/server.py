@@ -1,21 +1,86 @@
-"""``launchq serve``: the HTTP API, the dispatcher and the reconciler in one local process."""
+"""``launchq serve``: the HTTP API, the dispatcher and the reconciler in one local process.
+
+The server is uvicorn (h11) in front of ``launchq.local.asgi``, which hands each request
+to Lambda's own resolver in one worker thread (why: see that module). The limits below keep
+one busy or hostile client from costing the others: connections are capped (past the cap
+uvicorn answers 503), idle keep-alive connections are closed, request heads are bounded
+by h11, and Ctrl-C / SIGTERM waits only briefly for requests in flight. Running jobs are
+not touched on shutdown: the next start re-adopts them.
+"""
 
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
 
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.api.app import local_app
+from launchq.bootstrap import Services
 from launchq.domain.launch_config import LaunchConfig, load_launch_config
+from launchq.local.asgi import BODY_TIMEOUT_SECONDS, LocalAsgiApp, ResolverPool
 from launchq.local.loops import Loops
 from launchq.local.settings import LocalSettings
 from launchq.local.wiring import build_local, ensure_default_queue
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 1000
+"""Open connections (and requests in progress) past which uvicorn answers 503."""
+KEEP_ALIVE_SECONDS = 5
+"""An idle keep-alive connection is closed after this long."""
+GRACEFUL_SHUTDOWN_SECONDS = 3
+"""On Ctrl-C / SIGTERM, requests in flight get this long to finish before they are cancelled."""
+MAX_REQUEST_HEAD_BYTES = 64 * 1024
+"""The largest request line plus headers h11 buffers before it refuses the request."""
+
+
+def server_config(
+    services: Services, host: str, port: int, body_timeout: float = BODY_TIMEOUT_SECONDS
+) -> uvicorn.Config:
+    """uvicorn's settings for the local API (also used by tests that serve in-process)."""
+    app = LocalAsgiApp(ResolverPool(lambda: local_app(services)), body_timeout=body_timeout)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="h11",
+        ws="none",
+        lifespan="on",
+        log_level="warning",
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
+    )
+
+
+class _Stopped(Exception):
+    """Ctrl-C or SIGTERM, raised once uvicorn has shut down gracefully and passes the signal on."""
+
+
+def _raise_stopped(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signal.Signals(signum).name)
+
+
+def _run(server: uvicorn.Server) -> None:
+    """Run uvicorn until Ctrl-C / SIGTERM, then return normally.
+
+    uvicorn handles the signal itself (graceful shutdown), then re-raises it under the
+    handlers it found. Those are ours, so the signal ends here: the caller stops the
+    loops and the process exits 0 instead of being killed by SIGTERM half-way."""
+    previous = {sig: signal.signal(sig, _raise_stopped) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.run()
+    except _Stopped as stopped:
+        log.info("launchq stopped by %s", stopped)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def serve(
@@ -37,10 +102,12 @@ def serve(
     doorbell = InProcessDoorbell()
     services = build_local(settings, doorbell, config)
     ensure_default_queue(services, settings.default_queue)
-    loops = Loops(services, doorbell, settings.poll_interval)
+    # The file's max_jobs, when it sets one, caps the server's dispatcher as it caps W&B's agent.
+    cap = config.max_jobs if "max_jobs" in config.model_fields_set else None
+    loops = Loops(services, doorbell, settings.poll_interval, max_jobs=cap)
     loops.start()
     log.info("launchq serving on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir)
     try:
-        uvicorn.run(local_app(services), host=settings.host, port=settings.port, log_level="warning")
+        _run(uvicorn.Server(server_config(services, settings.host, settings.port)))
     finally:
         loops.stop()

@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from launchq.domain.models import DEFAULT_ENTITY, NAME_PATTERN
+
 
 def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "launchq"
@@ -23,6 +25,7 @@ class LocalSettings(BaseSettings):
     lease_seconds: float = Field(default=900, gt=0)
     start_timeout_seconds: float = Field(default=600, gt=0)
     default_queue: str = "default"
+    entity: str = Field(default=DEFAULT_ENTITY, pattern=NAME_PATTERN, description="entity of new queues")
 
     @property
     def db_path(self) -> Path:

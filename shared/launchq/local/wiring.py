@@ -31,7 +31,10 @@ def build_local(
         targets=TargetCatalog(targets),
         builder=builder_for(config, registry, settings.data_dir / "builds"),
         settings=ServiceSettings(
-            lease_seconds=settings.lease_seconds, start_timeout_seconds=settings.start_timeout_seconds
+            lease_seconds=settings.lease_seconds,
+            start_timeout_seconds=settings.start_timeout_seconds,
+            # launch-config's `entity` (W&B's key), else LAUNCHQ_ENTITY, else the default
+            entity=config.entity or settings.entity,
         ),
         registry=registry,
         code_store=LocalCodeStore(settings.data_dir / "code"),

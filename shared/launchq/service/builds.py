@@ -21,6 +21,7 @@ from launchq.domain.states import RunState
 from launchq.errors import InvalidInput, LaunchFailed
 from launchq.ports import BuildResult, Registry, Target
 from launchq.service.context import Context
+from launchq.service.transitions import Transitions
 
 # What a target is validated with at enqueue when its image will only exist after the build.
 PENDING_IMAGE = "registry.invalid/launchq/pending-build:0"
@@ -43,6 +44,7 @@ def split_build_options(resource: str, resolved: JsonObject) -> tuple[JsonObject
 class BuildService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self.moves = Transitions(ctx)
 
     def check(self, target: Target, spec: RunSpec, run: Run) -> RunSpec:
         """Refuse at enqueue what cannot be built; return the spec to validate the target with."""
@@ -69,17 +71,17 @@ class BuildService:
         workdir = self.ctx.build_dir / run.id
         shutil.rmtree(workdir, ignore_errors=True)  # a retried claim starts from a clean slate
         workdir.mkdir(parents=True)
-        options = BuildOptions.model_validate(run.build)
+        options = BuildOptions.model_validate(run.build).with_default_platform(self.ctx.builder.platform)
         if run.spec.dockerfile:
             options = options.model_copy(update={"dockerfile": run.spec.dockerfile})
         try:  # the prepared source is only needed until the builder has taken it
             plan = plan_build(run.spec, options, registry, workdir, self.ctx.code_store)
             if registry.exists(plan.tag):
-                run = self._move(
+                run = self.moves.move(
                     run, RunState.BUILDING, f"image {plan.image_uri} is in the registry; no build"
                 )
                 return run, plan.image_uri
-            run = self._move(
+            run = self.moves.move(
                 run, RunState.BUILDING, f"building {plan.image_uri} with {self.ctx.builder.type}",
                 RunUpdate(handle={"image_uri": plan.image_uri}),
             )  # fmt: skip
@@ -115,14 +117,10 @@ class BuildService:
             return run, result.image_uri or image_uri
         if run.handle.get("build_id") != result.build_id:
             handle = {**run.handle, "build_id": result.build_id, "image_uri": image_uri}
-            run = self.ctx.store.transition(
-                run.id, run.state, RunState.BUILDING, f"build {result.build_id} started", self.ctx.clock(),
-                RunUpdate(handle=handle),
-            )  # fmt: skip
+            run = self.moves.move(
+                run, RunState.BUILDING, f"build {result.build_id} started", RunUpdate(handle=handle)
+            )
         return run, None
-
-    def _move(self, run: Run, to: RunState, reason: str, update: RunUpdate | None = None) -> Run:
-        return self.ctx.store.transition(run.id, run.state, to, reason, self.ctx.clock(), update)
 
     def _timed_out(self, run: Run) -> bool:
         return self.ctx.clock() - run.updated_at > timedelta(seconds=self.ctx.settings.build_timeout_seconds)

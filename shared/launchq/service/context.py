@@ -13,15 +13,19 @@ from pydantic import BaseModel, Field
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.targets.catalog import TargetCatalog
 from launchq.build.code_store import CodeStore
+from launchq.domain.models import DEFAULT_ENTITY, NAME_PATTERN
 from launchq.ports import Builder, Doorbell, Registry, RunStore, ScheduleTrigger
 
 
 class ServiceSettings(BaseModel):
-    """Timing knobs of the dispatcher and reconciler."""
+    """Timing knobs of the dispatcher and reconciler, and the entity new queues belong to."""
 
     lease_seconds: float = Field(default=900, gt=0, description="a claim not launched by then is requeued")
     start_timeout_seconds: float = Field(default=600, gt=0, description="starting longer -> dead_letter")
     build_timeout_seconds: float = Field(default=3600, gt=0, description="building longer -> dead_letter")
+    entity: str = Field(
+        default=DEFAULT_ENTITY, pattern=NAME_PATTERN, description="entity of queues created without one"
+    )
 
 
 def utcnow() -> datetime:

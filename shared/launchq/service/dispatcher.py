@@ -17,6 +17,7 @@ from launchq.errors import InvalidInput, LaunchFailed, NotFound, StaleWrite
 from launchq.ports import Target
 from launchq.service.builds import BuildService, needs_build
 from launchq.service.context import Context
+from launchq.service.transitions import Transitions
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Dispatcher:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.builds = BuildService(ctx)
+        self.moves = Transitions(ctx)
 
     def dispatch(self, queue: str, limit: int | None = None) -> list[Run]:
         """Claim and launch runs of ``queue`` until it has no free slot, no queued run, or
@@ -94,12 +96,12 @@ class Dispatcher:
         launched = launched.model_copy(update={"handle": handle})
         now = self.ctx.clock()
         try:
-            return self.ctx.store.transition(
-                run.id,
-                run.state,
+            return self.moves.move(
+                run,
                 RunState.STARTING,
-                f"submitted to {target.resource}" + (f" with image {image}" if image else ""),
-                now,
+                f"submitted to {target.resource}"
+                + (f" with image {image}" if image else "")
+                + (f"; {handle['note']}" if handle.get("note") else ""),  # e.g. a user's env replaced ours
                 RunUpdate(handle=handle, resolved=resolved, started_at=now, clear_lease=True),
             )
         except StaleWrite:
@@ -113,19 +115,10 @@ class Dispatcher:
 
     def _dead_letter(self, run: Run, reason: str) -> Run:
         """Dead-letter the run from the launch state it is in now (claimed or building);
-        a run stopped meanwhile is left to the stop."""
+        a run stopped meanwhile is left to the stop. The freed slot rings the doorbell."""
         log.warning("run %s could not be launched: %s", run.id, reason)
         current = self.ctx.store.get_run(run.id)
         if current.state not in (RunState.CLAIMED, RunState.BUILDING):
             return current
-        try:
-            return self.ctx.store.transition(
-                run.id,
-                current.state,
-                RunState.DEAD_LETTER,
-                reason,
-                self.ctx.clock(),
-                RunUpdate(finished_at=self.ctx.clock(), clear_lease=True),
-            )
-        except StaleWrite:
-            return self.ctx.store.get_run(run.id)
+        update = RunUpdate(finished_at=self.ctx.clock(), clear_lease=True)
+        return self.moves.settle(current, RunState.DEAD_LETTER, reason, update)

@@ -6,11 +6,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from launchq.config.resolve import check_queue_settings, parse_config_text
-from launchq.domain.models import JsonObject, Name, Queue, QueueSettings
+from launchq.config.queue_check import config_is_to_blame, free_text_names, stand_in_values
+from launchq.config.resolve import check_queue_settings, parse_config_text, render, unwrap_resource
+from launchq.domain.models import BoundedJsonObject, Name, Queue, QueueSettings, RunSpec
 from launchq.domain.template_vars import TemplateVariable
 from launchq.errors import InvalidInput
+from launchq.ports import Target
+from launchq.service.builds import PENDING_IMAGE, split_build_options
 from launchq.service.context import Context
+
+# What the target is asked to accept alongside the config: a run that brings everything else.
+_STAND_IN_RUN = RunSpec(entry_point=["launchq-config-check"], docker_image=PENDING_IMAGE)
 
 
 def _config_object(value: Any) -> Any:
@@ -34,7 +40,7 @@ class QueuePatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     resource: str | None = None
-    config: JsonObject | None = None
+    config: BoundedJsonObject | None = None
     template_variables: dict[str, TemplateVariable] | None = None
     prioritization: bool | None = None
     max_jobs: int | None = Field(default=None, ge=-1)
@@ -43,14 +49,39 @@ class QueuePatch(BaseModel):
     _parse_config = field_validator("config", mode="before")(_config_object)
 
 
+def check_config_fits_target(settings: QueueSettings, target: Target) -> None:
+    """Refuse a config its target cannot take whatever runs send (``config_is_to_blame``).
+
+    The config is rendered with stand-in template values and validated by the target as a
+    run's resource args would be; an error about something the config holds is reported
+    as ``config.<path>``. Raises InvalidInput.
+    """
+    inner = unwrap_resource(settings.config, settings.resource)
+    prefix = "config" if inner is settings.config else f"config.{settings.resource}"
+    rendered = render(inner, stand_in_values(settings.template_variables))
+    head = f"resource_args.{settings.resource}"
+    try:
+        resolved, _ = split_build_options(settings.resource, rendered)
+        target.validate(_STAND_IN_RUN, resolved)
+    except InvalidInput as exc:
+        field = exc.field or ""
+        if field != head and not field.startswith(f"{head}."):
+            return  # about the stand-in run, not the config
+        path = field[len(head) + 1 :]
+        if config_is_to_blame(inner, path, exc.detail, free_text_names(settings.template_variables)):
+            raise InvalidInput(exc.detail, field=f"{prefix}.{path}" if path else prefix) from None
+
+
 class QueueService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
     def create(self, body: QueueCreate) -> Queue:
-        self.ctx.targets.get(body.resource)
+        target = self.ctx.targets.get(body.resource)
         check_queue_settings(body)
-        queue = Queue(**body.model_dump(), created_at=self.ctx.clock())
+        check_config_fits_target(body, target)
+        entity = body.entity if "entity" in body.model_fields_set else self.ctx.settings.entity
+        queue = Queue(**{**body.model_dump(), "entity": entity}, created_at=self.ctx.clock())
         self.ctx.store.create_queue(queue)
         return queue
 
@@ -75,8 +106,9 @@ class QueueService:
         merged = QueueSettings.model_validate(
             {**current.model_dump(include=set(QueueSettings.model_fields)), **changes}
         )
-        self.ctx.targets.get(merged.resource)
+        target = self.ctx.targets.get(merged.resource)
         check_queue_settings(merged)
+        check_config_fits_target(merged, target)
         updated = self.ctx.store.update_queue(current.model_copy(update=merged.__dict__))
         self.ctx.doorbell.ring(name)  # a raised max_jobs may free slots
         return updated

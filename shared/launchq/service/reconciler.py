@@ -2,8 +2,10 @@
 
 One ``tick`` expires stale claims (back to ``queued``, same place in line), asks targets
 about live runs (the polling path for targets that push no events), finishes stops,
-dead-letters runs stuck in ``starting``, and fires due cron schedules. Every change is a
-conditional write, so several reconcilers at once are harmless.
+dead-letters runs stuck in ``starting``, fires due cron schedules, and rings the doorbell of
+every queue that has runs waiting and a free slot: the safety net for a ring that was lost
+(a doorbell message refused after its move was stored). Every change is a conditional
+write, so several reconcilers at once are harmless.
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from datetime import timedelta
 
 from launchq.domain.models import Run, RunUpdate
 from launchq.domain.states import RunState
-from launchq.errors import LaunchqError, StaleWrite
+from launchq.errors import LaunchqError
 from launchq.ports import Target, TargetStatus
 from launchq.service.context import Context
 from launchq.service.dispatcher import Dispatcher
 from launchq.service.schedules import ScheduleService
+from launchq.service.transitions import Transitions
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +33,34 @@ class Reconciler:
         self.ctx = ctx
         self.schedules = schedules
         self.dispatcher = dispatcher
+        self.moves = Transitions(ctx)
 
     def tick(self) -> None:
         self.expire_claims()
         self.poll_builds()
         self.poll_runs()
         self.schedules.fire_due()
+        self.ring_waiting_queues()
+
+    def ring_waiting_queues(self) -> None:
+        """A queue with runs in line and a free slot should be dispatching; ring it in case
+        the ring that should have started it was lost. A spare ring costs one empty claim."""
+        store = self.ctx.store
+        for queue in store.list_queues():
+            try:
+                if store.count_queued(queue.name) and queue.has_free_slot(store.count_active(queue.name)):
+                    self.ctx.doorbell.ring(queue.name)
+            except LaunchqError as exc:  # one queue must not stop the others being rung
+                log.warning("could not ring queue %s: %s", queue.name, exc)
 
     def expire_claims(self) -> None:
         now = self.ctx.clock()
         for run in self.ctx.store.list_runs(states=[RunState.CLAIMED], limit=10_000):
             if run.lease_expires_at is not None and run.lease_expires_at < now:
-                self._move(run, RunState.QUEUED, "claim expired; back in line", RunUpdate(clear_lease=True))
+                # not retried: a run claimed again meanwhile holds a new lease
+                self.moves.settle(
+                    run, RunState.QUEUED, "claim expired; back in line", RunUpdate(clear_lease=True)
+                )
 
     def poll_builds(self) -> None:
         """Asynchronous builds (with a build id) are followed; a synchronous build whose
@@ -52,7 +71,7 @@ class Reconciler:
                 if run.handle.get("build_id"):
                     self.dispatcher.resume(run)
                 elif self.ctx.clock() - run.updated_at > limit:
-                    self._move(
+                    self.moves.settle(  # not retried: a write meanwhile is progress
                         run,
                         RunState.DEAD_LETTER,
                         "build interrupted (no progress)",
@@ -82,7 +101,7 @@ class Reconciler:
             return self._move(run, RunState.RUNNING, status.detail or "job is running")
         if status.state == "starting" and self._start_timed_out(run):
             target.stop(run)
-            return self._move(
+            return self.moves.settle(  # not retried: a write meanwhile restarts the clock
                 run,
                 RunState.DEAD_LETTER,
                 f"did not start within {self.ctx.settings.start_timeout_seconds:g}s"
@@ -122,12 +141,6 @@ class Reconciler:
         return self.ctx.clock() - started > timedelta(seconds=self.ctx.settings.start_timeout_seconds)
 
     def _move(self, run: Run, to: RunState, reason: str, update: RunUpdate | None = None) -> Run:
-        try:
-            moved = self.ctx.store.transition(run.id, run.state, to, reason, self.ctx.clock(), update)
-        except StaleWrite:
-            return self.ctx.store.get_run(run.id)
-        if run.state.active and not to.active:
-            self.ctx.doorbell.ring(run.queue)  # a slot is free
-        if to == RunState.QUEUED:
-            self.ctx.doorbell.ring(run.queue)
-        return moved
+        """Apply what the target (or the store) says happened: it depends on nothing but
+        the run's state, so a write lost to a racing writer is retried."""
+        return self.moves.settle(run, to, reason, update, retry=True)

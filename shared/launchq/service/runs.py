@@ -14,6 +14,7 @@ from launchq.domain.states import ACTIVE, RunState
 from launchq.errors import Conflict, InvalidInput, StaleWrite
 from launchq.service.builds import BuildService, split_build_options
 from launchq.service.context import Context
+from launchq.service.transitions import Transitions
 
 LogSource = Literal["job", "build"]
 
@@ -36,6 +37,7 @@ class RunService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.builds = BuildService(ctx)
+        self.moves = Transitions(ctx)
 
     def prepare(self, queue_name: str, spec: RunSpec, idempotency_key: str | None = None) -> Run:
         """Validate ``spec`` against the queue and build the run, without storing it.
@@ -92,6 +94,10 @@ class RunService:
     def position(self, run: Run) -> int | None:
         return self.ctx.store.position(run)
 
+    def positions(self, runs: list[Run]) -> dict[str, int]:
+        """Places in line of the queued ones of ``runs`` (a page), each queue's line read once."""
+        return self.ctx.store.positions([run for run in runs if run.state is RunState.QUEUED])
+
     def events(self, run_id: str) -> list[RunEvent]:
         return self.ctx.store.events(run_id)
 
@@ -125,7 +131,7 @@ class RunService:
             if run.state != RunState.QUEUED and run.state not in _STOPPABLE:
                 raise Conflict(f"run {run_id} is {run.state.value} and cannot be stopped", field="state")
             try:
-                moved = self.ctx.store.transition(run.id, run.state, target_state, reason, self.ctx.clock())
+                moved = self.moves.move(run, target_state, reason)
             except StaleWrite:
                 continue
             if moved.state == RunState.STOPPING and moved.handle:

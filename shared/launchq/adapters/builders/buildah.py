@@ -57,8 +57,10 @@ class BuildahBuilder(CliBuilder):
         buildah: str = "buildah",
         image_format: ImageFormat = "docker",
         timeout: float = 3600.0,
+        platform: str | None = None,
     ) -> None:
-        super().__init__(registry, work_dir=work_dir, executable=buildah, timeout=timeout)
+        """``platform``: launch-config's ``builder.platform``, the default a run's options may override."""
+        super().__init__(registry, work_dir=work_dir, executable=buildah, timeout=timeout, platform=platform)
         self.tls_verify = tls_verify
         self.pull = pull
         self.image_format = image_format

@@ -158,11 +158,14 @@ class CliBuilder(Builder):
 
     tool: ClassVar[str]
 
-    def __init__(self, registry: Registry, *, work_dir: Path, executable: str, timeout: float) -> None:
+    def __init__(
+        self, registry: Registry, *, work_dir: Path, executable: str, timeout: float, platform: str | None
+    ) -> None:
         self.registry = registry
         self.work_dir = Path(work_dir)
         self.executable = executable
         self.timeout = timeout
+        self.platform = platform
 
     @abstractmethod
     def steps(

@@ -49,8 +49,10 @@ class DockerBuilder(CliBuilder):
         pull: PullPolicy = "missing",
         docker: str = "docker",
         timeout: float = 3600.0,
+        platform: str | None = None,
     ) -> None:
-        super().__init__(registry, work_dir=work_dir, executable=docker, timeout=timeout)
+        """``platform``: launch-config's ``builder.platform``, the default a run's options may override."""
+        super().__init__(registry, work_dir=work_dir, executable=docker, timeout=timeout, platform=platform)
         self.pull = pull
 
     def steps(

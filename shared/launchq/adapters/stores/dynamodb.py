@@ -213,6 +213,23 @@ class DynamoRunStore(RunStore):
             },
         )
 
+    def positions(self, runs: Iterable[Run]) -> dict[str, int]:
+        # The pending entries are the line (kept in the runs' own transactions): one query
+        # per queue, up to the last entry asked about, numbers them all.
+        asked = {run.id: run for run in runs}
+        last: dict[str, str] = {}
+        for run in asked.values():
+            last[run.queue] = max(last.get(run.queue, ""), items.pending_sk(run))
+        places: dict[str, int] = {}
+        for queue, bound in last.items():
+            line = self._db.query(
+                "PK = :pk AND SK BETWEEN :first AND :last",
+                {":pk": s(items.line_pk(queue)), ":first": s(items.PENDING_PREFIX), ":last": s(bound)},
+            )
+            numbered = ((items.text(entry, "run_id"), place) for place, entry in enumerate(line, 1))
+            places.update((run_id, place) for run_id, place in numbered if run_id in asked)
+        return places
+
     def count_active(self, queue: str) -> int:
         return self._counter(queue, "active")
 

@@ -172,6 +172,22 @@ class MemoryRunStore(RunStore):
             )
             return ahead + 1
 
+    def positions(self, runs: Iterable[Run]) -> dict[str, int]:
+        wanted = {run.id for run in runs}
+        with self._lock:
+            queues = {self._runs[run_id].queue for run_id in wanted if run_id in self._runs}
+            places: dict[str, int] = {}
+            for queue in queues:
+                line = sorted(
+                    (common.line_key(run), run.id)
+                    for run in map(self._runs.__getitem__, self._queue_runs.get(queue, []))
+                    if run.state is RunState.QUEUED
+                )
+                places.update(
+                    (run_id, place) for place, (_, run_id) in enumerate(line, 1) if run_id in wanted
+                )
+            return places
+
     def count_active(self, queue: str) -> int:
         with self._lock:
             return len(self._active.get(queue, ()))

@@ -245,6 +245,20 @@ class SqliteRunStore(RunStore):
             ).fetchone()
         return int(ahead) + 1
 
+    def positions(self, runs: Iterable[Run]) -> dict[str, int]:
+        wanted = {run.id: run.queue for run in runs}
+        if not wanted:
+            return {}
+        with self._tx() as conn:
+            rows = conn.execute(
+                "SELECT id, place FROM ("
+                " SELECT id, ROW_NUMBER() OVER (PARTITION BY queue ORDER BY priority, seq) AS place"
+                " FROM runs WHERE state = ? AND queue IN (SELECT value FROM json_each(?))"
+                ") WHERE id IN (SELECT value FROM json_each(?))",
+                (RunState.QUEUED.value, json.dumps(sorted(set(wanted.values()))), json.dumps(sorted(wanted))),
+            ).fetchall()
+        return {str(run_id): int(place) for run_id, place in rows}
+
     def count_active(self, queue: str) -> int:
         with self._tx() as conn:
             return self._count_in(conn, queue, _ACTIVE_JSON)

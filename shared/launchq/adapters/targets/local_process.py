@@ -294,7 +294,7 @@ class LocalProcessTarget(Target):
             WANDB_LAUNCH="True",
             WANDB_RUN_ID=run.id,
             WANDB_LAUNCH_QUEUE_NAME=run.queue,
-            WANDB_PROJECT=run.spec.project or "uncategorized",
+            WANDB_PROJECT=(run.spec.project or "uncategorized").lower(),  # as W&B (macros.project_name)
             WANDB_ENTITY=run.entity,
         )
         return env

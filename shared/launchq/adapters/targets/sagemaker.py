@@ -18,6 +18,13 @@ CloudWatch late for an earlier time than events already returned is not returned
 call reads the streams from their start (CloudWatch has no index by event number), at
 most ``offset + 10000`` events per stream.
 
+W&B's launcher keys ``region`` and ``profile`` send the job to another region or through
+another AWS profile: the handle keeps them, and every later call for the run (status,
+stop, logs) uses clients of that region and profile. The EventBridge rule of the AWS
+stack sees only its own region, so a job elsewhere is followed by the reconciler's polls.
+The handle's ``note`` lists launchq variables the user's ``Environment`` replaced (the
+dispatcher adds it to the "submitted" event).
+
 Errors: at submit, a request AWS refuses (validation, quota, access) is ``LaunchFailed``
 with AWS's code and message; throttling, 5xx and connection errors are
 ``BackendUnavailable`` (the claim expires and the run is retried). A retried submit that
@@ -33,11 +40,13 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from launchq.adapters.targets.sagemaker_clients import SageMakerClients
 from launchq.adapters.targets.sagemaker_config import (
     JOB_NAME,
     QUEUE_TAG,
     RESOURCE,
     RUN_ID_TAG,
+    Submission,
     build_request,
     check_request,
     redact_values,
@@ -178,42 +187,12 @@ class SageMakerTarget(Target):
         logs_client: CloudWatchLogsClient | None = None,
         sts_client: STSClient | None = None,
     ) -> None:
-        self._client = client
-        self._account_id = account_id
-        self._logs_client = logs_client
-        self._sts_client = sts_client
+        self.clients = SageMakerClients(client, logs=logs_client, sts=sts_client, account_id=account_id)
 
-    # -- clients ------------------------------------------------------------------------
     @property
     def client(self) -> SageMakerClient:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sagemaker")
-        return self._client
-
-    @property
-    def logs_client(self) -> CloudWatchLogsClient:
-        if self._logs_client is None:
-            import boto3
-
-            self._logs_client = boto3.client("logs")
-        return self._logs_client
-
-    def account_id(self) -> str:
-        """The configured account, else the caller's (STS GetCallerIdentity, asked once)."""
-        if self._account_id is None:
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            if self._sts_client is None:
-                import boto3
-
-                self._sts_client = boto3.client("sts")
-            try:
-                self._account_id = self._sts_client.get_caller_identity()["Account"]
-            except (ClientError, BotoCoreError) as exc:
-                raise _sdk_error(exc, "STS GetCallerIdentity", launching=True) from exc
-        return self._account_id
+        """The SageMaker client of the target's own region (built on first use unless injected)."""
+        return self.clients.sagemaker()
 
     # -- Target -------------------------------------------------------------------------
     def validate(self, spec: RunSpec, resolved: JsonObject) -> None:
@@ -223,29 +202,39 @@ class SageMakerTarget(Target):
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            request = build_request(run.spec, run.resolved, run_id=run.id, queue=run.queue, entity=run.entity)
+            prepared = build_request(
+                run.spec, run.resolved, run_id=run.id, queue=run.queue, entity=run.entity
+            )
+            request, where = prepared.request, prepared.submission
+            client = self.clients.sagemaker(where)
             role = request["RoleArn"]
-            request["RoleArn"] = role_arn(role, self._role_account(role), self.client.meta.partition)
+            account = "" if role.startswith("arn:") else self.clients.account(where)
+            request["RoleArn"] = role_arn(role, account, client.meta.partition)
         except InvalidInput as exc:
             raise LaunchFailed(str(exc)) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise _sdk_error(exc, "STS GetCallerIdentity", launching=True) from exc
         name = str(request["TrainingJobName"])
         if not JOB_NAME.match(name):
             raise LaunchFailed(f"resource_args.sagemaker.TrainingJobName: {name!r} is not a valid job name")
+        handle = {"training_job_name": name, **where.handle()}
+        if prepared.notes:
+            handle["note"] = "; ".join(prepared.notes)
         try:
-            answer = self.client.create_training_job(**request)
+            answer = client.create_training_job(**request)
         except ClientError as exc:
             if _code(exc) == "ResourceInUse":
-                return self._adopt(run, name, exc)
+                return handle | self._adopt(run, name, exc, client)
             raise _sdk_error(exc, "SageMaker CreateTrainingJob", launching=True) from exc
         except BotoCoreError as exc:
             raise _sdk_error(exc, "SageMaker CreateTrainingJob", launching=True) from exc
-        return {"training_job_name": name, "training_job_arn": answer["TrainingJobArn"]}
+        return handle | {"training_job_arn": answer["TrainingJobArn"]}
 
     def status(self, run: Run) -> TargetStatus:
         name = run.handle.get("training_job_name")
         if not name:
             return TargetStatus(state="lost", detail="the run has no SageMaker training job handle")
-        job = self._describe(name)
+        job = self._describe(name, Submission.from_handle(run.handle))
         if job is None:
             return TargetStatus(state="lost", detail=f"SageMaker has no training job {name}")
         return job_status(job)
@@ -260,15 +249,16 @@ class SageMakerTarget(Target):
         name = run.handle.get("training_job_name")
         if not name:
             return
+        where = Submission.from_handle(run.handle)
         try:
-            self.client.stop_training_job(TrainingJobName=name)
+            self.clients.sagemaker(where).stop_training_job(TrainingJobName=name)
         except ClientError as exc:
             if _is_not_found(exc):
                 return
             # SageMaker refuses to stop a job that is not InProgress (ValidationException);
             # look before deciding, rather than trusting the wording of its message.
             if _code(exc) == "ValidationException":
-                job = self._describe(name)
+                job = self._describe(name, where)
                 if job is None or job.get("TrainingJobStatus") != "InProgress":
                     return
             raise _sdk_error(exc, "SageMaker StopTrainingJob") from exc
@@ -285,7 +275,9 @@ class SageMakerTarget(Target):
         if not name:
             return "", offset
         try:
-            messages = self._log_messages(name, offset + MAX_LOG_EVENTS)
+            messages = self._log_messages(
+                self.clients.logs(Submission.from_handle(run.handle)), name, offset + MAX_LOG_EVENTS
+            )
         except ClientError as exc:
             if _code(exc) == "ResourceNotFoundException":
                 return "", offset
@@ -297,15 +289,12 @@ class SageMakerTarget(Target):
         return text, offset + len(chunk)
 
     # -- helpers ------------------------------------------------------------------------
-    def _role_account(self, role: str) -> str:
-        return "" if role.startswith("arn:") else self.account_id()
-
-    def _describe(self, name: str) -> Mapping[str, Any] | None:
+    def _describe(self, name: str, where: Submission) -> Mapping[str, Any] | None:
         """DescribeTrainingJob, or None when SageMaker does not know the job."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return self.client.describe_training_job(TrainingJobName=name)
+            return self.clients.sagemaker(where).describe_training_job(TrainingJobName=name)
         except ClientError as exc:
             if _is_not_found(exc):
                 return None
@@ -313,13 +302,13 @@ class SageMakerTarget(Target):
         except BotoCoreError as exc:
             raise _sdk_error(exc, "SageMaker DescribeTrainingJob") from exc
 
-    def _adopt(self, run: Run, name: str, exc: ClientError) -> dict[str, str]:
+    def _adopt(self, run: Run, name: str, exc: ClientError, client: SageMakerClient) -> dict[str, str]:
         """A job of this name exists: ours from an earlier attempt (adopt it) or another's."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            arn = self.client.describe_training_job(TrainingJobName=name)["TrainingJobArn"]
-            tags = self.client.list_tags(ResourceArn=arn).get("Tags", [])
+            arn = client.describe_training_job(TrainingJobName=name)["TrainingJobArn"]
+            tags = client.list_tags(ResourceArn=arn).get("Tags", [])
         except (ClientError, BotoCoreError) as lookup:
             raise _sdk_error(lookup, "SageMaker DescribeTrainingJob", launching=True) from lookup
         if sagemaker_state_change_run_id({"Tags": tags}) == run.id:
@@ -329,9 +318,9 @@ class SageMakerTarget(Target):
             "another run; give each run its own TrainingJobName, e.g. with ${run_id})"
         ) from exc
 
-    def _log_messages(self, name: str, wanted: int) -> list[str]:
+    def _log_messages(self, logs: CloudWatchLogsClient, name: str, wanted: int) -> list[str]:
         """Messages of the job's streams, merged by timestamp; at most ``wanted`` per stream."""
-        paginator = self.logs_client.get_paginator("describe_log_streams")
+        paginator = logs.get_paginator("describe_log_streams")
         streams = [
             stream["logStreamName"]
             for page in paginator.paginate(logGroupName=LOG_GROUP, logStreamNamePrefix=f"{name}/")
@@ -340,17 +329,17 @@ class SageMakerTarget(Target):
         ]
         events: list[tuple[int, int, int, str]] = []
         for index, stream in enumerate(sorted(streams)):
-            for seq, (timestamp, message) in enumerate(self._stream_events(stream, wanted)):
+            for seq, (timestamp, message) in enumerate(self._stream_events(logs, stream, wanted)):
                 events.append((timestamp, index, seq, message))
         events.sort()
         return [message for _, _, _, message in events]
 
-    def _stream_events(self, stream: str, wanted: int) -> list[tuple[int, str]]:
+    def _stream_events(self, logs: CloudWatchLogsClient, stream: str, wanted: int) -> list[tuple[int, str]]:
         events: list[tuple[int, str]] = []
         token: str | None = None
         while len(events) < wanted:
             kwargs: dict[str, Any] = {"nextToken": token} if token else {}
-            page = self.logs_client.get_log_events(
+            page = logs.get_log_events(
                 logGroupName=LOG_GROUP, logStreamName=stream, startFromHead=True, **kwargs
             )
             events += [

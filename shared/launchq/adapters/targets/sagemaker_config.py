@@ -15,11 +15,16 @@ Choices, where W&B differs or is silent:
   value is refused, naming ``resource_args.sagemaker.Environment.<KEY>`` (or ``env.<KEY>``
   when it came from the run's ``env``). It is not split into numbered variables as W&B
   does for its own ``WANDB_CONFIG``: the program would receive variables it never asked for.
-- W&B's launcher-only keys (``EcrRepoName``, ``region``, ``profile``) are refused, not
-  dropped: launchq takes the region and registry from its deployment, and ignoring them
-  would launch somewhere other than where the user asked.
-- The run's ``env`` and the ``LAUNCHQ_*``/``WANDB_*`` variables are added to
-  ``Environment``; the injected variables win, as on every launchq target.
+- A key whose value is ``null`` is dropped, as W&B drops them (a template variable left
+  empty, a key switched off in an override), at any depth.
+- W&B's launcher keys are honoured, never passed to SageMaker: ``region`` and ``profile``
+  choose where the job is submitted (the AWS profile must exist where launchq submits;
+  the run's handle keeps both, so status, stop and logs go to the same place), and
+  ``EcrRepoName`` says which ECR repository the job's image must come from -- an image
+  from anywhere else is refused, naming the key, rather than launched in spite of it.
+- ``LAUNCHQ_*``/``WANDB_*`` variables are added to ``Environment``. A user's own value
+  wins, as in W&B (the config's ``Environment``, then the run's ``env`` over both), and
+  the run's events say which of launchq's values were not used.
 - A bare role name is expanded to ``arn:<partition>:iam::<account>:role/<name>`` (as W&B does).
 """
 
@@ -28,8 +33,11 @@ from __future__ import annotations
 import copy
 import functools
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from launchq.adapters.registries.uri import parse_registry_uri, registry_kind
+from launchq.config.macros import project_name
 from launchq.domain.models import JsonObject, RunSpec
 from launchq.errors import InvalidInput
 
@@ -45,7 +53,21 @@ DEFAULT_STOPPING_CONDITION: JsonObject = {"MaxRuntimeInSeconds": 86_400}
 DEFAULT_INPUT_MODE = "File"
 RUN_ID_TAG = "launchq:run-id"
 QUEUE_TAG = "launchq:queue"
-W_AND_B_ONLY_KEYS = {"EcrRepoName", "ecr_repo_name", "region", "profile"}
+# W&B's launcher keys: read by launchq, never sent to SageMaker.
+LAUNCHER_KEYS = {
+    "EcrRepoName": "ecr_repo_name",
+    "ecr_repo_name": "ecr_repo_name",
+    "region": "region",
+    "profile": "profile",
+}
+_LAUNCHER_FORMS = {
+    "region": (re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$"), "an AWS region such as us-east-1"),
+    "profile": (re.compile(r"^[\w.+@=,:/-]{1,128}$"), "an AWS profile name"),
+    "ecr_repo_name": (
+        re.compile(r"^(?=.{2,256}$)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$"),
+        "an ECR repository name (lower case, digits, '._-/')",
+    ),
+}
 JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _ENV_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@/-]{1,512}$")
@@ -103,23 +125,58 @@ def _normalise(value: Any, shape: Shape, path: str) -> Any:
     return value
 
 
-def normalise(resolved: JsonObject) -> JsonObject:
-    """``resolved`` (bare, or wrapped as ``{"sagemaker": {...}}``) with boto3's key names.
+@dataclass(frozen=True)
+class Submission:
+    """Where a job goes: W&B's launcher keys of ``resource_args.sagemaker`` (None: launchq's own)."""
 
-    Raises InvalidInput naming the offending key, e.g. ``resource_args.sagemaker.Foo``.
-    """
+    region: str | None = None
+    profile: str | None = None
+    ecr_repo_name: str | None = None
+
+    def handle(self) -> dict[str, str]:
+        """The part of the run's handle that sends later calls to the same place."""
+        return {key: value for key, value in (("region", self.region), ("profile", self.profile)) if value}
+
+    @classmethod
+    def from_handle(cls, handle: dict[str, str]) -> Submission:
+        return cls(region=handle.get("region") or None, profile=handle.get("profile") or None)
+
+
+@dataclass
+class PreparedJob:
+    """A CreateTrainingJob request, where to send it, and what the run's events should say."""
+
+    request: JsonObject
+    submission: Submission
+    notes: list[str]
+
+
+def _without_nulls(value: Any) -> Any:
+    """``value`` with every mapping key whose value is None removed, at any depth (W&B drops them)."""
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]
+    return value
+
+
+def split_submission(resolved: JsonObject) -> tuple[JsonObject, Submission]:
+    """``resolved`` (bare, or wrapped as ``{"sagemaker": {...}}``) without nulls and without
+    W&B's launcher keys, and the Submission those keys give. Raises InvalidInput."""
     wrapped = resolved.get(RESOURCE)
     if len(resolved) == 1 and isinstance(wrapped, dict):
         resolved = wrapped
-    for key in resolved:
-        if key in W_AND_B_ONLY_KEYS:
-            raise InvalidInput(
-                "a W&B launcher setting launchq does not use: the region and registry come from "
-                "the deployment; remove it",
-                field=f"{FIELD}.{key}",
-            )
-    normalised: JsonObject = _normalise(copy.deepcopy(resolved), request_shape(), FIELD)
-    return normalised
+    config: JsonObject = _without_nulls(copy.deepcopy(resolved))
+    settings: dict[str, str] = {}
+    for key in [key for key in config if key in LAUNCHER_KEYS]:
+        value, name = config.pop(key), LAUNCHER_KEYS[key]
+        pattern, what = _LAUNCHER_FORMS[name]
+        if not isinstance(value, str) or not pattern.match(value):
+            raise InvalidInput(f"must be {what}", field=f"{FIELD}.{key}")
+        if name in settings:
+            raise InvalidInput("given twice (as EcrRepoName and ecr_repo_name)", field=f"{FIELD}.{key}")
+        settings[name] = value
+    return config, Submission(**settings)
 
 
 def _require(mapping: JsonObject, key: str, field: str, what: str) -> Any:
@@ -145,25 +202,40 @@ def _check_required(config: JsonObject) -> None:
         _require(resources, "InstanceCount", f"{where}.InstanceCount", "the number of instances")
 
 
-def run_environment(spec: RunSpec, run_id: str, queue: str, entity: str) -> list[tuple[str, str, str]]:
-    """(name, value, field it came from) for the run's env and the injected variables."""
-    injected = {
+def injected_environment(spec: RunSpec, run_id: str, queue: str, entity: str) -> dict[str, str]:
+    """The variables launchq gives every job (a user's own value for any of them wins)."""
+    return {
         "LAUNCHQ_RUN_ID": run_id,
         "LAUNCHQ_QUEUE": queue,
         "WANDB_LAUNCH": "True",
         "WANDB_RUN_ID": run_id,
         "WANDB_LAUNCH_QUEUE_NAME": queue,
-        "WANDB_PROJECT": spec.project or "uncategorized",
+        "WANDB_PROJECT": project_name(spec.project),
         "WANDB_ENTITY": entity,
     }
-    return [(k, v, f"env.{k}") for k, v in spec.env.items()] + [
-        (k, v, f"{FIELD}.Environment.{k}") for k, v in injected.items()
-    ]
 
 
-def _environment(config: JsonObject, extra: list[tuple[str, str, str]]) -> dict[str, str]:
+def _environment(
+    config: JsonObject, spec: RunSpec, injected: dict[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The job's Environment: launchq's variables, then the config's, then the run's ``env``
+    (later wins), and a note for each of launchq's values a user's value replaced."""
     given: dict[str, Any] = config.get("Environment") or {}
-    entries = [(k, v, f"{FIELD}.Environment.{k}") for k, v in given.items()] + extra
+    entries = [(k, v, f"{FIELD}.Environment.{k}") for k, v in injected.items()]
+    entries += [(k, v, f"{FIELD}.Environment.{k}") for k, v in given.items()]
+    entries += [(k, v, f"env.{k}") for k, v in spec.env.items()]
+    env = _checked_environment(entries)
+    notes = [
+        f"{key} set by "
+        + ("the run's env" if key in spec.env else f"{FIELD}.Environment")
+        + "; launchq's value not used"
+        for key, value in injected.items()
+        if env[key] != value
+    ]
+    return env, notes
+
+
+def _checked_environment(entries: list[tuple[str, Any, str]]) -> dict[str, str]:
     env: dict[str, str] = {}
     for key, value, field in entries:
         if not _ENV_NAME.match(key) or len(key) > ENV_VALUE_LIMIT:
@@ -237,20 +309,47 @@ def _tags(config: JsonObject, run_id: str, queue: str) -> list[dict[str, str]]:
     return tags
 
 
-def build_request(spec: RunSpec, resolved: JsonObject, *, run_id: str, queue: str, entity: str) -> JsonObject:
-    """The CreateTrainingJob request for a run (``RoleArn`` possibly still a bare role name).
+def _check_image_repository(image: str, repository: str) -> None:
+    """W&B's ``EcrRepoName``: the job's image must come from that ECR repository."""
+    if "${" in image or image.partition("/")[0].endswith(".invalid"):
+        return  # the builder's image, known only at submit (checked again then)
+    where = f"{FIELD}.EcrRepoName"
+    reference = image.split("@", 1)[0]
+    name, _sep, tag = reference.rpartition(":")
+    if "/" in tag or not name:  # the colon was a registry port, not a tag
+        name = reference
+    if registry_kind(name) != "ecr":
+        raise InvalidInput(f"is {repository!r}, but the job's image {image!r} is not in ECR", field=where)
+    found = parse_registry_uri(name, field=where).repository
+    if found != repository:
+        raise InvalidInput(
+            f"is {repository!r}, but the job's image {image!r} is in repository {found!r}: push the "
+            "image there, or change EcrRepoName",
+            field=where,
+        )
 
-    Raises InvalidInput naming the offending field.
+
+def build_request(
+    spec: RunSpec, resolved: JsonObject, *, run_id: str, queue: str, entity: str
+) -> PreparedJob:
+    """The CreateTrainingJob request for a run (``RoleArn`` possibly still a bare role name),
+    where to submit it, and notes for the run's events. Raises InvalidInput naming the field.
     """
-    config = normalise(resolved)
+    rest, submission = split_submission(resolved)
+    config: JsonObject = _normalise(rest, request_shape(), FIELD)
     _check_required(config)
     request = dict(config)
     request["TrainingJobName"] = _job_name(config, spec, run_id)
     request["AlgorithmSpecification"] = _algorithm(config, spec)
+    if submission.ecr_repo_name is not None:
+        image = request["AlgorithmSpecification"].get("TrainingImage")
+        if isinstance(image, str):
+            _check_image_repository(image, submission.ecr_repo_name)
     request.setdefault("StoppingCondition", copy.deepcopy(DEFAULT_STOPPING_CONDITION))
-    request["Environment"] = _environment(config, run_environment(spec, run_id, queue, entity))
+    env, notes = _environment(config, spec, injected_environment(spec, run_id, queue, entity))
+    request["Environment"] = env
     request["Tags"] = _tags(config, run_id, queue)
-    return request
+    return PreparedJob(request, submission, notes)
 
 
 def role_arn(role: str, account_id: str, partition: str = "aws") -> str:
@@ -267,6 +366,18 @@ def redact_values(report: str) -> str:
     return re.sub(r"value: .*?, (type|valid)", r"\1", report)
 
 
+def _check_profile(profile: str) -> None:
+    """The AWS profile must exist where launchq submits (the AWS stack has none)."""
+    import botocore.session
+
+    if profile not in botocore.session.Session().available_profiles:
+        raise InvalidInput(
+            f"AWS profile {profile!r} is not configured where launchq submits jobs "
+            "(~/.aws/config or ~/.aws/credentials; the AWS stack's functions have no profiles)",
+            field=f"{FIELD}.profile",
+        )
+
+
 def check_request(spec: RunSpec, resolved: JsonObject) -> None:
     """Everything ``build_request`` checks, plus botocore's own type and length checks.
 
@@ -274,7 +385,10 @@ def check_request(spec: RunSpec, resolved: JsonObject) -> None:
     """
     from botocore.validate import ParamValidator
 
-    request = build_request(spec, resolved, run_id="0" * 16, queue="queue", entity="entity")
+    prepared = build_request(spec, resolved, run_id="0" * 16, queue="queue", entity="entity")
+    if prepared.submission.profile is not None:
+        _check_profile(prepared.submission.profile)
+    request = prepared.request
     role = request["RoleArn"]
     # A macro in the role is substituted at submit; stand in a well-formed ARN until then.
     request["RoleArn"] = _PLACEHOLDER_ROLE if "${" in role else role_arn(role, _PLACEHOLDER_ACCOUNT)

@@ -1,0 +1,84 @@
+"""The AWS clients the SageMaker target uses, for its own region and for the others a queue
+config names with W&B's ``region`` / ``profile`` keys.
+
+The target's own clients (SageMaker, CloudWatch Logs, STS) may be injected and are built
+on first use otherwise. A job submitted with ``region`` or ``profile`` is followed with
+clients of a ``boto3.Session`` for that pair, built once and kept. Errors stay botocore's
+here except a missing profile: the target translates them at its edge.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from launchq.adapters.targets.sagemaker_config import Submission
+from launchq.errors import LaunchFailed
+
+if TYPE_CHECKING:
+    from mypy_boto3_logs import CloudWatchLogsClient
+    from mypy_boto3_sagemaker import SageMakerClient
+    from mypy_boto3_sts import STSClient
+
+HERE = Submission()
+
+
+class SageMakerClients:
+    """SageMaker, CloudWatch Logs and STS clients by (region, profile); HERE is the target's own."""
+
+    def __init__(
+        self,
+        sagemaker: SageMakerClient | None = None,
+        *,
+        logs: CloudWatchLogsClient | None = None,
+        sts: STSClient | None = None,
+        account_id: str | None = None,
+    ) -> None:
+        self._here: dict[str, Any] = {
+            name: client
+            for name, client in (("sagemaker", sagemaker), ("logs", logs), ("sts", sts))
+            if client
+        }
+        self._elsewhere: dict[tuple[str, str | None, str | None], Any] = {}
+        self._accounts: dict[tuple[str | None, str | None], str] = {}
+        if account_id is not None:
+            self._accounts[(None, None)] = account_id
+
+    def sagemaker(self, where: Submission = HERE) -> SageMakerClient:
+        return cast("SageMakerClient", self._client("sagemaker", where))
+
+    def logs(self, where: Submission = HERE) -> CloudWatchLogsClient:
+        return cast("CloudWatchLogsClient", self._client("logs", where))
+
+    def account(self, where: Submission = HERE) -> str:
+        """The configured account, else the caller's (STS GetCallerIdentity, asked once per
+        place: a profile may be another account). Raises botocore's errors."""
+        place = (where.region, where.profile) if where.profile else (None, None)
+        if place not in self._accounts:
+            sts = cast("STSClient", self._client("sts", where if where.profile else HERE))
+            self._accounts[place] = sts.get_caller_identity()["Account"]
+        return self._accounts[place]
+
+    def _client(self, service: str, where: Submission) -> Any:
+        if not where.handle():
+            if service not in self._here:
+                import boto3
+
+                self._here[service] = boto3.client(service)  # type: ignore[call-overload]
+            return self._here[service]
+        key = (service, where.region, where.profile)
+        if key not in self._elsewhere:
+            self._elsewhere[key] = _session(where).client(service)
+        return self._elsewhere[key]
+
+
+def _session(where: Submission) -> Any:
+    """A boto3 Session for ``where``. Raises LaunchFailed when its profile does not exist here."""
+    import boto3
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        return boto3.Session(profile_name=where.profile, region_name=where.region)
+    except ProfileNotFound as exc:
+        raise LaunchFailed(
+            f"resource_args.sagemaker.profile: AWS profile {where.profile!r} is not configured here"
+        ) from exc
