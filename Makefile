@@ -89,10 +89,11 @@ unit: setup
 bench: setup
 	$(BIN)/python -m pytest tests/perf --benchmark-only --benchmark-columns=min,median,mean,ops,rounds $(PYTEST_ARGS)
 
-## Re-resolve the locks (with hashes) after changing pyproject.toml or shared/requirements.in.
+## Re-resolve the locks (with hashes) after changing pyproject.toml or shared/requirements.in;
+## pins already in a lock are kept unless `make lock UPGRADE=1`.
 ## The server and Lambda-layer locks are constrained to the dev lock, so the tests run the
 ## very versions that `make run` and `sam build` install.
-UV_COMPILE := $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 --no-header
+UV_COMPILE := $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 --no-header $(if $(UPGRADE),--upgrade)
 lock: setup
 	$(UV_COMPILE) --extra dev pyproject.toml $(LOCKS)/build.in -o $(LOCKS)/dev.txt
 	$(UV_COMPILE) pyproject.toml $(LOCKS)/build.in -c $(LOCKS)/dev.txt -o $(LOCKS)/server.txt

@@ -320,7 +320,7 @@ class DynamoRunStore(RunStore):
             self._db.transact(transaction)
         except Cancelled as exc:
             if exc.failed(0):
-                raise _moved_on(run_id, expected, exc.item(0)) from exc
+                raise items.moved_on(run_id, expected, exc.item(0)) from exc
             raise NotFound(f"queue {current.queue!r} does not exist", field="queue") from exc
         return moved
 
@@ -362,7 +362,7 @@ class DynamoRunStore(RunStore):
     ) -> None:
         schedule = self.get_schedule(name)
         if schedule.next_fire_at != expected_next:
-            raise _not_due(name, schedule.next_fire_at, expected_next)
+            raise items.not_due(name, schedule.next_fire_at, expected_next)
         advanced = schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})
         try:
             self._db.update(
@@ -378,25 +378,8 @@ class DynamoRunStore(RunStore):
         except ConditionFailed as exc:
             if exc.item is None:
                 raise NotFound(f"schedule {name!r} does not exist", field="schedule") from exc
-            raise _not_due(name, items.schedule_from(exc.item).next_fire_at, expected_next) from exc
+            raise items.not_due(name, items.schedule_from(exc.item).next_fire_at, expected_next) from exc
 
 
 class _QueueFull(Exception):
     pass
-
-
-def _moved_on(run_id: str, expected: RunState, now: Item | None) -> NotFound | StaleWrite:
-    if now is None:
-        return NotFound(f"run {run_id!r} does not exist", field="run")
-    state, version = items.text(now, "state"), items.number(now, "version")
-    return StaleWrite(
-        f"run {run_id} changed while moving it from {expected.value} (now {state}, version {version})",
-        field="state",
-    )
-
-
-def _not_due(name: str, current: datetime, expected: datetime) -> StaleWrite:
-    return StaleWrite(
-        f"schedule {name!r} next fires at {current.isoformat()}, not {expected.isoformat()}",
-        field="next_fire_at",
-    )

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from launchq.domain.models import Queue, Run, RunEvent, Schedule
 from launchq.domain.states import RunState
+from launchq.errors import NotFound, StaleWrite
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -321,3 +322,21 @@ def table_definition(table_name: str) -> CreateTableInputTypeDef:
             for index in INDEXES
         ],
     }
+
+
+# -- errors about items, phrased for the store's callers ------------------------------
+def moved_on(run_id: str, expected: RunState, now: Item | None) -> NotFound | StaleWrite:
+    if now is None:
+        return NotFound(f"run {run_id!r} does not exist", field="run")
+    state, version = text(now, "state"), number(now, "version")
+    return StaleWrite(
+        f"run {run_id} changed while moving it from {expected.value} (now {state}, version {version})",
+        field="state",
+    )
+
+
+def not_due(name: str, current: datetime, expected: datetime) -> StaleWrite:
+    return StaleWrite(
+        f"schedule {name!r} next fires at {current.isoformat()}, not {expected.isoformat()}",
+        field="next_fire_at",
+    )
