@@ -14,6 +14,10 @@ and schedule ticks.
   or the run dead-lettered with the build's failure). ``IN_PROGRESS`` events change
   nothing. A build of no known run, or one the run no longer waits for (a stale or
   repeated event), is logged and ignored; the reconciler's ``poll_builds`` is the fallback.
+
+The handler only parses the event, calls one service method
+(``launchq.service.state_changes`` holds the rules) and maps its answer to a log line and
+its return value.
 - ``{"launchq": "schedule", "name": ..., "tick": ...}`` from an EventBridge Scheduler
   schedule (``launchq.adapters.schedulers.eventbridge``): the schedule's run for that tick
   is enqueued, once however often it arrives. A malformed one is logged and ignored; a
@@ -37,13 +41,17 @@ from launchq.adapters.schedulers.eventbridge import ScheduleFired
 from launchq.adapters.targets.sagemaker import sagemaker_state_change_run_id
 from launchq.aws.wiring import services_from_env
 from launchq.bootstrap import Services
-from launchq.domain.states import RunState
 from launchq.errors import NotFound
+from launchq.service.state_changes import BuildEventOutcome
 
 logger = Logger(service="launchq-events")
 
-_POLLED = {RunState.STARTING, RunState.RUNNING, RunState.STOPPING}
 BUILD_STATE_CHANGE = "CodeBuild Build State Change"
+_BUILD_LOG: dict[BuildEventOutcome, str] = {
+    "in_progress": "build in progress",
+    "not_waiting": "build event for a run not waiting on that build",
+    "resumed": "build finished",
+}
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -81,12 +89,10 @@ def _state_change(svc: Services, received: EventBridgeEvent) -> dict[str, Any]:
         logger.info("event for a job launchq did not start", extra={"detail_type": received.detail_type})
         return {"run_id": None, "state": None}
     try:
-        run = svc.runs.get(run_id)
+        run = svc.state_changes.on_job_state_change(run_id)
     except NotFound:
         logger.warning("event names an unknown run", extra={"run_id": run_id})
         return {"run_id": run_id, "state": None}
-    if run.state in _POLLED:
-        run = svc.reconciler.poll(run)
     return {"run_id": run.id, "state": run.state.value}
 
 
@@ -99,22 +105,14 @@ def _build_state_change(svc: Services, received: EventBridgeEvent) -> dict[str, 
     if build_id is None or run_id is None:
         logger.info("build launchq did not start", extra={"build_id": build_id, "build_status": status})
         return ignored
-    if codebuild_state_change_status(detail) == "building":
-        logger.info(
-            "build in progress", extra={"run_id": run_id, "build_id": build_id, "build_status": status}
-        )
-        return ignored
     try:
-        run = svc.runs.get(run_id)
+        result = svc.state_changes.on_build_state_change(
+            run_id, build_id, codebuild_state_change_status(detail)
+        )
     except NotFound:
         logger.warning("build event names an unknown run", extra={"run_id": run_id, "build_id": build_id})
         return ignored
-    if run.state != RunState.BUILDING or run.handle.get("build_id") != build_id:
-        logger.info(
-            "build event for a run not waiting on that build",
-            extra={"run_id": run_id, "build_id": build_id, "state": run.state.value},
-        )
-        return {**ignored, "state": run.state.value}
-    run = svc.dispatcher.resume(run)
-    logger.info("build finished", extra={"run_id": run.id, "build_id": build_id, "state": run.state.value})
-    return {"run_id": run.id, "build_id": build_id, "state": run.state.value}
+    state = result.run.state.value if result.run is not None else None
+    extra = {"run_id": run_id, "build_id": build_id, "build_status": status, "state": state}
+    logger.info(_BUILD_LOG[result.outcome], extra=extra)
+    return {**ignored, "state": state}

@@ -1,4 +1,9 @@
-"""The composition root: builds the services from validated settings, once per process."""
+"""Builds the services around a ``Context``, once per process.
+
+Together with the deployment's wiring (``launchq.local.wiring``, ``launchq.aws.wiring``),
+which picks an adapter for every port from validated settings, this is the composition
+root: the only place where services meet adapters.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from launchq.service.queues import QueueService
 from launchq.service.reconciler import Reconciler
 from launchq.service.runs import RunService
 from launchq.service.schedules import ScheduleService
+from launchq.service.state_changes import StateChangeService
 
 
 @dataclass
@@ -24,6 +30,7 @@ class Services:
     dispatcher: Dispatcher
     reconciler: Reconciler
     code: CodeService
+    state_changes: StateChangeService
 
 
 def build_services(ctx: Context, runs: RunService | None = None) -> Services:
@@ -31,12 +38,14 @@ def build_services(ctx: Context, runs: RunService | None = None) -> Services:
     runs = runs or RunService(ctx)
     schedules = ScheduleService(ctx, runs)
     dispatcher = Dispatcher(ctx)
+    reconciler = Reconciler(ctx, schedules, dispatcher)
     return Services(
         ctx=ctx,
         queues=QueueService(ctx),
         runs=runs,
         schedules=schedules,
         dispatcher=dispatcher,
-        reconciler=Reconciler(ctx, schedules, dispatcher),
+        reconciler=reconciler,
         code=CodeService(ctx),
+        state_changes=StateChangeService(ctx, dispatcher, reconciler),
     )

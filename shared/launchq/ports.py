@@ -1,20 +1,33 @@
 """The ports: one small interface per concern. Adapters live in ``launchq.adapters``.
 
 Every method documents what it raises; adapters translate their SDK's errors into
-``launchq.errors`` at their edge, so no botocore/google/azure exception crosses a port.
+``launchq.errors`` at their edge, so no AWS/Google/Azure SDK exception crosses a port.
+``BackendUnavailable`` is what any method may raise when the backend behind it (a
+database, a cloud API, a process table, a disk) cannot be reached or refuses to answer:
+the caller may retry, and a user sees a 503, never a traceback.
+
+Where every adapter must do the same work (checking and naming an uploaded archive), the
+port does it in public methods and each backend fills two protected hooks, as Powertools'
+idempotency persistence layers do.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
+from launchq.build.tarball import check_archive
+from launchq.domain.code_ref import CODE_SCHEME, MAX_UPLOAD_BYTES, code_digest
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, RunUpdate, Schedule
 from launchq.domain.states import RunState
+from launchq.errors import InvalidInput, LaunchFailed
 
 
 class RunStore(ABC):
@@ -22,30 +35,33 @@ class RunStore(ABC):
 
     Every state change is a conditional write: it names the state it expects and fails
     with ``StaleWrite`` when the record moved on. Every transition appends a ``RunEvent``.
+    Every method also raises BackendUnavailable when the database cannot be reached (or,
+    for SQLite, stays locked past its busy timeout); nothing is written half-way then.
     """
 
     # -- queues -------------------------------------------------------------------------
     @abstractmethod
     def create_queue(self, queue: Queue) -> None:
-        """Raises AlreadyExists if a queue of that name exists."""
+        """Raises AlreadyExists if a queue of that name exists; BackendUnavailable."""
 
     @abstractmethod
     def get_queue(self, name: str) -> Queue:
-        """Raises NotFound."""
+        """Raises NotFound, BackendUnavailable."""
 
     @abstractmethod
-    def list_queues(self) -> list[Queue]: ...
+    def list_queues(self) -> list[Queue]:
+        """Every queue. Raises BackendUnavailable."""
 
     @abstractmethod
     def update_queue(self, queue: Queue) -> Queue:
         """Write ``queue`` if the stored version is ``queue.version``; returns it with version+1.
 
-        Raises NotFound, StaleWrite.
+        Raises NotFound, StaleWrite, BackendUnavailable.
         """
 
     @abstractmethod
     def delete_queue(self, name: str) -> None:
-        """Raises NotFound; Conflict while the queue holds queued or active runs."""
+        """Raises NotFound; Conflict while the queue holds queued or active runs; BackendUnavailable."""
 
     # -- runs ---------------------------------------------------------------------------
     @abstractmethod
@@ -53,12 +69,13 @@ class RunStore(ABC):
         """Store a new ``queued`` run, giving it the next ``seq``; returns (run, created).
 
         When ``run.idempotency_key`` is already used on the run's queue, nothing is written
-        and the existing run is returned with ``created=False``. Raises NotFound (queue).
+        and the existing run is returned with ``created=False``. Raises NotFound (queue),
+        BackendUnavailable.
         """
 
     @abstractmethod
     def get_run(self, run_id: str) -> Run:
-        """Raises NotFound."""
+        """Raises NotFound, BackendUnavailable."""
 
     @abstractmethod
     def list_runs(
@@ -67,11 +84,11 @@ class RunStore(ABC):
         states: Iterable[RunState] | None = None,
         limit: int = 1000,
     ) -> list[Run]:
-        """Runs newest first (by seq descending), filtered by queue and any of ``states``."""
+        """Newest first (seq descending), filtered by queue and ``states``. Raises BackendUnavailable."""
 
     @abstractmethod
     def position(self, run: Run) -> int | None:
-        """1-based place of a queued run among its queue's queued runs; None if not queued."""
+        """1-based place of a queued run in its line; None if not queued. Raises BackendUnavailable."""
 
     @abstractmethod
     def positions(self, runs: Iterable[Run]) -> dict[str, int]:
@@ -79,22 +96,23 @@ class RunStore(ABC):
 
         For a page of runs: each queue involved has its line read once, however many of
         its runs are asked about (a listing must not cost one query per run).
+        Raises BackendUnavailable.
         """
 
     @abstractmethod
     def count_active(self, queue: str) -> int:
-        """Runs of ``queue`` in an active state (holding a slot)."""
+        """Runs of ``queue`` in an active state (holding a slot). Raises BackendUnavailable."""
 
     @abstractmethod
     def count_queued(self, queue: str) -> int:
-        """Runs of ``queue`` waiting in line (``queued``)."""
+        """Runs of ``queue`` waiting in line (``queued``). Raises BackendUnavailable."""
 
     @abstractmethod
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
         """Atomically move the queue's first queued run (priority, then seq) to ``claimed``.
 
         Only when the queue has a free slot (``max_jobs``); None when it has none or is empty.
-        Two callers racing never get the same run. Raises NotFound (queue).
+        Two callers racing never get the same run. Raises NotFound (queue), BackendUnavailable.
         """
 
     @abstractmethod
@@ -110,34 +128,37 @@ class RunStore(ABC):
         """Move a run from ``expected`` to ``to`` (conditional write) and record the event.
 
         Raises NotFound; Conflict if the transition is not allowed; StaleWrite if the run
-        is not in ``expected`` any more.
+        is not in ``expected`` any more; BackendUnavailable.
         """
 
     @abstractmethod
     def events(self, run_id: str) -> list[RunEvent]:
-        """Oldest first. Raises NotFound."""
+        """Oldest first. Raises NotFound, BackendUnavailable."""
 
     # -- schedules ----------------------------------------------------------------------
     @abstractmethod
     def create_schedule(self, schedule: Schedule) -> None:
-        """Raises AlreadyExists."""
+        """Raises AlreadyExists, BackendUnavailable."""
 
     @abstractmethod
     def get_schedule(self, name: str) -> Schedule:
-        """Raises NotFound."""
+        """Raises NotFound, BackendUnavailable."""
 
     @abstractmethod
-    def list_schedules(self) -> list[Schedule]: ...
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule. Raises BackendUnavailable."""
 
     @abstractmethod
     def delete_schedule(self, name: str) -> None:
-        """Raises NotFound."""
+        """Raises NotFound, BackendUnavailable."""
 
     @abstractmethod
     def advance_schedule(
         self, name: str, expected_next: datetime, next_fire_at: datetime, last_run_id: str
     ) -> None:
-        """Set the next fire time if it still is ``expected_next``. Raises NotFound, StaleWrite."""
+        """Set the next fire time if it is still ``expected_next``.
+
+        Raises NotFound, StaleWrite, BackendUnavailable."""
 
 
 class Doorbell(ABC):
@@ -145,7 +166,7 @@ class Doorbell(ABC):
 
     @abstractmethod
     def ring(self, queue: str) -> None:
-        """Raises BackendUnavailable."""
+        """Ask for a dispatch of ``queue``. Raises BackendUnavailable when the message is refused."""
 
 
 class ScheduleTrigger(ABC):
@@ -187,26 +208,32 @@ class Target(ABC):
 
     @abstractmethod
     def validate(self, spec: RunSpec, resolved: JsonObject) -> None:
-        """Check a run's spec and resolved resource args at enqueue. Raises InvalidInput."""
+        """Check a run's spec and resolved resource args at enqueue. Raises InvalidInput naming the field."""
 
     @abstractmethod
     def submit(self, run: Run) -> dict[str, str]:
         """Start ``run`` (its ``resolved`` args and, if needed, its image); return its handle.
 
-        Raises LaunchFailed when the run cannot be started (it goes to ``dead_letter``).
+        Raises LaunchFailed when the run cannot be started (it goes to ``dead_letter``);
+        BackendUnavailable when the backend cannot be asked (nothing is recorded: the claim
+        expires and the run goes back in line).
         """
 
     @abstractmethod
     def status(self, run: Run) -> TargetStatus:
-        """The job's current status, from ``run.handle``."""
+        """The job's current status, from ``run.handle``; a job the backend no longer knows is
+        ``lost``. Raises BackendUnavailable."""
 
     @abstractmethod
     def stop(self, run: Run) -> None:
-        """Ask the job to stop (idempotent); the target escalates after its grace period."""
+        """Ask the job to stop (idempotent: a job already gone is fine); the target escalates
+        after its grace period. Raises BackendUnavailable."""
 
     @abstractmethod
     def logs(self, run: Run, offset: int = 0) -> tuple[str, int]:
-        """The job's output from byte ``offset`` on, and the offset to ask for next time."""
+        """The job's output from ``offset`` on, and the offset to ask for next time (no
+        output yet: ``("", offset)``). Raises InvalidInput (field ``offset``) for a negative
+        offset, BackendUnavailable."""
 
 
 class BuildPlan(BaseModel):
@@ -219,10 +246,13 @@ class BuildPlan(BaseModel):
     platform: str = "linux/amd64"
 
 
+BuildState = Literal["ready", "building", "failed"]
+
+
 class BuildResult(BaseModel):
     """Where a build stands: ``ready`` (image pushed), ``building`` (async), or ``failed``."""
 
-    state: Literal["ready", "building", "failed"]
+    state: BuildState
     image_uri: str = ""
     build_id: str = ""
     detail: str = Field(default="", description="for failed: the tail of the build log")
@@ -238,20 +268,28 @@ class Builder(ABC):
 
     @abstractmethod
     def check(self, run: Run) -> None:
-        """Refuse at enqueue a source this builder cannot handle. Raises InvalidInput."""
+        """Refuse at enqueue a source this builder cannot handle. Raises InvalidInput naming the field."""
 
     @abstractmethod
     def start(self, run: Run, plan: BuildPlan) -> BuildResult:
         """Build and push ``plan`` (synchronous builders return ``ready`` or ``failed``;
-        asynchronous ones return ``building`` with a ``build_id``). Raises BackendUnavailable."""
+        asynchronous ones return ``building`` with a ``build_id``). A build that fails is a
+        ``failed`` result with the log's tail, not an exception. Raises InvalidInput or
+        LaunchFailed when ``plan`` cannot be built at all (the run is dead-lettered with the
+        reason), BackendUnavailable."""
 
     @abstractmethod
     def status(self, run: Run, build_id: str) -> BuildResult:
-        """The state of an asynchronous build. Raises BackendUnavailable."""
+        """An asynchronous build's state (``failed`` if the backend does not know it).
+
+        Raises BackendUnavailable."""
 
     @abstractmethod
     def logs(self, run: Run, build_id: str, offset: int = 0) -> tuple[str, int]:
-        """The build's log from ``offset`` on, and the next offset."""
+        """The build's log from ``offset`` on, and the next offset (no log: ``("", offset)``).
+
+        Raises InvalidInput for a negative offset or a malformed build id, BackendUnavailable.
+        """
 
 
 class Registry(ABC):
@@ -261,7 +299,9 @@ class Registry(ABC):
 
     @abstractmethod
     def image_uri(self, tag: str) -> str:
-        """The full URI of ``tag`` in this registry."""
+        """The full URI of ``tag`` in this registry (no backend is asked).
+
+        Raises InvalidInput (field ``tag``) for a tag the registry could not hold."""
 
     @abstractmethod
     def exists(self, tag: str) -> bool:
@@ -280,3 +320,66 @@ class RegistryCredentials(BaseModel):
     username: str
     password: str = Field(repr=False)
     server: str
+
+
+class CodeStore(ABC):
+    """Uploaded code archives (``POST /code``), stored by content and named ``code://<sha256>``.
+
+    A reference is the sha256 of the uploaded bytes, so uploading the same archive twice
+    gives the same reference and a stored archive is checked on the way out. The shared
+    work (validation, naming, integrity) is done here; a backend fills ``_write`` and
+    ``_read_into`` (``launchq.adapters.code_stores``: a local directory, an S3 bucket).
+    """
+
+    def put(self, data: bytes) -> str:
+        """Store an uploaded tar or tar.gz archive; return its reference ``code://<sha256>``.
+
+        The archive must be readable and pass the same member rules as
+        :func:`launchq.build.tarball.safe_extract`. Raises InvalidInput(field="code")
+        otherwise or above :data:`MAX_UPLOAD_BYTES`; BackendUnavailable.
+        """
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise InvalidInput(f"the archive is larger than {MAX_UPLOAD_BYTES} bytes", field="code")
+        if not data:
+            raise InvalidInput("the archive is empty", field="code")
+        check_archive(io.BytesIO(data), field="code")
+        digest = hashlib.sha256(data).hexdigest()
+        self._write(digest, data)
+        return f"{CODE_SCHEME}{digest}"
+
+    def digest(self, ref: str) -> str:
+        """The sha256 hex a reference names. Raises InvalidInput(field="uri") if malformed."""
+        return code_digest(ref)
+
+    def fetch(self, ref: str, dest: Path) -> Path:
+        """Write the archive ``ref`` names into the directory ``dest``; return the file's path.
+
+        Raises InvalidInput (malformed ref), NotFound (nothing stored under it),
+        LaunchFailed (the stored bytes do not match their digest), BackendUnavailable.
+        """
+        digest = self.digest(ref)
+        dest.mkdir(parents=True, exist_ok=True)
+        path = dest / f"code-{digest}"
+        try:
+            self._read_into(digest, path)
+            with path.open("rb") as stream:
+                actual = hashlib.file_digest(stream, "sha256").hexdigest()
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        if actual != digest:
+            path.unlink(missing_ok=True)
+            raise LaunchFailed(f"stored code {ref} is corrupt (its content hashes to {actual})")
+        return path
+
+    @abstractmethod
+    def _write(self, digest: str, data: bytes) -> None:
+        """Keep ``data`` under ``digest``; idempotent, since a digest always carries the same
+        bytes. Raises BackendUnavailable."""
+
+    @abstractmethod
+    def _read_into(self, digest: str, path: Path) -> None:
+        """Write the bytes stored under ``digest`` to the file ``path``.
+
+        Raises NotFound (field ``uri``) when nothing is stored under it, BackendUnavailable.
+        """

@@ -1,4 +1,8 @@
-"""Fixtures for the RunStore contract suite: every test runs once per store adapter."""
+"""Fixtures of the contract suites: each port's suite runs once per adapter of that port.
+
+The stores' fixtures live here; the real OCI registry and buildah's session storage are
+the integration tests' own fixtures, shared with the builder and registry suites.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,9 @@ from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.domain.models import Queue, Run, RunSpec, Schedule
 from launchq.domain.priority import Priority
 from launchq.ports import RunStore
+from tests.integration.conftest import buildah_storage, oci_registry
+
+__all__ = ["buildah_storage", "oci_registry"]  # fixtures of the builder and registry suites
 
 MakeQueue = Callable[..., Queue]
 MakeRun = Callable[..., Run]

@@ -5,6 +5,8 @@ moto server, where training jobs are ``Completed`` at once. No local server impl
 SageMaker's ``StopTrainingJob``, so for the stop test the sagemaker adapter's client is
 put behind botocore's ``Stubber`` answering as SageMaker documents (accepted once, then
 refused as no longer stoppable, the job described as ``Stopped`` with moto's recorded shape).
+``fake`` is the package's ``FakeTarget``, whose jobs move only when driven: the suite
+drives it (``advance``) wherever it waits for a real job to move by itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from launchq.adapters.targets.fake import FakeTarget
 from launchq.adapters.targets.local_process import LocalProcessTarget
 from launchq.adapters.targets.sagemaker import SageMakerTarget
 from launchq.domain.models import Run, RunSpec
@@ -41,6 +44,10 @@ class TargetUnderTest:
     spec: dict[str, Any]  # a RunSpec (as keywords) of a job that ends by itself, successfully
     long_spec: dict[str, Any]  # a RunSpec of a job that would run for a while
     stop_guard: StopGuard = field(default=lambda run: contextlib.nullcontext())
+    # Lets time pass for a job that does not move by itself (the fake); real jobs need nothing.
+    drive: Callable[[Run], object] = field(default=lambda run: None)
+    # Whether the job's processes are gone, for a target that has processes to look at.
+    processes_gone: Callable[[Run], bool] | None = None
 
     def run(self, **spec: Any) -> Run:
         now = datetime.now(UTC)
@@ -61,6 +68,7 @@ class TargetUnderTest:
     def wait(self, run: Run, timeout: float = 15.0) -> TargetStatus:
         deadline = time.monotonic() + timeout
         while (status := self.target.status(run)).state not in TERMINAL and time.monotonic() < deadline:
+            self.drive(run)
             time.sleep(0.05)
         return status
 
@@ -72,11 +80,26 @@ def _local_process(tmp_path: Path) -> Iterator[TargetUnderTest]:
         config={},
         spec={"entry_point": [sys.executable, "-c", "print('hello')"]},
         long_spec={"entry_point": [sys.executable, "-c", "import time; time.sleep(30)"]},
+        processes_gone=lambda run: not _group_alive(int(run.handle["pgid"])),
     )
     for proc in list(target._supervisors.values()):  # never leave a job behind
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _fake() -> TargetUnderTest:
+    target = FakeTarget()
+    spec = {"entry_point": ["train"]}
+    return TargetUnderTest(target, {}, spec, spec, drive=target.advance)
 
 
 def _sagemaker_stop_guard(target: SageMakerTarget) -> StopGuard:
@@ -95,6 +118,7 @@ def _sagemaker_stop_guard(target: SageMakerTarget) -> StopGuard:
             )
             stopped = answer | {"TrainingJobStatus": "Stopped", "SecondaryStatus": "Stopped"}
             stubber.add_response("describe_training_job", stopped, {"TrainingJobName": name})
+            stubber.add_response("describe_training_job", stopped, {"TrainingJobName": name})  # status
             yield
             stubber.assert_no_pending_responses()
 
@@ -113,8 +137,11 @@ def _sagemaker() -> TargetUnderTest:
     return TargetUnderTest(target, config, spec, spec, _sagemaker_stop_guard(target))
 
 
-@pytest.fixture(params=["local-process", "sagemaker"])
+@pytest.fixture(params=["local-process", "sagemaker", "fake"])
 def under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TargetUnderTest]:
+    if request.param == "fake":
+        yield _fake()
+        return
     if request.param == "sagemaker":
         request.getfixturevalue("aws_env")  # a real moto server, reset for this test
         yield _sagemaker()
@@ -157,6 +184,11 @@ def test_stop_is_idempotent(under_test: TargetUnderTest) -> None:
     with under_test.stop_guard(launched):
         under_test.target.stop(launched)
         under_test.target.stop(launched)
+        # AND the job really stopped: the target reports it stopped, not finished or lost
+        assert under_test.wait(launched).state == "stopped"
+    # AND no process of the job is left (for a target that runs processes here)
+    if under_test.processes_gone is not None:
+        assert under_test.processes_gone(launched)
     # AND a run that never got a handle can be stopped too
     under_test.target.stop(under_test.run())
 

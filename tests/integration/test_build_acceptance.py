@@ -11,18 +11,19 @@ import boto3
 import pytest
 
 from launchq.adapters.builders.buildah import BuildahBuilder
+from launchq.adapters.code_stores.local import LocalCodeStore
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.adapters.registries.oci import OciRegistry
+from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.targets.catalog import TargetCatalog
 from launchq.adapters.targets.sagemaker import SageMakerTarget
 from launchq.bootstrap import Services, build_services
-from launchq.build.code_store import LocalCodeStore
 from launchq.domain.models import Run, RunSpec
 from launchq.domain.states import RunState
 from launchq.ports import BuildPlan, BuildResult
 from launchq.service.context import Context
 from launchq.service.queues import QueueCreate
+from launchq.service.targets import TargetCatalog
 
 
 class CountingBuildah(BuildahBuilder):
@@ -65,6 +66,7 @@ def world(
         doorbell=InProcessDoorbell(),
         targets=TargetCatalog({target.resource: target}),
         builder=builder,
+        trigger=ReconcilerOnlyTrigger(),
         registry=registry,
         code_store=LocalCodeStore(tmp_path / "code"),
         build_dir=tmp_path / "contexts",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from launchq.build.code_store import LocalCodeStore
+from launchq.adapters.code_stores.local import LocalCodeStore
 from launchq.build.dockerfile import render_dockerfile
 from launchq.build.options import BuildOptions
 from launchq.build.planner import plan_build

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from launchq.build.code_store import LocalCodeStore, is_code_ref
+from launchq.adapters.code_stores.local import LocalCodeStore
 from launchq.build.source import directory_digest, prepare_source
 from launchq.build.tarball import pack_context, safe_extract
+from launchq.domain.code_ref import is_code_ref
 from launchq.domain.models import RunSpec
 from launchq.errors import InvalidInput, LaunchFailed, NotFound
 from tests.helpers import commit, init_repo

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from launchq.adapters.targets.local_process import LocalProcessTarget
-from launchq.adapters.targets.workspace import check_uri
+from launchq.build.workspace import check_uri
 from launchq.domain.models import Run, RunSpec
 from launchq.errors import InvalidInput, LaunchFailed
 from launchq.ports import TargetStatus

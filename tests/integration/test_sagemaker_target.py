@@ -590,11 +590,12 @@ def test_the_users_own_environment_wins_and_the_handle_says_so(
 def test_the_submitted_event_says_which_injected_variables_were_replaced(aws_env: dict[str, str]) -> None:
     from launchq.adapters.builders.noop import NoopBuilder
     from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+    from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
     from launchq.adapters.stores.memory import MemoryRunStore
-    from launchq.adapters.targets.catalog import TargetCatalog
     from launchq.bootstrap import build_services
     from launchq.service.context import Context
     from launchq.service.queues import QueueCreate
+    from launchq.service.targets import TargetCatalog
 
     # GIVEN a SageMaker queue whose W&B config sets WANDB_PROJECT
     ctx = Context(
@@ -602,6 +603,7 @@ def test_the_submitted_event_says_which_injected_variables_were_replaced(aws_env
         doorbell=InProcessDoorbell(),
         targets=TargetCatalog({"sagemaker": SageMakerTarget()}),
         builder=NoopBuilder(),
+        trigger=ReconcilerOnlyTrigger(),
     )
     svc = build_services(ctx)
     config = wandb_docs_config() | {"Environment": {"WANDB_PROJECT": "team-project"}}

@@ -1,18 +1,22 @@
-"""Fakes for service tests: a target whose jobs are driven by the test, and a settable clock."""
+"""Helpers for service tests: a settable clock, and services wired around the package's fake target.
+
+``FakeTarget`` lives in the package (``launchq.adapters.targets.fake``), where it passes the
+Target contract suite like the real targets; it is re-exported here for the unit tests.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
 
 from launchq.adapters.builders.noop import NoopBuilder
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.memory import MemoryRunStore
-from launchq.adapters.targets.catalog import TargetCatalog
+from launchq.adapters.targets.fake import FakeTarget
 from launchq.bootstrap import Services, build_services
-from launchq.domain.models import JsonObject, Run, RunSpec
-from launchq.errors import LaunchFailed
-from launchq.ports import Target, TargetStatus
+from launchq.service.targets import TargetCatalog
+
+__all__ = ["Clock", "FakeTarget", "services"]
 
 
 class Clock:
@@ -26,36 +30,6 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-class FakeTarget(Target):
-    """Jobs live in a dict; tests set their status. ``fail_submit`` makes submit refuse."""
-
-    resource: ClassVar[str] = "local-process"
-    needs_image: ClassVar[bool] = False
-
-    def __init__(self) -> None:
-        self.jobs: dict[str, TargetStatus] = {}
-        self.stops: list[str] = []
-        self.fail_submit: str | None = None
-
-    def validate(self, spec: RunSpec, resolved: JsonObject) -> None:
-        return None
-
-    def submit(self, run: Run) -> dict[str, str]:
-        if self.fail_submit:
-            raise LaunchFailed(self.fail_submit)
-        self.jobs[run.id] = TargetStatus(state="starting")
-        return {"job": run.id}
-
-    def status(self, run: Run) -> TargetStatus:
-        return self.jobs[run.id]
-
-    def stop(self, run: Run) -> None:
-        self.stops.append(run.id)
-
-    def logs(self, run: Run, offset: int = 0) -> tuple[str, int]:
-        return "", offset
-
-
 def services(target: FakeTarget, clock: Clock) -> Services:
     from launchq.service.context import Context, ServiceSettings
 
@@ -64,6 +38,7 @@ def services(target: FakeTarget, clock: Clock) -> Services:
         doorbell=InProcessDoorbell(),
         targets=TargetCatalog({target.resource: target}),
         builder=NoopBuilder(),
+        trigger=ReconcilerOnlyTrigger(),
         settings=ServiceSettings(lease_seconds=60, start_timeout_seconds=120),
         clock=clock,
     )

@@ -287,10 +287,11 @@ class _ImageTarget(FakeTarget):
 def _wandb_services(tmp_path: Path, launch_config: str) -> tuple[Services, _ImageTarget]:
     """Services wired from a launch-config.yaml the way ``launchq serve -c`` wires them."""
     from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+    from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
     from launchq.adapters.stores.memory import MemoryRunStore
-    from launchq.adapters.targets.catalog import TargetCatalog
     from launchq.bootstrap import build_services
     from launchq.service.context import Context
+    from launchq.service.targets import TargetCatalog
 
     config = parse_launch_config(launch_config, "launch-config.yaml")
     registry = registry_for(config)
@@ -301,6 +302,7 @@ def _wandb_services(tmp_path: Path, launch_config: str) -> tuple[Services, _Imag
         doorbell=InProcessDoorbell(),
         targets=TargetCatalog({target.resource: target}),
         builder=builder_for(config, registry, tmp_path / "work"),
+        trigger=ReconcilerOnlyTrigger(),
         registry=_NothingPushedYet(registry),
         build_dir=tmp_path / "builds",
     )

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from launchq.adapters.schedulers.fake import FakeScheduleTrigger
 from launchq.bootstrap import Services
 from launchq.domain.models import RunSpec, Schedule, ScheduleSpec
 from launchq.errors import BackendUnavailable, InvalidInput, LaunchqError
-from launchq.ports import ScheduleTrigger
 from launchq.service.queues import QueueCreate
 from launchq.service.schedules import fire_key
 from tests.unit.fakes import Clock, FakeTarget, services
@@ -22,23 +22,8 @@ SPEC = RunSpec(entry_point=["train"])
 TICK = datetime(2026, 1, 1, 13, 0, tzinfo=UTC)  # the first tick of "0 * * * *" after the clock's 12:00
 
 
-class RecordingTrigger(ScheduleTrigger):
-    """Remembers what it was asked; ``refuse`` makes ``upsert``/``delete`` raise it."""
-
-    def __init__(self) -> None:
-        self.upserted: list[Schedule] = []
-        self.deleted: list[str] = []
-        self.refuse: LaunchqError | None = None
-
-    def upsert(self, schedule: Schedule) -> None:
-        if self.refuse is not None:
-            raise self.refuse
-        self.upserted.append(schedule)
-
-    def delete(self, name: str) -> None:
-        if self.refuse is not None:
-            raise self.refuse
-        self.deleted.append(name)
+# The package's fake remembers what it was asked; ``refuse`` makes ``upsert``/``delete`` raise it.
+RecordingTrigger = FakeScheduleTrigger
 
 
 @pytest.fixture

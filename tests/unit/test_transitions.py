@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import pytest
 
+from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.memory import MemoryRunStore
-from launchq.adapters.targets.catalog import TargetCatalog
 from launchq.bootstrap import Services, build_services
 from launchq.domain.models import Run, RunSpec, RunUpdate
 from launchq.domain.states import RunState
@@ -23,6 +23,7 @@ from launchq.errors import StaleWrite
 from launchq.ports import Builder, BuildPlan, BuildResult, Doorbell
 from launchq.service.context import Context, ServiceSettings
 from launchq.service.queues import QueueCreate
+from launchq.service.targets import TargetCatalog
 from launchq.service.transitions import Transitions
 from tests.integration.test_build_planner import FakeRegistry
 from tests.unit.fakes import Clock, FakeTarget
@@ -79,6 +80,7 @@ class World:
             doorbell=self.doorbell,
             targets=TargetCatalog({self.target.resource: self.target}),
             builder=self.builder,
+            trigger=ReconcilerOnlyTrigger(),
             settings=ServiceSettings(lease_seconds=60, start_timeout_seconds=120),
             clock=self.clock,
             registry=FakeRegistry(),

@@ -27,14 +27,13 @@ from launchq.adapters.registries.ecr import EcrRegistry
 from launchq.adapters.schedulers.eventbridge import EventBridgeSchedulerTrigger
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.dynamodb import DynamoRunStore
-from launchq.adapters.targets.catalog import TargetCatalog
 from launchq.adapters.targets.sagemaker import SageMakerTarget
 from launchq.aws.idempotency import IdempotentRunService
 from launchq.aws.settings import AwsSettings
 from launchq.bootstrap import Services, build_services
-from launchq.build.code_store import CodeStore
-from launchq.ports import Builder, Registry, ScheduleTrigger
+from launchq.ports import Builder, CodeStore, Registry, ScheduleTrigger
 from launchq.service.context import Context, ServiceSettings
+from launchq.service.targets import TargetCatalog
 
 # tempfile's directory is /tmp in Lambda (no TMPDIR there), and a local one in tests.
 BUILD_DIR = Path(tempfile.gettempdir()) / "launchq-builds"

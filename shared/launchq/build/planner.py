@@ -1,7 +1,7 @@
 """Decide what to build for a run before any build starts: context, Dockerfile and tag.
 
-The plan is content-addressed (DESIGN.md, config resolution point 5): the tag hashes the
-source digest, the Dockerfile text, the base image reference and the platform, so a
+The plan is content-addressed (docs/architecture.md, "Where each behaviour lives"): the
+tag hashes the source digest, the Dockerfile text, the base image reference and the platform, so a
 dispatcher can ask the registry for the tag and skip a build that was already done.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from launchq.build.code_store import CodeStore
 from launchq.build.dockerfile import (
     GENERATED_NAME,
     base_image_for,
@@ -22,7 +21,7 @@ from launchq.build.options import DEFAULT_PLATFORM, BuildOptions
 from launchq.build.source import prepare_source
 from launchq.build.tag import content_tag
 from launchq.domain.models import RunSpec
-from launchq.ports import BuildPlan, Registry
+from launchq.ports import BuildPlan, CodeStore, Registry
 
 
 def plan_build(

@@ -3,7 +3,7 @@
 The digest identifies the code exactly and goes into the image tag:
 
 * a git URL (or a local repository with a ``git_version``): cloned and checked out by
-  :func:`launchq.adapters.targets.workspace.prepare_workspace`; ``git:<full commit sha>``.
+  :func:`launchq.build.workspace.prepare_workspace`; ``git:<full commit sha>``.
   The clone's ``.git`` is removed afterwards: the commit already names the code, and the
   directory (its ``config`` holds the remote URL, credentials included) must not end up in
   an image;
@@ -22,14 +22,14 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from launchq.adapters.targets.workspace import check_source, prepare_workspace
-from launchq.build.code_store import CodeStore, is_code_ref
 from launchq.build.tarball import safe_extract, walk_sorted
+from launchq.build.workspace import check_source, clear_dest, prepare_workspace
+from launchq.domain.code_ref import is_code_ref
 from launchq.domain.models import RunSpec
 from launchq.errors import InvalidInput, LaunchFailed, NotFound
+from launchq.ports import CodeStore
 
 GIT_TIMEOUT = 60.0
-_CHUNK = 1024 * 1024
 
 
 def _field(digest: hashlib._Hash, value: bytes) -> None:
@@ -55,11 +55,8 @@ def directory_digest(directory: Path) -> str:
             _field(digest, b"dir")
         elif stat.S_ISREG(status.st_mode):
             _field(digest, b"file")
-            content = hashlib.sha256()
             with path.open("rb") as stream:
-                for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                    content.update(chunk)
-            _field(digest, content.digest())
+                _field(digest, hashlib.file_digest(stream, "sha256").digest())
         else:
             raise LaunchFailed(f"the source holds {relative!r}, which is not a file, directory or symlink")
     return digest.hexdigest()
@@ -86,21 +83,13 @@ def _head_commit(clone: Path) -> str:
     return commit
 
 
-def _clear(dest: Path) -> None:
-    if dest.is_symlink() or dest.is_file():
-        dest.unlink()
-    elif dest.exists():
-        shutil.rmtree(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-
-
 def _from_code(spec: RunSpec, ref: str, dest: Path, code_store: CodeStore | None) -> str:
     if spec.git_version is not None:
         raise InvalidInput("applies to git sources, not to uploaded code", field="git_version")
     if code_store is None:
         raise LaunchFailed(f"{ref} is uploaded code, but no code store is configured")
     digest = code_store.digest(ref)
-    _clear(dest)
+    clear_dest(dest)
     with tempfile.TemporaryDirectory(prefix=".code-", dir=dest.parent) as download:
         try:
             archive = code_store.fetch(ref, Path(download))

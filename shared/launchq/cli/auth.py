@@ -1,11 +1,12 @@
 """Signing the CLI's requests for the deployed API, which defaults to IAM auth (``ApiAuth=AWS_IAM``).
 
-API Gateway refuses unsigned requests with 403, so the CLI signs with SigV4 — botocore's own
-signer, credentials from the default chain (environment, ``AWS_PROFILE``/``--profile``, shared
-files, SSO, instance/container roles), service ``execute-api``. Signing is on when the URL is an
+API Gateway refuses unsigned requests with 403, so the CLI signs with SigV4 — the AWS SDK's own
+signer (through launchq's AWS edge, ``launchq.adapters.aws_sdk``), credentials from the default
+chain (environment, ``AWS_PROFILE``/``--profile``, shared files, SSO, instance/container roles),
+service ``execute-api``. Signing is on when the URL is an
 ``*.execute-api.<region>.amazonaws.com`` endpoint (``--auth auto``, the default) or when asked
 for (``--auth aws-iam`` / ``LAUNCHQ_AUTH=aws-iam``, e.g. for a custom domain); ``--auth none``
-turns it off. botocore comes with the ``aws`` extra and is imported only when signing is on, so
+turns it off. The SDK comes with the ``aws`` extra and is imported only when signing is on, so
 local mode never needs it. Secrets never leave this module except inside the signature.
 """
 
@@ -15,15 +16,17 @@ import os
 import re
 from collections.abc import Generator
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
+from launchq.adapters import aws_sdk
 from launchq.cli.errors import CliError
+from launchq.errors import BackendUnavailable, InvalidInput
 
 if TYPE_CHECKING:
-    from botocore.credentials import Credentials
+    from launchq.adapters.aws_sdk import Credentials
 
 SERVICE = "execute-api"
 _API_GATEWAY_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
@@ -53,7 +56,7 @@ class AwsSigV4(httpx.Auth):
     """Signs each request's exact bytes (method, path, query, headers, body hash) for ``execute-api``.
 
     Credentials are asked for on every request (``get_frozen_credentials``), so temporary ones
-    from a role or SSO are refreshed by botocore before they expire.
+    from a role or SSO are refreshed by the SDK before they expire.
     """
 
     requires_request_body = True
@@ -69,58 +72,47 @@ class AwsSigV4(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add ``Authorization``, ``X-Amz-Date`` (and ``X-Amz-Security-Token``) to ``request``."""
-        from botocore.auth import SigV4Auth
-        from botocore.awsrequest import AWSRequest
-
-        signed = AWSRequest(
+        signature = aws_sdk.sigv4_headers(
+            self._credentials,
+            service=SERVICE,
+            region=self.region,
             method=request.method,
             url=str(request.url.copy_with(query=None)),
-            # decoded pairs: botocore encodes them the canonical way, whatever the wire form
             params=dict(request.url.params.multi_items()),
             headers={k: v for k, v in request.headers.items() if k.lower() not in _UNSIGNED},
-            data=request.content,
+            body=request.content,
         )
-        SigV4Auth(self._credentials.get_frozen_credentials(), SERVICE, self.region).add_auth(signed)
-        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
-            if name in signed.headers:
-                request.headers[name] = signed.headers[name]
+        request.headers.update(signature)
         yield request
 
 
-def _boto_session(profile: str | None) -> Any:  # botocore.session.Session: untyped without stubs
+def _identity(profile: str | None) -> tuple[Credentials, str | None]:
+    """The credentials to sign with and the profile's region. Raises CliError."""
     try:
-        import botocore.session
+        credentials, region = aws_sdk.signing_identity(profile)
     except ImportError:
         raise CliError(
             "--auth: signing requests for AWS (IAM auth) needs boto3: pip install 'launchq[aws]'"
         ) from None
-    return botocore.session.Session(profile=profile)
-
-
-def _region(url: str, session: Any) -> str:
-    region = api_gateway_region(url) or os.environ.get("AWS_REGION") or session.get_config_variable("region")
-    if not region:
-        raise CliError(
-            f"--auth: cannot tell which AWS region {url} is in: set AWS_REGION (or the profile's region)"
-        )
-    return str(region)
-
-
-def _credentials(session: Any, profile: str | None) -> Credentials:
-    from botocore.exceptions import BotoCoreError, ProfileNotFound
-
-    try:
-        credentials = session.get_credentials()
-    except ProfileNotFound:
-        raise CliError(f"--profile: no AWS profile {profile!r} in the AWS config files") from None
-    except BotoCoreError as exc:  # a broken profile, an expired SSO token: botocore says which
-        raise CliError(f"--auth: cannot load AWS credentials: {exc}") from None
+    except InvalidInput as exc:
+        raise CliError(f"--profile: {exc.detail}") from None
+    except BackendUnavailable as exc:  # a broken profile, an expired SSO token: the SDK says which
+        raise CliError(f"--auth: cannot load AWS credentials: {exc.detail}") from None
     if credentials is None:
         raise CliError(
             "--auth: no AWS credentials found to sign requests with: set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / --profile (or use --auth none for an open API)"
         )
-    return credentials
+    return credentials, region
+
+
+def _region(url: str, configured: str | None) -> str:
+    region = api_gateway_region(url) or os.environ.get("AWS_REGION") or configured
+    if not region:
+        raise CliError(
+            f"--auth: cannot tell which AWS region {url} is in: set AWS_REGION (or the profile's region)"
+        )
+    return region
 
 
 def signer_for(url: str, mode: AuthMode, profile: str | None = None) -> AwsSigV4 | None:
@@ -136,6 +128,5 @@ def signer_for(url: str, mode: AuthMode, profile: str | None = None) -> AwsSigV4
         return None
     if mode is AuthMode.AUTO and profile is None and api_gateway_region(url) is None:
         return None
-    session = _boto_session(profile)
-    credentials = _credentials(session, profile)  # first: it is where an unknown profile shows
-    return AwsSigV4(credentials, _region(url, session))
+    credentials, configured = _identity(profile)  # first: it is where an unknown profile shows
+    return AwsSigV4(credentials, _region(url, configured))

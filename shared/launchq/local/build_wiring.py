@@ -57,10 +57,9 @@ def builder_for(config: LaunchConfig, registry: Registry | None, work_dir: Path)
 
 def cloud_targets(config: LaunchConfig) -> list[Target]:
     if config.environment is not None and config.environment.type == "aws":
-        import boto3
-
+        from launchq.adapters import aws_sdk
         from launchq.adapters.targets.sagemaker import SageMakerTarget
 
         region = getattr(config.environment, "region", None)
-        return [SageMakerTarget(client=boto3.client("sagemaker", region_name=region))]
+        return [SageMakerTarget(client=aws_sdk.client("sagemaker", region=region))]
     return []

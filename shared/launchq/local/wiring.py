@@ -3,17 +3,18 @@ builder/registry/cloud targets ``launch-config.yaml`` asks for (see ``build_wiri
 
 from __future__ import annotations
 
+from launchq.adapters.code_stores.local import LocalCodeStore
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.targets.catalog import TargetCatalog
 from launchq.adapters.targets.local_process import LocalProcessTarget
 from launchq.bootstrap import Services, build_services
-from launchq.build.code_store import LocalCodeStore
 from launchq.domain.launch_config import LaunchConfig
 from launchq.local.build_wiring import builder_for, cloud_targets, registry_for
 from launchq.local.settings import LocalSettings
 from launchq.service.context import Context, ServiceSettings
 from launchq.service.queues import QueueCreate
+from launchq.service.targets import TargetCatalog
 
 
 def build_local(
@@ -30,6 +31,7 @@ def build_local(
         doorbell=doorbell or InProcessDoorbell(),
         targets=TargetCatalog(targets),
         builder=builder_for(config, registry, settings.data_dir / "builds"),
+        trigger=ReconcilerOnlyTrigger(),  # nothing outside this process fires schedules
         settings=ServiceSettings(
             lease_seconds=settings.lease_seconds,
             start_timeout_seconds=settings.start_timeout_seconds,

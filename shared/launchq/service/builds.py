@@ -13,9 +13,9 @@ from __future__ import annotations
 import shutil
 from datetime import timedelta
 
-from launchq.build.code_store import is_code_ref
 from launchq.build.options import BuildOptions, parse_build_options
 from launchq.build.planner import plan_build
+from launchq.domain.code_ref import is_code_ref
 from launchq.domain.models import JsonObject, Run, RunSpec, RunUpdate
 from launchq.domain.states import RunState
 from launchq.errors import InvalidInput, LaunchFailed

@@ -10,11 +10,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
-from launchq.adapters.targets.catalog import TargetCatalog
-from launchq.build.code_store import CodeStore
 from launchq.domain.models import DEFAULT_ENTITY, NAME_PATTERN
-from launchq.ports import Builder, Doorbell, Registry, RunStore, ScheduleTrigger
+from launchq.ports import Builder, CodeStore, Doorbell, Registry, RunStore, ScheduleTrigger
+from launchq.service.targets import TargetCatalog
 
 
 class ServiceSettings(BaseModel):
@@ -34,14 +32,17 @@ def utcnow() -> datetime:
 
 @dataclass
 class Context:
+    """What the services work with. Built by a composition root (``launchq.local.wiring``,
+    ``launchq.aws.wiring``), which picks every adapter: nothing here defaults to one."""
+
     store: RunStore
     doorbell: Doorbell
     targets: TargetCatalog
     builder: Builder
+    # Fires cron schedules ahead of the reconciler (ReconcilerOnlyTrigger: nothing does).
+    trigger: ScheduleTrigger
     settings: ServiceSettings = field(default_factory=ServiceSettings)
     clock: Callable[[], datetime] = utcnow
-    # Fires cron schedules ahead of the reconciler; by default nothing does (local mode).
-    trigger: ScheduleTrigger = field(default_factory=ReconcilerOnlyTrigger)
     # Image builds: where images go, where uploaded code lives, where sources are prepared.
     registry: Registry | None = None
     code_store: CodeStore | None = None

@@ -24,7 +24,8 @@ from launchq.service.transitions import Transitions
 
 log = logging.getLogger(__name__)
 
-_POLLED = (RunState.STARTING, RunState.RUNNING, RunState.STOPPING)
+# The states whose job a target is asked about (also on a job's state-change event).
+POLLED = (RunState.STARTING, RunState.RUNNING, RunState.STOPPING)
 _ENDED = {"finished": RunState.FINISHED, "failed": RunState.FAILED}
 
 
@@ -81,7 +82,7 @@ class Reconciler:
                 log.warning("could not follow the build of run %s: %s", run.id, exc)
 
     def poll_runs(self) -> None:
-        for run in self.ctx.store.list_runs(states=_POLLED, limit=10_000):
+        for run in self.ctx.store.list_runs(states=POLLED, limit=10_000):
             try:
                 self.poll(run)
             except LaunchqError as exc:  # one bad run must not stop the others being reconciled

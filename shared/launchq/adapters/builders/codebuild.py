@@ -33,6 +33,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from launchq.adapters import aws_sdk
+from launchq.adapters.aws_sdk import aws_call, codes
 from launchq.adapters.builders.codebuild_spec import (
     BuildState,
     build_result,
@@ -45,7 +47,7 @@ from launchq.adapters.builders.codebuild_spec import (
 )
 from launchq.build.tarball import pack_context
 from launchq.domain.models import Run
-from launchq.errors import BackendUnavailable, InvalidInput, LaunchFailed
+from launchq.errors import InvalidInput, LaunchFailed, NotFound
 from launchq.ports import Builder, BuildPlan, BuildResult, Registry
 
 if TYPE_CHECKING:
@@ -69,26 +71,11 @@ MAX_LOG_EVENTS = 10_000
 _ECR_HOST = re.compile(
     r"^\d{12}\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com(?:\.cn)?$"
 )
-_REFUSED = frozenset({"ResourceNotFoundException", "InvalidInputException"})
-_MISSING_OBJECT = frozenset({"404", "NoSuchKey", "NotFound"})
+# A project CodeBuild does not have, or a request it refuses: the build failed, not the backend.
+_REFUSED = codes(LaunchFailed, "ResourceNotFoundException", "InvalidInputException")
+_NO_SUCH_BUILD = codes(NotFound, "InvalidInputException")  # not even shaped like a build id
+_NO_LOG_YET = codes(NotFound, "ResourceNotFoundException")  # the build failed before it logged
 NEEDS_SOURCE = "the codebuild builder needs a source to build (uri) when no docker_image is given"
-
-
-def _code(exc: Exception) -> str:
-    response: Mapping[str, Any] = getattr(exc, "response", {}) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
-def _sdk_error(exc: Exception, action: str) -> BackendUnavailable:
-    """launchq's error for a botocore exception: AWS's code and message, no request data."""
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return BackendUnavailable(
-            f"{action} failed: {error.get('Code', 'error')}: {error.get('Message', '')}"
-        )
-    return BackendUnavailable(f"{action} failed: {type(exc).__name__}: {exc}")
 
 
 def _relative_dockerfile(context: Path, dockerfile: str) -> str:
@@ -132,25 +119,19 @@ class CodeBuildBuilder(Builder):
     @property
     def codebuild(self) -> CodeBuildClient:
         if self._codebuild is None:
-            import boto3
-
-            self._codebuild = boto3.client("codebuild")
+            self._codebuild = aws_sdk.client("codebuild")
         return self._codebuild
 
     @property
     def s3(self) -> S3Client:
         if self._s3 is None:
-            import boto3
-
-            self._s3 = boto3.client("s3")
+            self._s3 = aws_sdk.client("s3")
         return self._s3
 
     @property
     def logs_client(self) -> CloudWatchLogsClient:
         if self._logs is None:
-            import boto3
-
-            self._logs = boto3.client("logs")
+            self._logs = aws_sdk.client("logs")
         return self._logs
 
     def context_key(self, tag: str) -> str:
@@ -229,10 +210,8 @@ class CodeBuildBuilder(Builder):
         Raises InvalidInput (no such directory), LaunchFailed (it cannot be packed),
         BackendUnavailable.
         """
-        from botocore.exceptions import BotoCoreError, ClientError
-
         key = self.context_key(tag)
-        if self._object_exists(key):
+        if aws_sdk.s3_object_exists(self.s3, self.bucket, key):
             return key
         if not context.is_dir():
             raise InvalidInput(f"{context} is not a directory", field="context_dir")
@@ -242,62 +221,36 @@ class CodeBuildBuilder(Builder):
                 pack_context(context, archive)
             except OSError as exc:
                 raise LaunchFailed(f"cannot pack the build context {context}: {exc}") from exc
-            try:
+            with aws_call("S3 upload of the build context"):
                 self.s3.upload_file(
                     str(archive), self.bucket, key, ExtraArgs={"ContentType": "application/gzip"}
                 )
-            except (ClientError, BotoCoreError) as exc:
-                raise _sdk_error(exc, "S3 upload of the build context") from exc
         return key
-
-    def _object_exists(self, key: str) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING_OBJECT:
-                return False
-            raise _sdk_error(exc, "S3 HeadObject") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "S3 HeadObject") from exc
-        return True
 
     def _start_build(
         self, run: Run, plan: BuildPlan, key: str, spec: str, env: list[EnvironmentVariableTypeDef]
     ) -> BuildResult:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            answer = self.codebuild.start_build(
-                projectName=self.project_name,
-                sourceTypeOverride="S3",
-                sourceLocationOverride=f"{self.bucket}/{key}",
-                buildspecOverride=spec,
-                environmentVariablesOverride=env,
-                idempotencyToken=f"{run.id}-{plan.tag}",
-            )
-        except ClientError as exc:
-            if _code(exc) in _REFUSED:
-                detail = str(_sdk_error(exc, f"CodeBuild StartBuild on {self.project_name}"))
-                return BuildResult(state="failed", image_uri=plan.image_uri, detail=detail)
-            raise _sdk_error(exc, "CodeBuild StartBuild") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "CodeBuild StartBuild") from exc
+            with aws_call(f"CodeBuild StartBuild on {self.project_name}", _REFUSED):
+                answer = self.codebuild.start_build(
+                    projectName=self.project_name,
+                    sourceTypeOverride="S3",
+                    sourceLocationOverride=f"{self.bucket}/{key}",
+                    buildspecOverride=spec,
+                    environmentVariablesOverride=env,
+                    idempotencyToken=f"{run.id}-{plan.tag}",
+                )
+        except LaunchFailed as refused:
+            return BuildResult(state="failed", image_uri=plan.image_uri, detail=str(refused))
         return BuildResult(state="building", build_id=answer["build"]["id"], image_uri=plan.image_uri)
 
     def _get_build(self, build_id: str) -> Mapping[str, Any] | None:
         """BatchGetBuilds for one id; None when CodeBuild does not know it."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            answer = self.codebuild.batch_get_builds(ids=[build_id])
-        except ClientError as exc:
-            if _code(exc) == "InvalidInputException":  # not even shaped like a build id
-                return None
-            raise _sdk_error(exc, "CodeBuild BatchGetBuilds") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "CodeBuild BatchGetBuilds") from exc
+            with aws_call("CodeBuild BatchGetBuilds", _NO_SUCH_BUILD):
+                answer = self.codebuild.batch_get_builds(ids=[build_id])
+        except NotFound:
+            return None
         return next((b for b in answer.get("builds", []) if b.get("id") == build_id), None)
 
     def _failure_detail(self, build: Mapping[str, Any]) -> str:
@@ -318,43 +271,33 @@ class CodeBuildBuilder(Builder):
         return text if len(text) <= MAX_DETAIL_CHARS else "..." + text[-MAX_DETAIL_CHARS:]
 
     def _log_tail(self, group: str, stream: str) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            page = self.logs_client.get_log_events(
-                logGroupName=group, logStreamName=stream, startFromHead=False, limit=LOG_TAIL_LINES
-            )
-        except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":  # the build failed before it logged
-                return ""
-            raise _sdk_error(exc, "CloudWatch Logs GetLogEvents") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "CloudWatch Logs GetLogEvents") from exc
+            with aws_call("CloudWatch Logs GetLogEvents", _NO_LOG_YET):
+                page = self.logs_client.get_log_events(
+                    logGroupName=group, logStreamName=stream, startFromHead=False, limit=LOG_TAIL_LINES
+                )
+        except NotFound:
+            return ""
         return "\n".join(e.get("message", "").rstrip("\n") for e in page.get("events", []))
 
     def _read_log(self, group: str, stream: str, wanted: int) -> list[str]:
         """Up to ``wanted`` messages from the stream's start; [] when it does not exist yet."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         messages: list[str] = []
         token: str | None = None
         try:
-            while len(messages) < wanted:
-                kwargs: dict[str, Any] = {"nextToken": token} if token else {}
-                page = self.logs_client.get_log_events(
-                    logGroupName=group, logStreamName=stream, startFromHead=True, **kwargs
-                )
-                messages += [event.get("message", "") for event in page.get("events", [])]
-                following = page.get("nextForwardToken")
-                if not following or following == token:  # the same token back: the end
-                    break
-                token = following
-        except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
-                return []
-            raise _sdk_error(exc, "CloudWatch Logs GetLogEvents") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "CloudWatch Logs GetLogEvents") from exc
+            with aws_call("CloudWatch Logs GetLogEvents", _NO_LOG_YET):
+                while len(messages) < wanted:
+                    kwargs: dict[str, Any] = {"nextToken": token} if token else {}
+                    page = self.logs_client.get_log_events(
+                        logGroupName=group, logStreamName=stream, startFromHead=True, **kwargs
+                    )
+                    messages += [event.get("message", "") for event in page.get("events", [])]
+                    following = page.get("nextForwardToken")
+                    if not following or following == token:  # the same token back: the end
+                        break
+                    token = following
+        except NotFound:
+            return []
         return messages
 
 

@@ -1,1 +1,1 @@
-"""Backends of ``launchq.build.code_store.CodeStore`` beyond the local directory one (S3)."""
+"""Backends of the ``launchq.ports.CodeStore`` port: a local directory (``local``), S3 (``s3``)."""

@@ -7,7 +7,8 @@ again (the same digest always carries the same bytes). The upload carries its SH
 so S3 refuses bytes damaged on the way; ``fetch`` checks the digest again on the way out.
 
 A missing object is NotFound; every other S3 or connection error is BackendUnavailable
-with S3's code and message, never request data. boto3 is imported on first use.
+with S3's code and message, never request data (``launchq.adapters.aws_sdk``, the AWS
+edge, translates them and imports the SDK on first use).
 """
 
 from __future__ import annotations
@@ -16,32 +17,18 @@ import base64
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from launchq.build.code_store import CODE_SCHEME, CodeStore
+from launchq.adapters import aws_sdk
+from launchq.adapters.aws_sdk import aws_call
+from launchq.domain.code_ref import CODE_SCHEME
 from launchq.errors import BackendUnavailable, NotFound
+from launchq.ports import CodeStore
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = ["S3CodeStore"]
 
-_MISSING = frozenset({"404", "NoSuchKey", "NotFound"})
 _CHUNK = 1024 * 1024
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
-
-
-def _sdk_error(exc: Exception, action: str) -> BackendUnavailable:
-    """BackendUnavailable with S3's code and message (no request data)."""
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return BackendUnavailable(
-            f"S3 {action} failed: {error.get('Code', 'error')}: {error.get('Message', '')}"
-        )
-    return BackendUnavailable(f"S3 {action} failed: {type(exc).__name__}: {exc}")
 
 
 class S3CodeStore(CodeStore):
@@ -55,9 +42,7 @@ class S3CodeStore(CodeStore):
     @property
     def client(self) -> S3Client:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("s3")
+            self._client = aws_sdk.client("s3")
         return self._client
 
     def key(self, digest: str) -> str:
@@ -65,12 +50,10 @@ class S3CodeStore(CodeStore):
         return f"{self.prefix}{digest}.tar.gz"
 
     def _write(self, digest: str, data: bytes) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         key = self.key(digest)
-        if self._exists(key):
+        if aws_sdk.s3_object_exists(self.client, self.bucket, key):
             return
-        try:
+        with aws_call("S3 PutObject"):
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
@@ -78,36 +61,16 @@ class S3CodeStore(CodeStore):
                 ContentType="application/octet-stream",
                 ChecksumSHA256=base64.b64encode(bytes.fromhex(digest)).decode(),
             )
-        except (ClientError, BotoCoreError) as exc:
-            raise _sdk_error(exc, "PutObject") from exc
 
     def _read_into(self, digest: str, path: Path) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         key = self.key(digest)
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-            with body, path.open("wb") as out:
-                for chunk in body.iter_chunks(_CHUNK):
-                    out.write(chunk)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                raise NotFound(f"no uploaded code {CODE_SCHEME}{digest}", field="uri") from exc
-            raise _sdk_error(exc, "GetObject") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "GetObject") from exc
+            with aws_call("S3 GetObject", aws_sdk.MISSING_OBJECT):
+                body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+                with body, path.open("wb") as out:
+                    for chunk in body.iter_chunks(_CHUNK):
+                        out.write(chunk)
+        except NotFound as exc:
+            raise NotFound(f"no uploaded code {CODE_SCHEME}{digest}", field="uri") from exc
         except OSError as exc:
             raise BackendUnavailable(f"cannot write uploaded code to {path}: {exc}") from exc
-
-    def _exists(self, key: str) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in _MISSING:
-                return False
-            raise _sdk_error(exc, "HeadObject") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "HeadObject") from exc
-        return True

@@ -1,7 +1,7 @@
 """SQS doorbell: wakes the dispatcher Lambda for a queue with a tiny ``{"queue": name}`` message.
 
 A ring carries no run: the store decides what runs, so a lost or repeated message never
-loses or repeats a run (see DESIGN.md, "Flow"). The dispatcher Lambda reads each record
+loses or repeats a run (see docs/architecture.md, "Layers"). The dispatcher Lambda reads each record
 with ``parse_doorbell``.
 
 On a FIFO queue (URL ending in ``.fifo``) the launchq queue name is the message group,
@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from launchq.errors import BackendUnavailable, InvalidInput
+from launchq.adapters import aws_sdk
+from launchq.adapters.aws_sdk import aws_call
+from launchq.errors import InvalidInput
 from launchq.ports import Doorbell
 
 if TYPE_CHECKING:
@@ -87,17 +89,13 @@ class SqsDoorbell(Doorbell):
     @property
     def client(self) -> SQSClient:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
+            self._client = aws_sdk.client("sqs")
         return self._client
 
     def ring(self, queue: str) -> None:
         """Raises BackendUnavailable when SQS cannot be reached or refuses the message."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         body = doorbell_body(queue)
-        try:
+        with aws_call("SQS SendMessage", field="doorbell"):
             if self.fifo:
                 self.client.send_message(
                     QueueUrl=self.queue_url,
@@ -107,14 +105,6 @@ class SqsDoorbell(Doorbell):
                 )
             else:
                 self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise BackendUnavailable(
-                f"SQS SendMessage failed: {error.get('Code', 'error')}: {error.get('Message', '')}",
-                field="doorbell",
-            ) from exc
-        except BotoCoreError as exc:
-            raise BackendUnavailable(f"SQS SendMessage failed: {exc}", field="doorbell") from exc
 
     def _deduplication_id(self, queue: str) -> str:
         bucket = math.floor(self._clock() / self.coalesce_seconds)

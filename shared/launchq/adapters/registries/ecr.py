@@ -9,7 +9,8 @@ BackendUnavailable. ``credentials`` decode ``GetAuthorizationToken``'s ``AWS:<to
 the server is this registry's host (the token is valid for every registry the caller may
 use, so a cross-account URI logs in to the URI's registry, not the caller's).
 
-boto3 is imported on first use: this module loads without the ``aws`` extra.
+The SDK is imported on first use (``launchq.adapters.aws_sdk``, which also translates its
+errors): this module loads without the ``aws`` extra.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, ClassVar
 
+from launchq.adapters import aws_sdk
+from launchq.adapters.aws_sdk import aws_call, codes
 from launchq.adapters.registries.uri import ecr_uri, parse_registry_uri
-from launchq.errors import BackendUnavailable, InvalidInput, LaunchqError
+from launchq.errors import BackendUnavailable, InvalidInput, NotFound
 from launchq.ports import Registry, RegistryCredentials
 
 if TYPE_CHECKING:
@@ -31,16 +34,7 @@ __all__ = ["EcrRegistry"]
 FIELD = "registry.uri"
 
 
-def _sdk_error(exc: Exception, action: str) -> LaunchqError:
-    """BackendUnavailable with AWS's code and message (no request data)."""
-    from botocore.exceptions import ClientError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return BackendUnavailable(
-            f"ECR {action} failed: {error.get('Code', 'error')}: {error.get('Message', '')}"
-        )
-    return BackendUnavailable(f"ECR {action} failed: {type(exc).__name__}: {exc}")
+_IMAGE_LOOKUP = codes(NotFound, "ImageNotFoundException") | codes(InvalidInput, "RepositoryNotFoundException")
 
 
 class EcrRegistry(Registry):
@@ -88,9 +82,7 @@ class EcrRegistry(Registry):
         if self._region is None:
             region = self._client.meta.region_name if self._client is not None else None
             if region is None:
-                import boto3
-
-                region = boto3.session.Session().region_name
+                region = aws_sdk.default_region()
             if not region:
                 raise InvalidInput(
                     "no AWS region: set registry.region or AWS_REGION", field="registry.region"
@@ -101,24 +93,16 @@ class EcrRegistry(Registry):
     @property
     def client(self) -> ECRClient:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("ecr", region_name=self.region)
+            self._client = aws_sdk.client("ecr", region=self.region)
         return self._client
 
     def account_id(self) -> str:
         """The URI's account, else the caller's (STS GetCallerIdentity, asked once)."""
         if self._account_id is None:
-            from botocore.exceptions import BotoCoreError, ClientError
-
             if self._sts_client is None:
-                import boto3
-
-                self._sts_client = boto3.client("sts", region_name=self.region)
-            try:
+                self._sts_client = aws_sdk.client("sts", region=self.region)
+            with aws_call("ECR STS GetCallerIdentity"):
                 self._account_id = self._sts_client.get_caller_identity()["Account"]
-            except (ClientError, BotoCoreError) as exc:
-                raise _sdk_error(exc, "STS GetCallerIdentity") from exc
         return self._account_id
 
     @property
@@ -139,39 +123,32 @@ class EcrRegistry(Registry):
 
     def exists(self, tag: str) -> bool:
         """DescribeImages for ``tag``. Raises InvalidInput (no such repository), BackendUnavailable."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
+        client = self.client  # outside the call: its own InvalidInput (no region) is not a missing repository
         try:
-            if self._registry_id:
-                answer = self.client.describe_images(
-                    registryId=self._registry_id, repositoryName=self.repository, imageIds=[{"imageTag": tag}]
-                )
-            else:
-                answer = self.client.describe_images(
-                    repositoryName=self.repository, imageIds=[{"imageTag": tag}]
-                )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ImageNotFoundException":
-                return False
-            if code == "RepositoryNotFoundException":
-                raise InvalidInput(
-                    f"ECR repository {self.repository!r} does not exist in {self.region}: create it first",
-                    field=FIELD,
-                ) from exc
-            raise _sdk_error(exc, "DescribeImages") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "DescribeImages") from exc
+            with aws_call("ECR DescribeImages", _IMAGE_LOOKUP):
+                if self._registry_id:
+                    answer = client.describe_images(
+                        registryId=self._registry_id,
+                        repositoryName=self.repository,
+                        imageIds=[{"imageTag": tag}],
+                    )
+                else:
+                    answer = client.describe_images(
+                        repositoryName=self.repository, imageIds=[{"imageTag": tag}]
+                    )
+        except NotFound:
+            return False
+        except InvalidInput as exc:
+            raise InvalidInput(
+                f"ECR repository {self.repository!r} does not exist in {self.region}: create it first",
+                field=FIELD,
+            ) from exc
         return len(answer.get("imageDetails", [])) > 0
 
     def credentials(self) -> RegistryCredentials:
         """User ``AWS`` and a 12-hour token (GetAuthorizationToken). Raises BackendUnavailable."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with aws_call("ECR GetAuthorizationToken"):
             data = self.client.get_authorization_token()["authorizationData"]
-        except (ClientError, BotoCoreError) as exc:
-            raise _sdk_error(exc, "GetAuthorizationToken") from exc
         if not data or "authorizationToken" not in data[0]:
             raise BackendUnavailable("ECR GetAuthorizationToken answered no token")
         try:

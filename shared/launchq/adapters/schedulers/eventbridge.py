@@ -10,23 +10,28 @@ the reconciler's idempotency key: Scheduler's retries and the reconciler's fallb
 firing of the same tick make no second run.
 
 SDK errors are translated here: ``ValidationException`` is InvalidInput (field ``cron``),
-anything else BackendUnavailable. boto3 is imported on first use.
+anything else BackendUnavailable (``launchq.adapters.aws_sdk``, which also imports the SDK
+on first use).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from launchq.adapters import aws_sdk
+from launchq.adapters.aws_sdk import Translation, aws_call, codes
 from launchq.adapters.schedulers.cron import to_eventbridge
 from launchq.domain.models import Schedule
-from launchq.errors import BackendUnavailable, InvalidInput, LaunchqError
+from launchq.errors import AlreadyExists, InvalidInput, NotFound
 from launchq.ports import ScheduleTrigger
 
 if TYPE_CHECKING:
-    from botocore.exceptions import ClientError
     from mypy_boto3_scheduler import EventBridgeSchedulerClient
     from mypy_boto3_scheduler.type_defs import CreateScheduleInputTypeDef
 
@@ -69,9 +74,7 @@ class EventBridgeSchedulerTrigger(ScheduleTrigger):
     @property
     def client(self) -> EventBridgeSchedulerClient:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("scheduler")
+            self._client = aws_sdk.client("scheduler")
         return self._client
 
     def upsert(self, schedule: Schedule) -> None:
@@ -80,32 +83,21 @@ class EventBridgeSchedulerTrigger(ScheduleTrigger):
         Raises InvalidInput (field ``cron``) for a cron EventBridge cannot express,
         BackendUnavailable.
         """
-        from botocore.exceptions import BotoCoreError, ClientError
-
         request = self.request(schedule)
         try:
-            try:
+            with _scheduler_call("CreateSchedule", schedule.name, codes(AlreadyExists, "ConflictException")):
                 self.client.create_schedule(**request)
-            except ClientError as exc:
-                if _code(exc) != "ConflictException":
-                    raise
+        except AlreadyExists:
+            with _scheduler_call("UpdateSchedule", schedule.name):
                 self.client.update_schedule(**request)
-        except ClientError as exc:
-            raise _translated(exc, schedule.name) from exc
-        except BotoCoreError as exc:
-            raise BackendUnavailable(f"EventBridge Scheduler: {exc}", field="schedule") from exc
 
     def delete(self, name: str) -> None:
         """Delete the Scheduler schedule; one that is missing is fine. Raises BackendUnavailable."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            self.client.delete_schedule(Name=name, GroupName=self.group_name)
-        except ClientError as exc:
-            if _code(exc) != "ResourceNotFoundException":
-                raise _translated(exc, name) from exc
-        except BotoCoreError as exc:
-            raise BackendUnavailable(f"EventBridge Scheduler: {exc}", field="schedule") from exc
+            with _scheduler_call("DeleteSchedule", name, codes(NotFound, "ResourceNotFoundException")):
+                self.client.delete_schedule(Name=name, GroupName=self.group_name)
+        except NotFound:
+            pass
 
     def request(self, schedule: Schedule) -> CreateScheduleInputTypeDef:
         """The CreateSchedule (and UpdateSchedule) request for ``schedule``. Raises InvalidInput."""
@@ -129,16 +121,13 @@ class EventBridgeSchedulerTrigger(ScheduleTrigger):
         }
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _translated(exc: ClientError, name: str) -> LaunchqError:
-    error = exc.response.get("Error", {})
-    detail = (
-        f"EventBridge Scheduler refused schedule {name!r}: "
-        f"{error.get('Code', 'error')}: {error.get('Message', '')}"
+def _scheduler_call(
+    operation: str, name: str, table: Mapping[str, Translation] | None = None
+) -> AbstractContextManager[None]:
+    """Scheduler's errors as launchq's: a refused expression is the cron's fault, the rest the backend's."""
+    refused = codes(partial(InvalidInput, field="cron"), "ValidationException")
+    return aws_call(
+        f"EventBridge Scheduler {operation} of schedule {name!r}",
+        refused | dict(table or {}),
+        field="schedule",
     )
-    if _code(exc) == "ValidationException":
-        return InvalidInput(detail, field="cron")
-    return BackendUnavailable(detail, field="schedule")

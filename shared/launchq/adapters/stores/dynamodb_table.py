@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
+from launchq.adapters import aws_sdk
 from launchq.errors import AlreadyExists, BackendUnavailable, InvalidInput, LaunchqError
 
 if TYPE_CHECKING:
@@ -104,14 +105,10 @@ class _Conflict(Exception):
 
 
 def build_client() -> DynamoDBClient:
-    """A DynamoDB client from the environment (region, credentials, AWS_ENDPOINT_URL_DYNAMODB)."""
-    import boto3
-    from botocore.exceptions import BotoCoreError
-
-    try:
-        return boto3.session.Session().client("dynamodb")
-    except BotoCoreError as exc:
-        raise BackendUnavailable(f"cannot build a DynamoDB client: {exc}") from exc
+    """A DynamoDB client from the environment as it is now (region, credentials,
+    AWS_ENDPOINT_URL_DYNAMODB). Raises BackendUnavailable."""
+    client: DynamoDBClient = aws_sdk.client("dynamodb", fresh=True)
+    return client
 
 
 class DynamoTable:

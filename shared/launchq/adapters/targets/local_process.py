@@ -27,7 +27,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from launchq.adapters.targets.local_supervisor import write_exit_code
-from launchq.adapters.targets.workspace import (
+from launchq.build.workspace import (
     DEFAULT_CLONE_TIMEOUT,
     check_source,
     prepare_workspace,

@@ -31,15 +31,17 @@ with AWS's code and message; throttling, 5xx and connection errors are
 finds its own job (same name, same ``launchq:run-id`` tag) adopts it instead of failing.
 
 Test gap: no local server implements ``StopTrainingJob`` (moto answers it with a server
-error), so the stop request is pinned with botocore's ``Stubber`` in the tests.
+error), so the stop request is pinned with the SDK's ``Stubber`` in the tests.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from launchq.adapters.aws_sdk import Translation, aws_call, codes
 from launchq.adapters.targets.sagemaker_clients import SageMakerClients
 from launchq.adapters.targets.sagemaker_config import (
     JOB_NAME,
@@ -49,15 +51,21 @@ from launchq.adapters.targets.sagemaker_config import (
     Submission,
     build_request,
     check_request,
-    redact_values,
     role_arn,
 )
 from launchq.domain.models import JsonObject, Run, RunSpec
-from launchq.errors import BackendUnavailable, InvalidInput, LaunchFailed, LaunchqError
+from launchq.errors import (
+    AlreadyExists,
+    BackendUnavailable,
+    Conflict,
+    InvalidInput,
+    LaunchFailed,
+    LaunchqError,
+    NotFound,
+)
 from launchq.ports import Target, TargetState, TargetStatus
 
 if TYPE_CHECKING:
-    from botocore.exceptions import ClientError
     from mypy_boto3_logs import CloudWatchLogsClient
     from mypy_boto3_sagemaker import SageMakerClient
     from mypy_boto3_sts import STSClient
@@ -73,23 +81,6 @@ __all__ = [
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 MAX_LOG_EVENTS = 10_000
-_RETRYABLE = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "InternalServerError",
-        "InternalServerException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
 _NOT_FOUND = re.compile(r"not found|could not find|does not exist", re.IGNORECASE)
 _ENDED: dict[str, TargetState] = {
     "Completed": "finished",
@@ -101,39 +92,28 @@ _STARTING = frozenset(
 )
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", "error"))
+def _missing_or(kind: Translation) -> Translation:
+    """SageMaker answers ValidationException "Requested resource not found" for a job it does not know."""
+
+    def translate(detail: str) -> LaunchqError:
+        return NotFound(detail) if _NOT_FOUND.search(detail) else kind(detail)
+
+    return translate
 
 
-def _describe(exc: ClientError) -> str:
-    return f"{_code(exc)}: {exc.response.get('Error', {}).get('Message', '')}"
+# A request the SDK refuses before sending is never retried: the run cannot be launched as given.
+_UNSENDABLE = codes(LaunchFailed, "ParamValidationError")
+_JOB_LOOKUP = _UNSENDABLE | codes(NotFound, "ResourceNotFound", "ResourceNotFoundException")
+_DESCRIBE = _JOB_LOOKUP | {"ValidationException": _missing_or(BackendUnavailable)}
+# SageMaker refuses (ValidationException) to stop a job that is not InProgress.
+_STOP = _JOB_LOOKUP | {"ValidationException": _missing_or(Conflict)}
+_CREATE = _UNSENDABLE | codes(AlreadyExists, "ResourceInUse")
+_NO_LOGS = _UNSENDABLE | codes(NotFound, "ResourceNotFoundException")
 
 
-def _is_not_found(exc: ClientError) -> bool:
-    code = _code(exc)
-    if code in ("ResourceNotFound", "ResourceNotFoundException"):
-        return True
-    message = str(exc.response.get("Error", {}).get("Message", ""))
-    return code == "ValidationException" and bool(_NOT_FOUND.search(message))
-
-
-def _is_retryable(exc: ClientError) -> bool:
-    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-    return _code(exc) in _RETRYABLE or status >= 500
-
-
-def _sdk_error(exc: Exception, action: str, *, launching: bool = False) -> LaunchqError:
-    """One of launchq's errors for a botocore exception (AWS's code and message, no request data)."""
-    from botocore.exceptions import ClientError, ParamValidationError
-
-    if isinstance(exc, ClientError):
-        text = f"{action} failed: {_describe(exc)}"
-        if launching and not _is_retryable(exc):
-            return LaunchFailed(text)
-        return BackendUnavailable(text)
-    if isinstance(exc, ParamValidationError):
-        return LaunchFailed(f"{action} refused by botocore: {redact_values(str(exc))}")
-    return BackendUnavailable(f"{action} failed: {type(exc).__name__}: {exc}")
+def _launch_call(action: str, table: Mapping[str, Translation] = _UNSENDABLE) -> AbstractContextManager[None]:
+    """At submit, a request AWS refuses is LaunchFailed; throttling, 5xx, no answer BackendUnavailable."""
+    return aws_call(action, table, otherwise=LaunchFailed)
 
 
 def job_status(job: Mapping[str, Any]) -> TargetStatus:
@@ -199,21 +179,18 @@ class SageMakerTarget(Target):
         check_request(spec, resolved)
 
     def submit(self, run: Run) -> dict[str, str]:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             prepared = build_request(
                 run.spec, run.resolved, run_id=run.id, queue=run.queue, entity=run.entity
             )
             request, where = prepared.request, prepared.submission
-            client = self.clients.sagemaker(where)
-            role = request["RoleArn"]
-            account = "" if role.startswith("arn:") else self.clients.account(where)
+            with _launch_call("STS GetCallerIdentity"):
+                client = self.clients.sagemaker(where)
+                role = request["RoleArn"]
+                account = "" if role.startswith("arn:") else self.clients.account(where)
             request["RoleArn"] = role_arn(role, account, client.meta.partition)
         except InvalidInput as exc:
             raise LaunchFailed(str(exc)) from exc
-        except (ClientError, BotoCoreError) as exc:
-            raise _sdk_error(exc, "STS GetCallerIdentity", launching=True) from exc
         name = str(request["TrainingJobName"])
         if not JOB_NAME.match(name):
             raise LaunchFailed(f"resource_args.sagemaker.TrainingJobName: {name!r} is not a valid job name")
@@ -221,13 +198,10 @@ class SageMakerTarget(Target):
         if prepared.notes:
             handle["note"] = "; ".join(prepared.notes)
         try:
-            answer = client.create_training_job(**request)
-        except ClientError as exc:
-            if _code(exc) == "ResourceInUse":
-                return handle | self._adopt(run, name, exc, client)
-            raise _sdk_error(exc, "SageMaker CreateTrainingJob", launching=True) from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "SageMaker CreateTrainingJob", launching=True) from exc
+            with _launch_call("SageMaker CreateTrainingJob", _CREATE):
+                answer = client.create_training_job(**request)
+        except AlreadyExists as exc:
+            return handle | self._adopt(run, name, exc, client)
         return handle | {"training_job_arn": answer["TrainingJobArn"]}
 
     def status(self, run: Run) -> TargetStatus:
@@ -244,46 +218,36 @@ class SageMakerTarget(Target):
 
         Raises BackendUnavailable when SageMaker cannot be reached or refuses a running job.
         """
-        from botocore.exceptions import BotoCoreError, ClientError
-
         name = run.handle.get("training_job_name")
         if not name:
             return
         where = Submission.from_handle(run.handle)
         try:
-            self.clients.sagemaker(where).stop_training_job(TrainingJobName=name)
-        except ClientError as exc:
-            if _is_not_found(exc):
+            with aws_call("SageMaker StopTrainingJob", _STOP):
+                self.clients.sagemaker(where).stop_training_job(TrainingJobName=name)
+        except NotFound:
+            return
+        except Conflict as refused:
+            # Look before deciding, rather than trusting the wording of SageMaker's message.
+            job = self._describe(name, where)
+            if job is None or job.get("TrainingJobStatus") != "InProgress":
                 return
-            # SageMaker refuses to stop a job that is not InProgress (ValidationException);
-            # look before deciding, rather than trusting the wording of its message.
-            if _code(exc) == "ValidationException":
-                job = self._describe(name, where)
-                if job is None or job.get("TrainingJobStatus") != "InProgress":
-                    return
-            raise _sdk_error(exc, "SageMaker StopTrainingJob") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "SageMaker StopTrainingJob") from exc
+            raise BackendUnavailable(refused.detail) from refused
 
     def logs(self, run: Run, offset: int = 0) -> tuple[str, int]:
         """Log lines from event ``offset`` on (each ending in a newline) and the next offset."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         if offset < 0:
             raise InvalidInput("must be 0 or more", field="offset")
         name = run.handle.get("training_job_name")
         if not name:
             return "", offset
         try:
-            messages = self._log_messages(
-                self.clients.logs(Submission.from_handle(run.handle)), name, offset + MAX_LOG_EVENTS
-            )
-        except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
-                return "", offset
-            raise _sdk_error(exc, "CloudWatch Logs") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "CloudWatch Logs") from exc
+            with aws_call("CloudWatch Logs", _NO_LOGS):
+                messages = self._log_messages(
+                    self.clients.logs(Submission.from_handle(run.handle)), name, offset + MAX_LOG_EVENTS
+                )
+        except NotFound:
+            return "", offset
         chunk = messages[offset : offset + MAX_LOG_EVENTS]
         text = "".join(line if line.endswith("\n") else line + "\n" for line in chunk)
         return text, offset + len(chunk)
@@ -291,30 +255,21 @@ class SageMakerTarget(Target):
     # -- helpers ------------------------------------------------------------------------
     def _describe(self, name: str, where: Submission) -> Mapping[str, Any] | None:
         """DescribeTrainingJob, or None when SageMaker does not know the job."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
-            return self.clients.sagemaker(where).describe_training_job(TrainingJobName=name)
-        except ClientError as exc:
-            if _is_not_found(exc):
-                return None
-            raise _sdk_error(exc, "SageMaker DescribeTrainingJob") from exc
-        except BotoCoreError as exc:
-            raise _sdk_error(exc, "SageMaker DescribeTrainingJob") from exc
+            with aws_call("SageMaker DescribeTrainingJob", _DESCRIBE):
+                return self.clients.sagemaker(where).describe_training_job(TrainingJobName=name)
+        except NotFound:
+            return None
 
-    def _adopt(self, run: Run, name: str, exc: ClientError, client: SageMakerClient) -> dict[str, str]:
+    def _adopt(self, run: Run, name: str, exc: AlreadyExists, client: SageMakerClient) -> dict[str, str]:
         """A job of this name exists: ours from an earlier attempt (adopt it) or another's."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
+        with _launch_call("SageMaker DescribeTrainingJob"):
             arn = client.describe_training_job(TrainingJobName=name)["TrainingJobArn"]
             tags = client.list_tags(ResourceArn=arn).get("Tags", [])
-        except (ClientError, BotoCoreError) as lookup:
-            raise _sdk_error(lookup, "SageMaker DescribeTrainingJob", launching=True) from lookup
         if sagemaker_state_change_run_id({"Tags": tags}) == run.id:
             return {"training_job_name": name, "training_job_arn": arn}
         raise LaunchFailed(
-            f"SageMaker CreateTrainingJob failed: {_describe(exc)} (the job {name} belongs to "
+            f"{exc.detail} (the job {name} belongs to "
             "another run; give each run its own TrainingJobName, e.g. with ${run_id})"
         ) from exc
 

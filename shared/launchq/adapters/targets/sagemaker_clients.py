@@ -3,16 +3,18 @@ config names with W&B's ``region`` / ``profile`` keys.
 
 The target's own clients (SageMaker, CloudWatch Logs, STS) may be injected and are built
 on first use otherwise. A job submitted with ``region`` or ``profile`` is followed with
-clients of a ``boto3.Session`` for that pair, built once and kept. Errors stay botocore's
-here except a missing profile: the target translates them at its edge.
+clients of a ``boto3.Session`` for that pair, built once and kept. The SDK's errors are
+raised here (the target's calls translate them, through ``launchq.adapters.aws_sdk``),
+except a missing profile, which is LaunchFailed.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from launchq.adapters import aws_sdk
 from launchq.adapters.targets.sagemaker_config import Submission
-from launchq.errors import LaunchFailed
+from launchq.errors import InvalidInput, LaunchFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_logs import CloudWatchLogsClient
@@ -51,7 +53,7 @@ class SageMakerClients:
 
     def account(self, where: Submission = HERE) -> str:
         """The configured account, else the caller's (STS GetCallerIdentity, asked once per
-        place: a profile may be another account). Raises botocore's errors."""
+        place: a profile may be another account). Raises the SDK's errors."""
         place = (where.region, where.profile) if where.profile else (None, None)
         if place not in self._accounts:
             sts = cast("STSClient", self._client("sts", where if where.profile else HERE))
@@ -61,9 +63,7 @@ class SageMakerClients:
     def _client(self, service: str, where: Submission) -> Any:
         if not where.handle():
             if service not in self._here:
-                import boto3
-
-                self._here[service] = boto3.client(service)  # type: ignore[call-overload]
+                self._here[service] = aws_sdk.client(service)
             return self._here[service]
         key = (service, where.region, where.profile)
         if key not in self._elsewhere:
@@ -73,12 +73,9 @@ class SageMakerClients:
 
 def _session(where: Submission) -> Any:
     """A boto3 Session for ``where``. Raises LaunchFailed when its profile does not exist here."""
-    import boto3
-    from botocore.exceptions import ProfileNotFound
-
     try:
-        return boto3.Session(profile_name=where.profile, region_name=where.region)
-    except ProfileNotFound as exc:
+        return aws_sdk.session(profile=where.profile, region=where.region)
+    except InvalidInput as exc:
         raise LaunchFailed(
             f"resource_args.sagemaker.profile: AWS profile {where.profile!r} is not configured here"
         ) from exc

@@ -3,7 +3,7 @@
 Users write the config as W&B's SageMaker docs do: the body of a ``CreateTrainingJob``
 request in boto3's CamelCase (``RoleArn``, ``ResourceConfig.InstanceType``), or the same
 keys in snake_case (``role_arn``, ``resource_config.instance_type``) as W&B's runner also
-accepts. Keys are matched against botocore's own model of the request, recursively, so
+accepts. Keys are matched against the AWS SDK's own model of the request, recursively, so
 ``volume_size_in_gb`` finds ``VolumeSizeInGB``, every nested key is checked, and the keys
 of maps (``Environment``, ``HyperParameters``) are kept as written.
 
@@ -31,18 +31,18 @@ Choices, where W&B differs or is silent:
 from __future__ import annotations
 
 import copy
-import functools
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from launchq.adapters import aws_sdk
 from launchq.adapters.registries.uri import parse_registry_uri, registry_kind
 from launchq.config.macros import project_name
 from launchq.domain.models import JsonObject, RunSpec
 from launchq.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from botocore.model import Shape, StructureShape
+    from launchq.adapters.aws_sdk import ListShape, MapShape, Shape, StructureShape
 
 RESOURCE = "sagemaker"
 FIELD = f"resource_args.{RESOURCE}"
@@ -75,16 +75,9 @@ _PLACEHOLDER_ACCOUNT = "000000000000"
 _PLACEHOLDER_ROLE = f"arn:aws:iam::{_PLACEHOLDER_ACCOUNT}:role/placeholder"
 
 
-@functools.cache
 def request_shape() -> StructureShape:
-    """botocore's model of the CreateTrainingJob request (loaded once, ~0.1 s)."""
-    import botocore.session
-
-    model = botocore.session.get_session().get_service_model("sagemaker")
-    shape = model.operation_model("CreateTrainingJob").input_shape
-    if shape is None:  # pragma: no cover - botocore always models this request
-        raise RuntimeError("botocore has no model of SageMaker CreateTrainingJob")
-    return shape
+    """The SDK's model of the CreateTrainingJob request (loaded once)."""
+    return aws_sdk.input_shape("sagemaker", "CreateTrainingJob")
 
 
 def _fold(key: str) -> str:
@@ -108,18 +101,18 @@ def _structure(value: Any, shape: StructureShape, path: str) -> JsonObject:
 
 def _normalise(value: Any, shape: Shape, path: str) -> Any:
     """``value`` with structure keys renamed to the model's names. Raises InvalidInput."""
-    from botocore.model import ListShape, MapShape, StructureShape
-
-    if isinstance(shape, StructureShape):
-        return _structure(value, shape, path)
-    if isinstance(shape, ListShape):
+    if shape.type_name == "structure":
+        return _structure(value, cast("StructureShape", shape), path)
+    if shape.type_name == "list":
         if not isinstance(value, list):
             raise InvalidInput(f"must be a list, got {type(value).__name__}", field=path)
-        return [_normalise(item, shape.member, f"{path}[{i}]") for i, item in enumerate(value)]
-    if isinstance(shape, MapShape):
+        member = cast("ListShape", shape).member
+        return [_normalise(item, member, f"{path}[{i}]") for i, item in enumerate(value)]
+    if shape.type_name == "map":
         if not isinstance(value, dict):
             raise InvalidInput(f"must be a mapping, got {type(value).__name__}", field=path)
-        return {str(k): _normalise(v, shape.value, f"{path}.{k}") for k, v in value.items()}
+        of = cast("MapShape", shape).value
+        return {str(k): _normalise(v, of, f"{path}.{k}") for k, v in value.items()}
     if shape.type_name == "string" and isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)  # template variables keep their type: {{lr}} is a float, a hyperparameter text
     return value
@@ -361,16 +354,9 @@ def role_arn(role: str, account_id: str, partition: str = "aws") -> str:
     return f"arn:{partition}:iam::{account_id}:role/{role.lstrip('/')}"
 
 
-def redact_values(report: str) -> str:
-    """botocore's validation report without the offending values (they may be secrets)."""
-    return re.sub(r"value: .*?, (type|valid)", r"\1", report)
-
-
 def _check_profile(profile: str) -> None:
     """The AWS profile must exist where launchq submits (the AWS stack has none)."""
-    import botocore.session
-
-    if profile not in botocore.session.Session().available_profiles:
+    if profile not in aws_sdk.profiles():
         raise InvalidInput(
             f"AWS profile {profile!r} is not configured where launchq submits jobs "
             "(~/.aws/config or ~/.aws/credentials; the AWS stack's functions have no profiles)",
@@ -379,12 +365,10 @@ def _check_profile(profile: str) -> None:
 
 
 def check_request(spec: RunSpec, resolved: JsonObject) -> None:
-    """Everything ``build_request`` checks, plus botocore's own type and length checks.
+    """Everything ``build_request`` checks, plus the SDK's own type and length checks.
 
     Raises InvalidInput.
     """
-    from botocore.validate import ParamValidator
-
     prepared = build_request(spec, resolved, run_id="0" * 16, queue="queue", entity="entity")
     if prepared.submission.profile is not None:
         _check_profile(prepared.submission.profile)
@@ -392,6 +376,6 @@ def check_request(spec: RunSpec, resolved: JsonObject) -> None:
     role = request["RoleArn"]
     # A macro in the role is substituted at submit; stand in a well-formed ARN until then.
     request["RoleArn"] = _PLACEHOLDER_ROLE if "${" in role else role_arn(role, _PLACEHOLDER_ACCOUNT)
-    report = ParamValidator().validate(request, request_shape())
-    if report.has_errors():
-        raise InvalidInput(redact_values(report.generate_report()), field=FIELD)
+    report = aws_sdk.validation_report(request, request_shape())
+    if report is not None:
+        raise InvalidInput(report, field=FIELD)

@@ -3,6 +3,10 @@
 Resource names are W&B Launch's. A queue may only point at a resource this deployment
 has an adapter for; a known resource that is not configured here is refused with a
 message that says what is available, instead of failing later in the dispatcher.
+
+The catalog is the service's registry of targets: the composition roots
+(``launchq.local.wiring``, ``launchq.aws.wiring``) fill it with adapters, the services
+look targets up in it by the queue's resource and never import an adapter themselves.
 """
 
 from __future__ import annotations

@@ -1,19 +1,30 @@
-"""DynamoRunStore under real contention: four OS processes claiming from one DynamoDB Local table."""
+"""The store race contract: four OS processes claiming from one store at once.
+
+Run against every store that several processes can share: SQLite (one file) and
+DynamoDB (one DynamoDB Local table). The in-memory store lives in one process and has its
+own thread-free claim; it runs the rest of the store contract (``test_store_contract.py``).
+
+Each child process opens its own store, says ``ready``, waits for ``go`` on stdin (so all
+four start together), and prints its result as JSON on its last line.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from mypy_boto3_dynamodb import DynamoDBClient
 
 from launchq.adapters.stores.dynamodb import DynamoRunStore, create_table
+from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.domain.models import Queue, Run, RunSpec
 from launchq.domain.states import RunState
+from launchq.ports import RunStore
 from tests.contract.conftest import dynamodb_client
 from tests.helpers import race
 
@@ -21,34 +32,41 @@ pytestmark = pytest.mark.integration
 
 PROCESSES = 4
 
-# Shared by both children: a store on the table named in argv, a "ready" line, then wait
-# for "go" on stdin so that all four start together.
+# Opens the store named in argv: ``sqlite <queue> <retries> <path>`` or
+# ``dynamodb <queue> <retries> <endpoint url> <table>``.
 PRELUDE = """
 import json, sys, time
 from datetime import UTC, datetime, timedelta
-import boto3
-from launchq.adapters.stores.dynamodb import DynamoRunStore
 from launchq.domain.states import RunState as S
-
-url, table, queue = sys.argv[1:4]
-client = boto3.session.Session().client(
-    "dynamodb", endpoint_url=url, region_name="us-east-1",
-    aws_access_key_id="testing", aws_secret_access_key="testing",
-)
-store = DynamoRunStore(table, client)
-
 from launchq.errors import BackendUnavailable
 
+kind, queue, retries = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if kind == "sqlite":
+    from launchq.adapters.stores.sqlite import SqliteRunStore
+    store = SqliteRunStore(sys.argv[4])
+else:
+    import boto3
+    from launchq.adapters.stores.dynamodb import DynamoRunStore
+    client = boto3.session.Session().client(
+        "dynamodb", endpoint_url=sys.argv[4], region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
+    )
+    store = DynamoRunStore(sys.argv[5], client)
+
 def claim():
-    # BackendUnavailable is documented as safe to retry (heavy contention); a dispatcher
-    # retries it (SQS redelivery, the local loop's next pass), so this one does too.
-    for _ in range(20):
+    # On DynamoDB, BackendUnavailable is documented as safe to retry (heavy contention); a
+    # dispatcher retries it (SQS redelivery, the local loop's next pass), so this one does
+    # too. SQLite gets no retry: its claims wait for the lock and must never fail here.
+    for _ in range(retries):
         now = datetime.now(UTC)
         try:
             return store.claim(queue, now, now + timedelta(minutes=5))
         except BackendUnavailable:
             time.sleep(0.05)
-    raise SystemExit("claims kept losing for 20 retries")
+    if retries:
+        raise SystemExit(f"claims kept losing for {retries} retries")
+    now = datetime.now(UTC)
+    return store.claim(queue, now, now + timedelta(minutes=5))
 
 print("ready", flush=True)
 sys.stdin.readline()
@@ -97,20 +115,24 @@ print(json.dumps({"log": log, "samples": samples}), flush=True)
 )
 
 
-@pytest.fixture
-def client(dynamodb_url: str) -> DynamoDBClient:
-    return dynamodb_client(dynamodb_url)
+@dataclass
+class SharedStore:
+    store: RunStore
+    where: list[str]  # the child's argv: the store kind, its retries, then its location
+    many: int  # how many runs the claim-everything race seeds
+
+    def in_processes(self, script: str) -> list[str]:
+        """Run PROCESSES copies of ``script`` at once; return each one's last line."""
+        kind, *rest = self.where
+        argv = [sys.executable, "-c", script, kind, "gpu", *rest]
+        return [out.strip().splitlines()[-1] for out in race([argv] * PROCESSES, timeout=240)]
+
+    def seed(self, max_jobs: int, runs: int) -> set[str]:
+        return seed(self.store, max_jobs, runs)
 
 
-@pytest.fixture
-def table(client: DynamoDBClient) -> Iterator[str]:
-    name = f"launchq-race-{uuid4().hex[:8]}"
-    create_table(client, name)
-    yield name
-    client.delete_table(TableName=name)
-
-
-def _seed(store: DynamoRunStore, max_jobs: int, runs: int) -> set[str]:
+def seed(store: RunStore, max_jobs: int, runs: int) -> set[str]:
+    """Create the queue ``gpu`` (``max_jobs``) holding ``runs`` queued runs; their ids."""
     now = datetime.now(UTC)
     store.create_queue(Queue(name="gpu", resource="local-process", max_jobs=max_jobs, created_at=now))
     ids: set[str] = set()
@@ -128,10 +150,20 @@ def _seed(store: DynamoRunStore, max_jobs: int, runs: int) -> set[str]:
     return ids
 
 
-def _in_processes(script: str, url: str, table: str) -> list[str]:
-    """Run PROCESSES copies of ``script`` at once against ``table``; return each one's last line."""
-    argv = [sys.executable, "-c", script, url, table, "gpu"]
-    return [out.strip().splitlines()[-1] for out in race([argv] * PROCESSES, timeout=240)]
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedStore]:
+    if request.param == "sqlite":
+        path = tmp_path / "launchq.db"
+        sqlite_store = SqliteRunStore(path)
+        yield SharedStore(sqlite_store, ["sqlite", "0", str(path)], many=400)
+        sqlite_store.close()
+        return
+    url = request.getfixturevalue("dynamodb_url")
+    client = dynamodb_client(url)
+    table = f"launchq-race-{uuid4().hex[:8]}"
+    create_table(client, table)
+    yield SharedStore(DynamoRunStore(table, client), ["dynamodb", "20", url, table], many=300)
+    client.delete_table(TableName=table)
 
 
 def _most_at_once(intervals: list[tuple[float, float]]) -> int:
@@ -144,33 +176,41 @@ def _most_at_once(intervals: list[tuple[float, float]]) -> int:
     return most
 
 
-def test_four_processes_claim_every_run_exactly_once(
-    client: DynamoDBClient, table: str, dynamodb_url: str
-) -> None:
-    # GIVEN 300 queued runs on an unlimited queue
-    store = DynamoRunStore(table, client)
-    ids = _seed(store, max_jobs=-1, runs=300)
+def test_four_processes_claim_every_run_exactly_once(shared: SharedStore) -> None:
+    # GIVEN many queued runs on an unlimited queue (400 in SQLite, 300 in DynamoDB Local)
+    store = shared.store
+    ids = shared.seed(max_jobs=-1, runs=shared.many)
     # WHEN four processes claim until the queue is empty
-    results = [json.loads(out) for out in _in_processes(CLAIMER, dynamodb_url, table)]
+    results = [json.loads(out) for out in shared.in_processes(CLAIMER)]
     # THEN no run was claimed twice, none was lost, and every process got some
     claimed = [run_id for got in results for run_id in got]
     assert len(claimed) == len(set(claimed)), "a run was claimed by two processes"
     assert set(claimed) == ids
     assert all(got for got in results), [len(got) for got in results]
-    assert (store.count_active("gpu"), store.count_queued("gpu")) == (300, 0)
+    assert (store.count_active("gpu"), store.count_queued("gpu")) == (shared.many, 0)
     assert store.list_runs(queue="gpu", states=[RunState.QUEUED]) == []
-    assert len(store.list_runs(queue="gpu", states=[RunState.CLAIMED])) == 300
+    assert len(store.list_runs(queue="gpu", states=[RunState.CLAIMED])) == shared.many
     assert all(len(store.events(run_id)) == 2 for run_id in claimed)
 
 
-def test_racing_dispatchers_never_exceed_max_jobs_and_finish_every_run_once(
-    client: DynamoDBClient, table: str, dynamodb_url: str
-) -> None:
+def test_four_processes_never_exceed_max_jobs(shared: SharedStore) -> None:
+    # GIVEN a queue limited to 3 concurrent runs with 40 waiting
+    store = shared.store
+    shared.seed(max_jobs=3, runs=40)
+    # WHEN four processes claim (and never finish anything)
+    results = [json.loads(out) for out in shared.in_processes(CLAIMER)]
+    # THEN exactly three runs were handed out in total
+    assert sum(len(got) for got in results) == 3
+    assert len(store.list_runs(queue="gpu", states=[RunState.CLAIMED])) == 3
+    assert len(store.list_runs(queue="gpu", states=[RunState.QUEUED])) == 37
+
+
+def test_racing_dispatchers_never_exceed_max_jobs_and_finish_every_run_once(shared: SharedStore) -> None:
     # GIVEN a queue limited to 3 concurrent runs with 150 waiting
-    store = DynamoRunStore(table, client)
-    ids = _seed(store, max_jobs=3, runs=150)
+    store = shared.store
+    ids = shared.seed(max_jobs=3, runs=150)
     # WHEN four dispatcher processes claim, run, finish and claim again until the line is empty
-    results = [json.loads(out) for out in _in_processes(DISPATCHER, dynamodb_url, table)]
+    results = [json.loads(out) for out in shared.in_processes(DISPATCHER)]
     # THEN every run was finished exactly once
     log = [entry for result in results for entry in result["log"]]
     finished = [run_id for run_id, _, _ in log]

@@ -1,6 +1,8 @@
 """Prepare a fresh per-run workspace directory from a run's ``uri`` and ``git_version``.
 
-Used by targets that run code on this machine (local-process). A source is one of:
+Used by targets that run code on this machine (local-process), and by
+:mod:`launchq.build.source` to clone a git source into a build context; it lives with the
+builds so that ``build`` needs no adapter. A source is one of:
 
 * nothing (``uri`` None): an empty directory;
 * a local directory: copied (without ``.git``), or, when a ``git_version`` is asked and the
@@ -239,6 +241,15 @@ def _copy_dir(source: Path, dest: Path, exclude: Path | None) -> None:
         raise LaunchFailed(f"cannot copy {str(source)!r}: {str(exc)[:_STDERR_TAIL]}") from None
 
 
+def clear_dest(dest: Path) -> None:
+    """Remove whatever is at ``dest`` (a file, a link or a tree) and make sure its parent exists."""
+    if dest.is_symlink() or dest.is_file():
+        dest.unlink()
+    elif dest.exists():
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+
+
 def prepare_workspace(
     dest: Path,
     uri: str | None,
@@ -257,11 +268,7 @@ def prepare_workspace(
         check_source(uri, git_version)
     except InvalidInput as exc:
         raise LaunchFailed(redact(str(exc))) from None
-    if dest.is_symlink() or dest.is_file():
-        dest.unlink()
-    elif dest.exists():
-        shutil.rmtree(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    clear_dest(dest)
     if uri is None:
         dest.mkdir()
         return
