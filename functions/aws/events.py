@@ -43,6 +43,7 @@ from launchq.aws.wiring import services_from_env
 from launchq.bootstrap import Services
 from launchq.errors import NotFound
 from launchq.service.state_changes import BuildEventOutcome
+from launchq.validation import problems
 
 logger = Logger(service="launchq-events")
 
@@ -72,9 +73,8 @@ def _schedule_tick(svc: Services, event: dict[str, Any]) -> dict[str, Any]:
     try:
         fired = ScheduleFired.model_validate(event)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "event"
-        logger.warning("ignored a malformed schedule event", extra={"field": where, "error": first["msg"]})
+        where, why = problems(exc, whole="event")[0]
+        logger.warning("ignored a malformed schedule event", extra={"field": where, "error": why})
         return {"schedule": None, "run_id": None}
     run_id = svc.schedules.fire(fired.name, fired.tick)
     logger.info(

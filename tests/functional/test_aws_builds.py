@@ -206,9 +206,11 @@ def test_uploaded_code_is_built_by_codebuild_then_submitted_with_the_ecr_image(a
 
     # THEN the run is building, with the id of a CodeBuild build moto has for the project
     assert run.state.value == "building", run.reason
-    build_id = run.handle["build_id"]
+    build_id, image_uri = run.build_id, run.image_uri
+    assert build_id is not None
+    assert image_uri is not None
+    assert set(run.handle).isdisjoint({"build_id", "image_uri"})  # launchq's own, not the target's
     assert _builds(aws) == [build_id]
-    image_uri = run.handle["image_uri"]
     repository_uri, _, tag = image_uri.rpartition(":")
     assert repository_uri == aws.repository_uri
     # AND the build context (the uploaded code with its Dockerfile) is in S3 under the tag
@@ -231,7 +233,7 @@ def test_uploaded_code_is_built_by_codebuild_then_submitted_with_the_ecr_image(a
     started = aws.svc.runs.get(run.id)
     assert started.state.value == "starting"
     assert _job(started)["AlgorithmSpecification"]["TrainingImage"] == f"{aws.repository_uri}:{tag}"
-    assert started.handle["build_id"] == build_id  # the build log stays reachable
+    assert started.build_id == build_id  # the build log stays reachable
 
     # WHEN the same event arrives again (EventBridge delivers at least once)
     again = events.handler(_build_event(aws, build_id, "SUCCEEDED"), CTX, aws.svc)
@@ -245,7 +247,8 @@ def test_a_failed_build_dead_letters_the_run_with_the_build_log_tail(aws: Stack)
     """moto reports every build SUCCEEDED: BatchGetBuilds is stubbed (botocore Stubber) with
     moto's record of the build set to FAILED in BUILD with a log stream; the log is moto's."""
     run = _enqueue_and_dispatch(aws, _upload_code_and_queue(aws))
-    build_id = run.handle["build_id"]
+    build_id = run.build_id
+    assert build_id is not None
     group, stream = f"/aws/codebuild/{aws.project}", build_id.split(":")[1]
     logs = boto3.client("logs")
     logs.create_log_group(logGroupName=group)
@@ -290,7 +293,8 @@ def test_the_same_code_again_is_not_rebuilt_when_its_image_is_in_ecr(aws: Stack)
     # GIVEN a first run of the code, building, and its image pushed to ECR as the build would
     uri = _upload_code_and_queue(aws)
     first = _enqueue_and_dispatch(aws, uri)
-    tag = first.handle["image_uri"].rpartition(":")[2]
+    assert first.image_uri is not None
+    tag = first.image_uri.rpartition(":")[2]
     boto3.client("ecr").put_image(repositoryName=aws.repository, imageManifest=MANIFEST, imageTag=tag)
 
     # WHEN the same code is launched again
@@ -298,7 +302,7 @@ def test_the_same_code_again_is_not_rebuilt_when_its_image_is_in_ecr(aws: Stack)
 
     # THEN no build is started: ECR has the tag, and the run goes straight to starting with it
     assert second.state.value == "starting", second.reason
-    assert _builds(aws) == [first.handle["build_id"]]
+    assert _builds(aws) == [first.build_id]
     assert len(aws.started) == 1
     assert _job(second)["AlgorithmSpecification"]["TrainingImage"] == f"{aws.repository_uri}:{tag}"
     reasons = [e.reason for e in aws.svc.runs.events(second.id)]
@@ -319,7 +323,8 @@ def _variant(event: dict[str, Any], run_id: str | None = None, **detail: str) ->
 
 def test_build_events_that_no_waiting_run_owns_are_ignored(aws: Stack) -> None:
     run = _enqueue_and_dispatch(aws, _upload_code_and_queue(aws))
-    build_id = run.handle["build_id"]
+    build_id = run.build_id
+    assert build_id is not None
     succeeded = _build_event(aws, build_id, "SUCCEEDED")
     other_id = f"{aws.project}:{uuid.uuid4()}"
     cases = [

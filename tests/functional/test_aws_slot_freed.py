@@ -42,7 +42,8 @@ def test_a_failed_build_frees_its_slot_and_the_doorbell_launches_the_next_run(aw
     assert aws.svc.runs.get(waiting["id"]).state is RunState.QUEUED
 
     # WHEN CodeBuild reports the build FAILED (moto says SUCCEEDED: its answer is stubbed)
-    build_id = building.handle["build_id"]
+    build_id = building.build_id
+    assert build_id is not None
     record = boto3.client("codebuild").batch_get_builds(ids=[build_id])["builds"][0]
     failed = record | {"buildStatus": "FAILED", "currentPhase": "COMPLETED"}
     with Stubber(aws.builder.codebuild) as stubber:

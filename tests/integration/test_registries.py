@@ -33,7 +33,7 @@ from launchq.adapters.registries.acr import USERNAME as ACR_USERNAME
 from launchq.adapters.registries.gcr import USERNAME as GCR_USERNAME
 from launchq.adapters.registries.gcr import GoogleAccessToken
 from launchq.adapters.registries.oci import MANIFEST_MEDIA_TYPES
-from launchq.domain.launch_config_blocks import OciRegistry as OciRegistryBlock
+from launchq.domain.launch_config_blocks import OciRegistryConfig
 from launchq.errors import BackendUnavailable, InvalidInput
 from launchq.ports import RegistryCredentials
 from tests.registry_servers import ChallengeRegistry, docker_registry
@@ -62,7 +62,7 @@ def test_oci_missing_tag_is_false_and_pushed_tag_is_true(oci_registry: str, base
 
 
 def test_oci_from_config_uses_plain_http_on_loopback(oci_registry: str, base_image: str) -> None:
-    registry = registry_from_config(OciRegistryBlock(type="oci", uri=f"{oci_registry}/base"))
+    registry = registry_from_config(OciRegistryConfig(type="oci", uri=f"{oci_registry}/base"))
     assert isinstance(registry, OciRegistry)
     assert registry.endpoint == f"http://{oci_registry}"
     assert registry.exists("1")

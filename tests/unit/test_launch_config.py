@@ -8,17 +8,17 @@ import pytest
 import yaml
 
 from launchq.domain.launch_config import (
-    AcrRegistry,
-    AwsEnvironment,
-    AzureEnvironment,
-    DockerBuilder,
-    EcrRegistry,
-    GcpEnvironment,
-    GcrRegistry,
-    KanikoBuilder,
+    AcrRegistryConfig,
+    AwsEnvironmentConfig,
+    AzureEnvironmentConfig,
+    DockerBuilderConfig,
+    EcrRegistryConfig,
+    GcpEnvironmentConfig,
+    GcrRegistryConfig,
+    KanikoBuilderConfig,
     LaunchConfig,
-    NoopBuilder,
-    OciRegistry,
+    NoopBuilderConfig,
+    OciRegistryConfig,
     load_launch_config,
     parse_launch_config,
 )
@@ -48,7 +48,8 @@ def test_core_keys_from_the_docs_parse() -> None:
 
 
 @pytest.mark.parametrize(
-    ("builder_type", "model"), [("docker", DockerBuilder), ("kaniko", KanikoBuilder), ("noop", NoopBuilder)]
+    ("builder_type", "model"),
+    [("docker", DockerBuilderConfig), ("kaniko", KanikoBuilderConfig), ("noop", NoopBuilderConfig)],
 )
 def test_each_documented_builder_type_parses(builder_type: str, model: type) -> None:
     # GIVEN `builder: type: docker | kaniko | noop`
@@ -79,7 +80,7 @@ builder:
     # WHEN it is parsed
     builder = parse_launch_config(text, SOURCE).builder
     # THEN each hyphenated key lands on its attribute
-    assert isinstance(builder, KanikoBuilder)
+    assert isinstance(builder, KanikoBuilderConfig)
     assert builder.build_context_store == "s3://my-bucket/build-contexts/"
     assert builder.build_job_name == "wandb-image-build"
     assert builder.secret_name == "aws-creds"
@@ -98,7 +99,7 @@ builder:
 )
 def test_build_context_store_accepts_s3_gcs_and_azure_blob(store: str) -> None:
     config = parse_launch_config(f"builder:\n  type: kaniko\n  build-context-store: {store}\n", SOURCE)
-    assert isinstance(config.builder, KanikoBuilder)
+    assert isinstance(config.builder, KanikoBuilderConfig)
     assert config.builder.build_context_store == store
 
 
@@ -126,9 +127,9 @@ registry:
   uri: 123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repo
 """
     config = parse_launch_config(text, SOURCE)
-    assert isinstance(config.environment, AwsEnvironment)
+    assert isinstance(config.environment, AwsEnvironmentConfig)
     assert config.environment.region == "us-east-1"
-    assert isinstance(config.registry, EcrRegistry)
+    assert isinstance(config.registry, EcrRegistryConfig)
     assert config.registry.uri == "123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repo"
 
 
@@ -136,7 +137,7 @@ def test_ecr_with_only_a_repository_name_parses() -> None:
     # GIVEN the commented-out alternative of the docs: `repository: my-repository-name`
     text = "registry:\n  type: ecr\n  repository: my-repository-name\n"
     registry = parse_launch_config(text, SOURCE).registry
-    assert isinstance(registry, EcrRegistry)
+    assert isinstance(registry, EcrRegistryConfig)
     assert registry.repository == "my-repository-name"
     assert registry.uri is None
 
@@ -161,11 +162,11 @@ registry:
     with_names = "registry:\n  type: gcr\n  repository: my-artifact-repo\n  image-name: my-image-name\n"
     first = parse_launch_config(with_uri, SOURCE)
     second = parse_launch_config(with_names, SOURCE)
-    assert isinstance(first.environment, GcpEnvironment)
+    assert isinstance(first.environment, GcpEnvironmentConfig)
     assert first.environment.project == "my-project"
-    assert isinstance(first.registry, GcrRegistry)
+    assert isinstance(first.registry, GcrRegistryConfig)
     assert first.registry.uri == "us-central1-docker.pkg.dev/my-project/my-repo/my-image"
-    assert isinstance(second.registry, GcrRegistry)
+    assert isinstance(second.registry, GcrRegistryConfig)
     assert (second.registry.repository, second.registry.image_name) == ("my-artifact-repo", "my-image-name")
 
 
@@ -179,8 +180,8 @@ def test_azure_acr_example_parses_without_a_region() -> None:
     # GIVEN the docs' Azure tab (W&B's own model wrongly requires `region` here)
     text = "environment:\n  type: azure\nregistry:\n  type: acr\n  uri: https://my-registry.azurecr.io/my-repository\n"
     config = parse_launch_config(text, SOURCE)
-    assert isinstance(config.environment, AzureEnvironment)
-    assert isinstance(config.registry, AcrRegistry)
+    assert isinstance(config.environment, AzureEnvironmentConfig)
+    assert isinstance(config.registry, AcrRegistryConfig)
     assert config.registry.uri == "https://my-registry.azurecr.io/my-repository"
 
 
@@ -214,7 +215,7 @@ launchConfig: |
     # THEN it is the same config a file would give
     assert config.queues == ["k8s-queue"]
     assert config.max_jobs == 4
-    assert isinstance(config.builder, KanikoBuilder)
+    assert isinstance(config.builder, KanikoBuilderConfig)
     assert config.builder.build_context_store == "s3://my-bucket/contexts"
 
 
@@ -254,7 +255,9 @@ def test_empty_blocks_mean_not_configured() -> None:
 
 
 def test_python_names_are_accepted_too() -> None:
-    builder = KanikoBuilder(type="kaniko", build_context_store="gs://b/ctx", secret_name="s", secret_key="k")
+    builder = KanikoBuilderConfig(
+        type="kaniko", build_context_store="gs://b/ctx", secret_name="s", secret_key="k"
+    )
     assert builder.build_context_store == "gs://b/ctx"
 
 
@@ -477,10 +480,10 @@ def test_max_jobs_that_is_no_valid_count_is_still_refused(written: str) -> None:
 @pytest.mark.parametrize(
     ("uri", "model"),
     [
-        ("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repository", EcrRegistry),
-        ("us-central1-docker.pkg.dev/my-project/my-artifact-repo/my-image", GcrRegistry),
-        ("gcr.io/my-project/my-image", GcrRegistry),
-        ("https://my-registry.azurecr.io/my-repository", AcrRegistry),
+        ("https://123456789012.dkr.ecr.us-east-1.amazonaws.com/my-repository", EcrRegistryConfig),
+        ("us-central1-docker.pkg.dev/my-project/my-artifact-repo/my-image", GcrRegistryConfig),
+        ("gcr.io/my-project/my-image", GcrRegistryConfig),
+        ("https://my-registry.azurecr.io/my-repository", AcrRegistryConfig),
     ],
 )
 def test_registry_uri_without_type_takes_the_type_from_the_uri(uri: str, model: type) -> None:
@@ -503,16 +506,16 @@ def test_registry_uri_that_names_no_cloud_asks_for_the_type() -> None:
 def test_a_written_registry_type_wins_over_the_uri() -> None:
     uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train"
     config = parse_launch_config(f"registry: {{type: oci, uri: {uri}}}\n", SOURCE)
-    assert isinstance(config.registry, OciRegistry)
+    assert isinstance(config.registry, OciRegistryConfig)
 
 
 @pytest.mark.parametrize(
     ("destination", "model"),
     [
-        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/train", EcrRegistry),
-        ("https://us-central1-docker.pkg.dev/proj/repo/train", GcrRegistry),
-        ("launchq01.azurecr.io/train", AcrRegistry),
-        ("127.0.0.1:5000/team/train", OciRegistry),
+        ("123456789012.dkr.ecr.us-east-1.amazonaws.com/train", EcrRegistryConfig),
+        ("https://us-central1-docker.pkg.dev/proj/repo/train", GcrRegistryConfig),
+        ("launchq01.azurecr.io/train", AcrRegistryConfig),
+        ("127.0.0.1:5000/team/train", OciRegistryConfig),
     ],
 )
 def test_builder_destination_is_where_built_images_go(destination: str, model: type) -> None:
@@ -541,7 +544,7 @@ def test_builder_destination_and_the_same_registry_agree() -> None:
     uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/train"
     text = f"registry: {{type: ecr, uri: 'https://{uri}'}}\nbuilder: {{type: docker, destination: {uri}}}\n"
     config = parse_launch_config(text, SOURCE)
-    assert isinstance(config.registry, EcrRegistry)
+    assert isinstance(config.registry, EcrRegistryConfig)
     assert config.registry.uri == f"https://{uri}"
 
 

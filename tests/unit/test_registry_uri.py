@@ -13,7 +13,7 @@ from launchq.adapters.registries.uri import (
     registry_kind,
     split_host,
 )
-from launchq.domain.launch_config_blocks import AcrRegistry, GcrRegistry, LocalRegistry
+from launchq.domain.launch_config_blocks import AcrRegistryConfig, GcrRegistryConfig, LocalRegistryConfig
 from launchq.errors import InvalidInput
 
 
@@ -125,19 +125,19 @@ def test_loopback_hosts() -> None:
 def test_registry_from_config_builds_without_cloud_sdks() -> None:
     # GIVEN the W&B documented blocks: adapters build without google-auth or azure-identity
     gcr = registry_from_config(
-        GcrRegistry(type="gcr", repository="repo", image_name="img", project="proj", region="us-east1")
+        GcrRegistryConfig(type="gcr", repository="repo", image_name="img", project="proj", region="us-east1")
     )
-    acr = registry_from_config(AcrRegistry(type="acr", uri="https://launchq01.azurecr.io/team/app"))
+    acr = registry_from_config(AcrRegistryConfig(type="acr", uri="https://launchq01.azurecr.io/team/app"))
     assert gcr is not None
     assert gcr.image_uri("abc") == "us-east1-docker.pkg.dev/proj/repo/img:abc"
     assert acr is not None
     assert acr.image_uri("abc") == "launchq01.azurecr.io/team/app:abc"
-    assert registry_from_config(LocalRegistry(type="local")) is None
+    assert registry_from_config(LocalRegistryConfig(type="local")) is None
 
 
 def test_artifact_registry_config_needs_every_part() -> None:
     with pytest.raises(InvalidInput, match="missing: project, region"):
-        registry_from_config(GcrRegistry(type="gcr", repository="repo", image_name="img"))
+        registry_from_config(GcrRegistryConfig(type="gcr", repository="repo", image_name="img"))
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,8 @@ class World:
         assert dispatched.id == run.id
         assert dispatched.state == RunState.BUILDING
         self.doorbell.wait(0)  # forget the rings so far
-        return dispatched, dispatched.handle["build_id"]
+        assert dispatched.build_id is not None
+        return dispatched, dispatched.build_id
 
     def events_of(self, run: Run) -> list[str]:
         return [event.reason for event in self.svc.runs.events(run.id)]
@@ -117,7 +118,7 @@ def test_a_finished_build_resumes_its_run_into_starting_with_the_built_image(wor
     assert stored.state == RunState.STARTING
     image = world.builder.plans[build_id].image_uri
     assert world.events_of(run)[-1] == f"submitted to local-process with image {image}"
-    assert stored.handle["build_id"] == build_id
+    assert stored.build_id == build_id
     assert world.target.jobs[run.id].state == "starting"
 
 

@@ -2,6 +2,10 @@
 
 template.yaml sets every variable; a missing one fails the cold start with a message that
 names it, not a KeyError somewhere later.
+
+The service's own settings (lease, start and build timeouts, entity) are ServiceSettings'
+fields, inherited under their flat names (``LAUNCHQ_LEASE_SECONDS``, ...); two defaults
+are the stack's own, for the reasons given where they are overridden.
 """
 
 from __future__ import annotations
@@ -11,22 +15,21 @@ from typing import Self
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from launchq.domain.models import DEFAULT_ENTITY, NAME_PATTERN
+from launchq.service.context import Seconds, ServiceSettings
 
 
-class AwsSettings(BaseSettings):
+class AwsSettings(BaseSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="LAUNCHQ_", extra="ignore")
 
     table_name: str = Field(min_length=3, description="the DynamoDB table (runs, queues, schedules)")
     doorbell_queue_url: str = Field(min_length=1, description="the SQS doorbell queue")
     account_id: str | None = Field(default=None, description="for expanding bare SageMaker role names")
-    lease_seconds: float = Field(default=600, gt=0)
-    start_timeout_seconds: float = Field(default=1800, gt=0)
-    entity: str = Field(
-        default=DEFAULT_ENTITY,
-        pattern=NAME_PATTERN,
-        description="W&B entity of queues created without one (their runs' WANDB_ENTITY)",
-    )
+    # The dispatcher function times out after 60 s (template.yaml), so a claim older than
+    # that is orphaned: ten minutes requeues it sooner than local mode's default does.
+    lease_seconds: Seconds = Field(default=600, description="a claim not launched by then is requeued")
+    # A SageMaker job is "starting" while ML instances are provisioned and the image is
+    # pulled, which for GPU instances often takes longer than local mode's ten minutes.
+    start_timeout_seconds: Seconds = Field(default=1800, description="starting longer -> dead_letter")
     # EventBridge Scheduler fires cron schedules when all three are set (only the API
     # function, which creates and deletes schedules, needs them); else the reconciler does.
     schedule_group: str | None = Field(default=None, min_length=1, description="Scheduler schedule group")

@@ -32,7 +32,7 @@ from launchq.aws.idempotency import IdempotentRunService
 from launchq.aws.settings import AwsSettings
 from launchq.bootstrap import Services, build_services
 from launchq.ports import Builder, CodeStore, Registry, ScheduleTrigger
-from launchq.service.context import Context, ServiceSettings
+from launchq.service.context import Context
 from launchq.service.targets import TargetCatalog
 
 # tempfile's directory is /tmp in Lambda (no TMPDIR there), and a local one in tests.
@@ -68,11 +68,7 @@ def build_aws(settings: AwsSettings) -> Services:
         doorbell=SqsDoorbell(settings.doorbell_queue_url),
         targets=TargetCatalog({target.resource: target}),
         builder=builder,
-        settings=ServiceSettings(
-            lease_seconds=settings.lease_seconds,
-            start_timeout_seconds=settings.start_timeout_seconds,
-            entity=settings.entity,
-        ),
+        settings=settings.service,
         trigger=schedule_trigger(settings),
         registry=registry,
         code_store=code_store,

@@ -1,49 +1,33 @@
-"""Build options: the ``builder`` block of a queue's or run's ``resource_args.<resource>``.
+"""Parsing a user's ``builder`` block (``resource_args.<resource>.builder``) into BuildOptions.
 
-W&B Launch's key for a GPU base image is kept::
-
-    resource_args:
-      sagemaker:
-        builder:
-          accelerator:
-            base_image: nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
-
-``platform`` left out means the builder's default: ``launch-config.yaml``'s
-``builder.platform`` (W&B's key), else ``linux/amd64``. The queue's or run's value wins,
-as the more specific one.
-
-Image references are checked against the Docker reference grammar before they get near a
-Dockerfile, so a value can never smuggle an extra instruction onto the ``FROM`` line.
+The models themselves live in :mod:`launchq.domain.build_options`, since a ``Run`` carries
+them; they are re-exported here for the build code. The parser's errors name the offending
+key and say what a valid value looks like.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from launchq.domain.launch_config_blocks import Platform
-from launchq.errors import InvalidInput
-
-DEFAULT_PLATFORM: Platform = "linux/amd64"
-
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?/)?"
-IMAGE_REF_PATTERN = (
-    rf"^{_DOMAIN}{_COMPONENT}(?:/{_COMPONENT})*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+from launchq.domain.build_options import (
+    DEFAULT_PLATFORM,
+    IMAGE_REF_PATTERN,
+    AcceleratorOptions,
+    BuildOptions,
+    ImageRef,
 )
-"""``[registry[:port]/]name[/name...][:tag][@sha256:digest]``, as Docker parses references."""
+from launchq.errors import InvalidInput
+from launchq.validation import error_message, invalid_input
 
-ImageRef = Annotated[
-    str,
-    Field(
-        pattern=IMAGE_REF_PATTERN,
-        max_length=512,
-        description="an image reference, e.g. python:3.11-slim or nvidia/cuda:12.4.1-runtime-ubuntu22.04",
-    ),
+__all__ = [
+    "DEFAULT_PLATFORM",
+    "IMAGE_REF_PATTERN",
+    "AcceleratorOptions",
+    "BuildOptions",
+    "ImageRef",
+    "parse_build_options",
 ]
-
 
 _IMAGE_HINT = "must be an image reference such as python:3.11-slim or nvidia/cuda:12.4.1-runtime-ubuntu22.04"
 _PATTERN_HINTS = {
@@ -51,47 +35,6 @@ _PATTERN_HINTS = {
     "python_version": "must be a Python 3 major.minor version, e.g. 3.11",
     "dockerfile": "must be a path without control characters",
 }
-
-
-class AcceleratorOptions(BaseModel):
-    """A GPU base image (CUDA, ROCm) that brings no Python; launchq installs one on top."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    base_image: ImageRef
-
-
-class BuildOptions(BaseModel):
-    """How to build an image for a source that needs one."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    accelerator: AcceleratorOptions | None = None
-    python_version: str | None = Field(
-        default=None,
-        pattern=r"^3\.\d+$",
-        description="major.minor, e.g. 3.11; default: the Python launchq itself runs on",
-    )
-    platform: Platform | None = Field(
-        default=None, description="linux/amd64 or linux/arm64; default: the builder's (builder.platform)"
-    )
-    base_image: ImageRef | None = Field(
-        default=None, description="an image that already has Python; wins over accelerator.base_image"
-    )
-    dockerfile: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=1024,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="path of the Dockerfile inside the source (-D/--dockerfile)",
-    )
-
-    def with_default_platform(self, platform: str | None) -> BuildOptions:
-        """These options with ``platform`` filled in when the queue and run left it out:
-        the builder's (``launch-config.yaml`` ``builder.platform``), else :data:`DEFAULT_PLATFORM`."""
-        if self.platform is not None:
-            return self
-        return self.model_copy(update={"platform": platform or DEFAULT_PLATFORM})
 
 
 def parse_build_options(raw: object, field: str) -> BuildOptions:
@@ -108,13 +51,11 @@ def parse_build_options(raw: object, field: str) -> BuildOptions:
     try:
         return BuildOptions.model_validate(raw)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = [str(part) for part in error["loc"]]
-            message = error["msg"]
-            if error["type"] == "string_pattern_mismatch" and loc:
-                message = _PATTERN_HINTS.get(loc[-1], message)
-            problems.append((".".join([field, *loc]), message))
-        first_field, first_message = problems[0]
-        others = [f"{where}: {message}" for where, message in problems[1:]]
-        raise InvalidInput("; ".join([first_message, *others]), field=first_field) from None
+        raise invalid_input(exc, field, message=_hinted) from None
+
+
+def _hinted(error: ErrorDetails) -> str:
+    """A pattern mismatch says what a valid value looks like, not the regular expression."""
+    if error["type"] == "string_pattern_mismatch" and error["loc"]:
+        return _PATTERN_HINTS.get(str(error["loc"][-1]), error_message(error))
+    return error_message(error)

@@ -44,25 +44,26 @@ from launchq.adapters.registries.uri import parse_registry_uri, registry_kind
 from launchq.config.yaml_text import describe_yaml_error, safe_yaml_load
 from launchq.domain.launch_config_blocks import (
     KEY_CONFIG,
-    AcrRegistry,
-    AwsEnvironment,
-    AzureEnvironment,
-    BuildahBuilder,
-    Builder,
-    CodeBuildBuilder,
-    DockerBuilder,
-    EcrRegistry,
-    Environment,
-    GcpEnvironment,
-    GcrRegistry,
-    KanikoBuilder,
-    LocalEnvironment,
-    LocalRegistry,
-    NoopBuilder,
-    OciRegistry,
-    Registry,
+    AcrRegistryConfig,
+    AwsEnvironmentConfig,
+    AzureEnvironmentConfig,
+    BuildahBuilderConfig,
+    BuilderConfig,
+    CodeBuildBuilderConfig,
+    DockerBuilderConfig,
+    EcrRegistryConfig,
+    EnvironmentConfig,
+    GcpEnvironmentConfig,
+    GcrRegistryConfig,
+    KanikoBuilderConfig,
+    LocalEnvironmentConfig,
+    LocalRegistryConfig,
+    NoopBuilderConfig,
+    OciRegistryConfig,
+    RegistryConfig,
 )
 from launchq.errors import InvalidInput
+from launchq.validation import error_message, problems
 
 CONFIG_FILE_NAME = "launch-config.yaml"
 # Looked up in this order under the home directory; the first that exists wins.
@@ -74,24 +75,24 @@ DEFAULT_CONFIG_DIRS = (".config/launchq", ".config/wandb")
 _BLOCKS = ("builder", "registry", "environment")
 _BLOCK_TYPES: dict[str, dict[str, type[BaseModel]]] = {
     "builder": {
-        "docker": DockerBuilder,
-        "kaniko": KanikoBuilder,
-        "noop": NoopBuilder,
-        "buildah": BuildahBuilder,
-        "codebuild": CodeBuildBuilder,
+        "docker": DockerBuilderConfig,
+        "kaniko": KanikoBuilderConfig,
+        "noop": NoopBuilderConfig,
+        "buildah": BuildahBuilderConfig,
+        "codebuild": CodeBuildBuilderConfig,
     },
     "registry": {
-        "ecr": EcrRegistry,
-        "gcr": GcrRegistry,
-        "acr": AcrRegistry,
-        "oci": OciRegistry,
-        "local": LocalRegistry,
+        "ecr": EcrRegistryConfig,
+        "gcr": GcrRegistryConfig,
+        "acr": AcrRegistryConfig,
+        "oci": OciRegistryConfig,
+        "local": LocalRegistryConfig,
     },
     "environment": {
-        "aws": AwsEnvironment,
-        "gcp": GcpEnvironment,
-        "azure": AzureEnvironment,
-        "local": LocalEnvironment,
+        "aws": AwsEnvironmentConfig,
+        "gcp": GcpEnvironmentConfig,
+        "azure": AzureEnvironmentConfig,
+        "local": LocalEnvironmentConfig,
     },
 }
 
@@ -123,12 +124,12 @@ def _infer_registry_type(block: Any) -> Any:
     return block
 
 
-def _registry_for_destination(destination: str) -> Registry:
+def _registry_for_destination(destination: str) -> RegistryConfig:
     """The ``registry`` block ``builder.destination`` stands for (any other host is ``oci``,
     as W&B's anonymous registry). Raises InvalidInput for a tag or a malformed URI."""
     kind = parse_registry_uri(destination, field="builder.destination").kind
     model = _BLOCK_TYPES["registry"][kind]
-    block: Registry = model.model_validate({"type": kind, "uri": destination})  # type: ignore[assignment]
+    block: RegistryConfig = model.model_validate({"type": kind, "uri": destination})  # type: ignore[assignment]
     return block
 
 
@@ -146,9 +147,9 @@ class LaunchConfig(BaseModel):
     verbosity: WandbInt = Field(default=0, ge=0)
     secure_mode: StrictBool = Field(default=False, description="refuse entry point/image overrides")
     stopped_run_timeout: WandbInt = Field(default=60, ge=0, description="seconds before a hard stop")
-    builder: Builder | None = None
-    registry: Registry | None = None
-    environment: Environment | None = None
+    builder: BuilderConfig | None = None
+    registry: RegistryConfig | None = None
+    environment: EnvironmentConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -182,7 +183,7 @@ class LaunchConfig(BaseModel):
         Raises InvalidInput (not a ValueError, so pydantic lets it through with its field).
         """
         builder = self.builder
-        if isinstance(builder, NoopBuilder):
+        if isinstance(builder, NoopBuilderConfig):
             for key in ("destination", "platform"):
                 if getattr(builder, key) is not None:
                     raise InvalidInput(
@@ -205,7 +206,7 @@ class LaunchConfig(BaseModel):
         return self
 
 
-def _registry_uri(block: Registry) -> str | None:
+def _registry_uri(block: RegistryConfig) -> str | None:
     uri = getattr(block, "uri", None)
     if not isinstance(uri, str):
         return None
@@ -268,7 +269,7 @@ def _describe(error: ErrorDetails, data: object) -> tuple[str, str]:
         return f"{path}.type", f"{_type_problem(block, given)}; one of: {tags}"
     if kind == "missing":
         return path, "is required"
-    message = error["msg"].removeprefix("Value error, ")
+    message = error_message(error)
     value = error.get("input")
     if not isinstance(value, dict | list) and not kind.startswith("value_error"):
         message += f", got {value!r}"
@@ -276,7 +277,7 @@ def _describe(error: ErrorDetails, data: object) -> tuple[str, str]:
 
 
 def _invalid(exc: ValidationError, data: object, source: str) -> InvalidInput:
-    described = [_describe(error, data) for error in exc.errors()]
+    described = problems(exc, describe=lambda error: _describe(error, data))
     path, message = described[0]
     detail = f"{message} (in {source})"
     if len(described) > 1:

@@ -1,5 +1,9 @@
 """The three blocks of ``launch-config.yaml`` -- ``builder``, ``registry``, ``environment`` --
-each a union discriminated by its ``type``, with W&B's hyphenated keys as aliases."""
+each a union discriminated by its ``type``, with W&B's hyphenated keys as aliases.
+
+Each class is named for what it is, the configuration of one adapter: ``EcrRegistryConfig``
+is what the ``EcrRegistry`` adapter is built from (``registry_from_config``).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ KEY_CONFIG = ConfigDict(extra="forbid", populate_by_name=True)
 Platform = Literal["linux/amd64", "linux/arm64"]
 
 
-class _BuilderBase(BaseModel):
+class _BuilderConfigBase(BaseModel):
     model_config = KEY_CONFIG
 
     destination: str | None = Field(
@@ -34,25 +38,25 @@ class _BuilderBase(BaseModel):
     platform: Platform | None = Field(default=None, description="target platform of built images")
 
 
-class DockerBuilder(_BuilderBase):
+class DockerBuilderConfig(_BuilderConfigBase):
     """Build with the local Docker engine."""
 
     type: Literal["docker"]
 
 
-class NoopBuilder(_BuilderBase):
+class NoopBuilderConfig(_BuilderConfigBase):
     """Never build: only prebuilt images may run."""
 
     type: Literal["noop"]
 
 
-class BuildahBuilder(_BuilderBase):
+class BuildahBuilderConfig(_BuilderConfigBase):
     """Build with buildah (daemonless, rootless)."""
 
     type: Literal["buildah"]
 
 
-class _ContextBuilderBase(_BuilderBase):
+class _ContextBuilderConfigBase(_BuilderConfigBase):
     # Required, as in W&B: the build runs elsewhere and fetches its context from here.
     build_context_store: str = Field(
         alias="build-context-store",
@@ -70,7 +74,7 @@ class _ContextBuilderBase(_BuilderBase):
         return value
 
 
-class CodeBuildBuilder(_ContextBuilderBase):
+class CodeBuildBuilderConfig(_ContextBuilderConfigBase):
     """Build in AWS CodeBuild; the build context is uploaded to ``build-context-store`` (S3)."""
 
     type: Literal["codebuild"]
@@ -79,7 +83,7 @@ class CodeBuildBuilder(_ContextBuilderBase):
     )
 
 
-class KanikoBuilder(_ContextBuilderBase):
+class KanikoBuilderConfig(_ContextBuilderConfigBase):
     """Build inside Kubernetes with a Kaniko job (no Docker daemon needed)."""
 
     type: Literal["kaniko"]
@@ -98,14 +102,18 @@ class KanikoBuilder(_ContextBuilderBase):
     )
 
     @model_validator(mode="after")
-    def _secret_pair(self) -> KanikoBuilder:
+    def _secret_pair(self) -> KanikoBuilderConfig:
         if (self.secret_name is None) != (self.secret_key is None):
             raise ValueError("secret-name and secret-key must be given together")
         return self
 
 
-Builder = Annotated[
-    DockerBuilder | KanikoBuilder | NoopBuilder | BuildahBuilder | CodeBuildBuilder,
+BuilderConfig = Annotated[
+    DockerBuilderConfig
+    | KanikoBuilderConfig
+    | NoopBuilderConfig
+    | BuildahBuilderConfig
+    | CodeBuildBuilderConfig,
     Field(discriminator="type"),
 ]
 
@@ -113,7 +121,7 @@ Builder = Annotated[
 # --------------------------------------------------------------------------- registry
 
 
-class EcrRegistry(BaseModel):
+class EcrRegistryConfig(BaseModel):
     """Amazon ECR: a full ``uri`` or just the ``repository`` name."""
 
     model_config = KEY_CONFIG
@@ -124,13 +132,13 @@ class EcrRegistry(BaseModel):
     region: str | None = None
 
     @model_validator(mode="after")
-    def _where(self) -> EcrRegistry:
+    def _where(self) -> EcrRegistryConfig:
         if self.uri is None and self.repository is None:
             raise ValueError("give `uri` or `repository`")
         return self
 
 
-class GcrRegistry(BaseModel):
+class GcrRegistryConfig(BaseModel):
     """Google Artifact Registry: a full ``uri`` or ``repository`` plus ``image-name``."""
 
     model_config = KEY_CONFIG
@@ -142,13 +150,13 @@ class GcrRegistry(BaseModel):
     region: str | None = None
 
     @model_validator(mode="after")
-    def _where(self) -> GcrRegistry:
+    def _where(self) -> GcrRegistryConfig:
         if self.uri is None and (self.repository is None or self.image_name is None):
             raise ValueError("give `uri`, or both `repository` and `image-name`")
         return self
 
 
-class AcrRegistry(BaseModel):
+class AcrRegistryConfig(BaseModel):
     """Azure Container Registry: ``https://<name>.azurecr.io/<repository>``."""
 
     model_config = KEY_CONFIG
@@ -156,7 +164,7 @@ class AcrRegistry(BaseModel):
     uri: str
 
 
-class OciRegistry(BaseModel):
+class OciRegistryConfig(BaseModel):
     """Any other OCI registry (Docker Hub, GHCR, Harbor...) reached with docker credentials."""
 
     model_config = KEY_CONFIG
@@ -164,15 +172,15 @@ class OciRegistry(BaseModel):
     uri: str
 
 
-class LocalRegistry(BaseModel):
+class LocalRegistryConfig(BaseModel):
     """No registry: images stay in the local engine (W&B's default)."""
 
     model_config = KEY_CONFIG
     type: Literal["local"]
 
 
-Registry = Annotated[
-    EcrRegistry | GcrRegistry | AcrRegistry | OciRegistry | LocalRegistry,
+RegistryConfig = Annotated[
+    EcrRegistryConfig | GcrRegistryConfig | AcrRegistryConfig | OciRegistryConfig | LocalRegistryConfig,
     Field(discriminator="type"),
 ]
 
@@ -180,31 +188,31 @@ Registry = Annotated[
 # --------------------------------------------------------------------------- environment
 
 
-class AwsEnvironment(BaseModel):
+class AwsEnvironmentConfig(BaseModel):
     model_config = KEY_CONFIG
     type: Literal["aws"]
     region: str
 
 
-class GcpEnvironment(BaseModel):
+class GcpEnvironmentConfig(BaseModel):
     model_config = KEY_CONFIG
     type: Literal["gcp"]
     region: str
     project: str | None = None
 
 
-class AzureEnvironment(BaseModel):
+class AzureEnvironmentConfig(BaseModel):
     model_config = KEY_CONFIG
     type: Literal["azure"]
     region: str | None = None
 
 
-class LocalEnvironment(BaseModel):
+class LocalEnvironmentConfig(BaseModel):
     model_config = KEY_CONFIG
     type: Literal["local"]
 
 
-Environment = Annotated[
-    AwsEnvironment | GcpEnvironment | AzureEnvironment | LocalEnvironment,
+EnvironmentConfig = Annotated[
+    AwsEnvironmentConfig | GcpEnvironmentConfig | AzureEnvironmentConfig | LocalEnvironmentConfig,
     Field(discriminator="type"),
 ]

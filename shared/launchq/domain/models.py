@@ -6,7 +6,15 @@ import shlex
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from launchq.api.limits import (
     MAX_ARGS,
@@ -18,6 +26,7 @@ from launchq.api.limits import (
     MAX_URI_CHARS,
     json_bound_problem,
 )
+from launchq.domain.build_options import BuildOptions
 from launchq.domain.priority import Priority, PriorityField
 from launchq.domain.states import RunState
 from launchq.domain.template_vars import Scalar, TemplateVariable
@@ -126,6 +135,10 @@ class RunSpec(BaseModel):
         return value
 
 
+# launchq's own build record, once kept in the target's handle (see ``Run._handle_keys_moved_out``).
+_BUILD_KEYS = ("build_id", "image_uri")
+
+
 class Run(BaseModel):
     """One queue item and everything known about its life."""
 
@@ -138,8 +151,18 @@ class Run(BaseModel):
     seq: int = 0
     version: int = 1
     resolved: JsonObject = Field(default_factory=dict, description="resource args after resolution")
-    build: JsonObject = Field(default_factory=dict, description="build options (resource_args.<r>.builder)")
-    handle: dict[str, str] = Field(default_factory=dict, description="the target's id for the job")
+    build: BuildOptions = Field(
+        default_factory=BuildOptions, description="build options (resource_args.<r>.builder)"
+    )
+    build_id: str | None = Field(
+        default=None, description="the builder's id of the run's image build (its log stays reachable)"
+    )
+    image_uri: str | None = Field(
+        default=None, description="the image launchq built, or found in the registry, for the run"
+    )
+    handle: dict[str, str] = Field(
+        default_factory=dict, description="the target's id for the job: only what the target wrote"
+    )
     exit_code: int | None = None
     reason: str = ""
     idempotency_key: str | None = None
@@ -150,6 +173,23 @@ class Run(BaseModel):
     lease_expires_at: datetime | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _handle_keys_moved_out(cls, data: Any) -> Any:
+        """Migration: runs stored before ``build_id`` and ``image_uri`` were fields kept them
+        in ``handle``, mixed with the target's keys. They move out here, on load, so such a
+        run carries on from where it was (an asynchronous build is still followed) and its
+        handle holds only what the target wrote. A value already in the field wins."""
+        if not isinstance(data, dict) or not isinstance(handle := data.get("handle"), dict):
+            return data
+        if not any(key in handle for key in _BUILD_KEYS):
+            return data
+        moved = {**data, "handle": {k: v for k, v in handle.items() if k not in _BUILD_KEYS}}
+        for key in _BUILD_KEYS:
+            if key in handle and moved.get(key) is None:
+                moved[key] = handle[key]
+        return moved
 
 
 class RunEvent(BaseModel):
@@ -166,6 +206,8 @@ class RunUpdate(BaseModel):
     """Fields a transition may set alongside the new state (None = leave as is)."""
 
     handle: dict[str, str] | None = None
+    build_id: str | None = None
+    image_uri: str | None = None
     resolved: JsonObject | None = None
     exit_code: int | None = None
     claimed_at: datetime | None = None

@@ -17,7 +17,7 @@ from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.domain.launch_config import load_launch_config
 from launchq.errors import InvalidInput
 from launchq.local.loops import Loops
-from launchq.local.settings import LocalSettings
+from launchq.local.settings import load_local_settings
 from launchq.local.wiring import build_local
 
 
@@ -34,7 +34,7 @@ def run_agent(
             "name at least one queue with -q or `queues:` in launch-config.yaml", field="queues"
         )
     overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
-    settings = LocalSettings(**overrides)
+    settings = load_local_settings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     doorbell = InProcessDoorbell()
     services = build_local(settings, doorbell, config)

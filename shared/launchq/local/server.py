@@ -24,7 +24,7 @@ from launchq.bootstrap import Services
 from launchq.domain.launch_config import LaunchConfig, load_launch_config
 from launchq.local.asgi import BODY_TIMEOUT_SECONDS, LocalAsgiApp, ResolverPool
 from launchq.local.loops import Loops
-from launchq.local.settings import LocalSettings
+from launchq.local.settings import load_local_settings
 from launchq.local.wiring import build_local, ensure_default_queue
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ def serve(
     overrides: dict[str, Any] = {
         k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None
     }
-    settings = LocalSettings(**overrides)
+    settings = load_local_settings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     doorbell = InProcessDoorbell()
     services = build_local(settings, doorbell, config)

@@ -3,6 +3,8 @@ builder/registry/cloud targets ``launch-config.yaml`` asks for (see ``build_wiri
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 from launchq.adapters.code_stores.local import LocalCodeStore
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
@@ -15,6 +17,7 @@ from launchq.local.settings import LocalSettings
 from launchq.service.context import Context, ServiceSettings
 from launchq.service.queues import QueueCreate
 from launchq.service.targets import TargetCatalog
+from launchq.validation import invalid_input
 
 
 def build_local(
@@ -22,6 +25,7 @@ def build_local(
 ) -> Services:
     """Raises InvalidInput when ``config`` asks for what this machine cannot do."""
     config = config or LaunchConfig()
+    service = service_settings(settings, config)  # refused before anything is created
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     local = LocalProcessTarget(settings.data_dir, grace_seconds=settings.grace_seconds)
     targets = {t.resource: t for t in [local, *cloud_targets(config)]}
@@ -32,17 +36,25 @@ def build_local(
         targets=TargetCatalog(targets),
         builder=builder_for(config, registry, settings.data_dir / "builds"),
         trigger=ReconcilerOnlyTrigger(),  # nothing outside this process fires schedules
-        settings=ServiceSettings(
-            lease_seconds=settings.lease_seconds,
-            start_timeout_seconds=settings.start_timeout_seconds,
-            # launch-config's `entity` (W&B's key), else LAUNCHQ_ENTITY, else the default
-            entity=config.entity or settings.entity,
-        ),
+        settings=service,
         registry=registry,
         code_store=LocalCodeStore(settings.data_dir / "code"),
         build_dir=settings.data_dir / "build-contexts",
     )
     return build_services(ctx)
+
+
+def service_settings(settings: LocalSettings, config: LaunchConfig) -> ServiceSettings:
+    """The service's settings, with launch-config's ``entity`` (W&B's key) over LAUNCHQ_ENTITY.
+
+    Raises InvalidInput naming ``entity`` when the file's is not a name a queue can carry.
+    """
+    try:
+        return ServiceSettings.model_validate(
+            {**settings.service.model_dump(), "entity": config.entity or settings.entity}
+        )
+    except ValidationError as exc:
+        raise invalid_input(exc) from None
 
 
 def ensure_default_queue(services: Services, name: str) -> None:

@@ -31,14 +31,13 @@ def needs_build(target: Target, spec: RunSpec) -> bool:
     return target.needs_image and not spec.docker_image
 
 
-def split_build_options(resource: str, resolved: JsonObject) -> tuple[JsonObject, JsonObject]:
+def split_build_options(resource: str, resolved: JsonObject) -> tuple[JsonObject, BuildOptions]:
     """Take ``builder`` out of the resolved args (it is launchq's, not the target's).
 
-    Returns (resource args for the target, build options as JSON). Raises InvalidInput.
+    Returns (resource args for the target, build options). Raises InvalidInput.
     """
     rest = {k: v for k, v in resolved.items() if k != "builder"}
-    options = parse_build_options(resolved.get("builder"), field=f"resource_args.{resource}.builder")
-    return rest, options.model_dump(mode="json", exclude_defaults=True)
+    return rest, parse_build_options(resolved.get("builder"), field=f"resource_args.{resource}.builder")
 
 
 class BuildService:
@@ -71,19 +70,22 @@ class BuildService:
         workdir = self.ctx.build_dir / run.id
         shutil.rmtree(workdir, ignore_errors=True)  # a retried claim starts from a clean slate
         workdir.mkdir(parents=True)
-        options = BuildOptions.model_validate(run.build).with_default_platform(self.ctx.builder.platform)
+        options = run.build.with_default_platform(self.ctx.builder.platform)
         if run.spec.dockerfile:
             options = options.model_copy(update={"dockerfile": run.spec.dockerfile})
         try:  # the prepared source is only needed until the builder has taken it
             plan = plan_build(run.spec, options, registry, workdir, self.ctx.code_store)
             if registry.exists(plan.tag):
                 run = self.moves.move(
-                    run, RunState.BUILDING, f"image {plan.image_uri} is in the registry; no build"
+                    run,
+                    RunState.BUILDING,
+                    f"image {plan.image_uri} is in the registry; no build",
+                    RunUpdate(image_uri=plan.image_uri),
                 )
                 return run, plan.image_uri
             run = self.moves.move(
                 run, RunState.BUILDING, f"building {plan.image_uri} with {self.ctx.builder.type}",
-                RunUpdate(handle={"image_uri": plan.image_uri}),
+                RunUpdate(image_uri=plan.image_uri),
             )  # fmt: skip
             result = self.ctx.builder.start(run, plan)
         finally:
@@ -92,7 +94,7 @@ class BuildService:
 
     def poll(self, run: Run) -> tuple[Run, str | None]:
         """Follow an asynchronous build. Raises LaunchFailed when it failed or timed out."""
-        build_id = run.handle.get("build_id", "")
+        build_id = run.build_id
         if not build_id:
             raise LaunchFailed("build record lost (no build id); enqueue the run again")
         result = self.ctx.builder.status(run, build_id)
@@ -100,10 +102,10 @@ class BuildService:
             raise LaunchFailed(
                 f"build {build_id} ran longer than {self.ctx.settings.build_timeout_seconds:g}s"
             )
-        return self._settle(run, result, run.handle.get("image_uri", ""))
+        return self._settle(run, result, run.image_uri or "")
 
     def logs(self, run: Run, offset: int) -> tuple[str, int]:
-        build_id = run.handle.get("build_id")
+        build_id = run.build_id
         if not build_id:
             return "", offset
         return self.ctx.builder.logs(run, build_id, offset)
@@ -112,14 +114,12 @@ class BuildService:
         if result.state == "failed":
             raise LaunchFailed(f"build failed: {result.detail}" if result.detail else "build failed")
         if result.state == "ready":
-            if result.build_id:  # kept with the job's handle, so the build log stays reachable
-                run = run.model_copy(update={"handle": {**run.handle, "build_id": result.build_id}})
+            if result.build_id:  # stored with the submit, so the build log stays reachable
+                run = run.model_copy(update={"build_id": result.build_id})
             return run, result.image_uri or image_uri
-        if run.handle.get("build_id") != result.build_id:
-            handle = {**run.handle, "build_id": result.build_id, "image_uri": image_uri}
-            run = self.moves.move(
-                run, RunState.BUILDING, f"build {result.build_id} started", RunUpdate(handle=handle)
-            )
+        if run.build_id != result.build_id:
+            update = RunUpdate(build_id=result.build_id, image_uri=image_uri)
+            run = self.moves.move(run, RunState.BUILDING, f"build {result.build_id} started", update)
         return run, None
 
     def _timed_out(self, run: Run) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -14,16 +15,33 @@ from launchq.domain.models import DEFAULT_ENTITY, NAME_PATTERN
 from launchq.ports import Builder, CodeStore, Doorbell, Registry, RunStore, ScheduleTrigger
 from launchq.service.targets import TargetCatalog
 
+Seconds = Annotated[float, Field(gt=0)]
+"""A positive duration in seconds (the constraint travels with the type, so a deployment
+that overrides a default, as the AWS settings do, keeps it)."""
+
 
 class ServiceSettings(BaseModel):
-    """Timing knobs of the dispatcher and reconciler, and the entity new queues belong to."""
+    """Timing knobs of the dispatcher and reconciler, and the entity new queues belong to.
 
-    lease_seconds: float = Field(default=900, gt=0, description="a claim not launched by then is requeued")
-    start_timeout_seconds: float = Field(default=600, gt=0, description="starting longer -> dead_letter")
-    build_timeout_seconds: float = Field(default=3600, gt=0, description="building longer -> dead_letter")
+    Defined once, here. The local and AWS settings inherit these fields, so each is read
+    from the same flat variable in either mode (``LAUNCHQ_LEASE_SECONDS``,
+    ``LAUNCHQ_START_TIMEOUT_SECONDS``, ``LAUNCHQ_BUILD_TIMEOUT_SECONDS``, ``LAUNCHQ_ENTITY``),
+    and hand the service only these fields (``service``).
+    """
+
+    lease_seconds: Seconds = Field(default=900, description="a claim not launched by then is requeued")
+    start_timeout_seconds: Seconds = Field(default=600, description="starting longer -> dead_letter")
+    build_timeout_seconds: Seconds = Field(default=3600, description="building longer -> dead_letter")
     entity: str = Field(
-        default=DEFAULT_ENTITY, pattern=NAME_PATTERN, description="entity of queues created without one"
+        default=DEFAULT_ENTITY,
+        pattern=NAME_PATTERN,
+        description="entity of queues created without one (their runs' WANDB_ENTITY)",
     )
+
+    @property
+    def service(self) -> ServiceSettings:
+        """These fields alone, as a plain ServiceSettings (for a subclass's values)."""
+        return ServiceSettings.model_validate(self.model_dump(include=set(ServiceSettings.model_fields)))
 
 
 def utcnow() -> datetime:

@@ -102,7 +102,9 @@ class Dispatcher:
                 f"submitted to {target.resource}"
                 + (f" with image {image}" if image else "")
                 + (f"; {handle['note']}" if handle.get("note") else ""),  # e.g. a user's env replaced ours
-                RunUpdate(handle=handle, resolved=resolved, started_at=now, clear_lease=True),
+                RunUpdate(
+                    handle=handle, build_id=run.build_id, resolved=resolved, started_at=now, clear_lease=True
+                ),
             )
         except StaleWrite:
             current = self.ctx.store.get_run(run.id)

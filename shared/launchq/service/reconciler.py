@@ -69,7 +69,7 @@ class Reconciler:
         limit = timedelta(seconds=self.ctx.settings.build_timeout_seconds)
         for run in self.ctx.store.list_runs(states=[RunState.BUILDING], limit=10_000):
             try:
-                if run.handle.get("build_id"):
+                if run.build_id:
                     self.dispatcher.resume(run)
                 elif self.ctx.clock() - run.updated_at > limit:
                     self.moves.settle(  # not retried: a write meanwhile is progress

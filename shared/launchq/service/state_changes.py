@@ -39,7 +39,7 @@ class BuildEventResult:
 
 def waits_on_build(run: Run, build_id: str) -> bool:
     """Whether ``run`` is ``building`` with the asynchronous build ``build_id``."""
-    return run.state == RunState.BUILDING and run.handle.get("build_id") == build_id
+    return run.state == RunState.BUILDING and run.build_id == build_id
 
 
 class StateChangeService:

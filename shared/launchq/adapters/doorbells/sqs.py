@@ -28,6 +28,7 @@ from launchq.adapters import aws_sdk
 from launchq.adapters.aws_sdk import aws_call
 from launchq.errors import InvalidInput
 from launchq.ports import Doorbell
+from launchq.validation import problems
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -55,9 +56,8 @@ def parse_doorbell(body: str) -> str:
     try:
         return DoorbellMessage.model_validate_json(body).queue
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "body"
-        raise InvalidInput(f"not a doorbell message ({where}: {first['msg']})", field="doorbell") from None
+        where, why = problems(exc, whole="body")[0]
+        raise InvalidInput(f"not a doorbell message ({where}: {why})", field="doorbell") from None
 
 
 def _group_id(queue: str) -> str:

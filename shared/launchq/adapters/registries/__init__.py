@@ -62,19 +62,19 @@ def is_loopback(host: str) -> bool:
     return name == "localhost" or name.startswith("127.")
 
 
-def registry_from_config(config: blocks.Registry) -> Registry | None:
+def registry_from_config(config: blocks.RegistryConfig) -> Registry | None:
     """The adapter for a ``registry`` block; None for ``local``. Raises InvalidInput.
 
     Each branch imports only its own adapter's module (see the module docstring).
     """
     match config:
-        case blocks.EcrRegistry():
+        case blocks.EcrRegistryConfig():
             from launchq.adapters.registries.ecr import EcrRegistry
 
             return EcrRegistry(
                 config.uri, repository=config.repository, region=config.region, account_id=config.account_id
             )
-        case blocks.GcrRegistry():
+        case blocks.GcrRegistryConfig():
             from launchq.adapters.registries.gcr import ArtifactRegistry
 
             return ArtifactRegistry(
@@ -84,16 +84,16 @@ def registry_from_config(config: blocks.Registry) -> Registry | None:
                 project=config.project,
                 region=config.region,
             )
-        case blocks.AcrRegistry():
+        case blocks.AcrRegistryConfig():
             from launchq.adapters.registries.acr import AzureContainerRegistry
 
             return AzureContainerRegistry(config.uri)
-        case blocks.OciRegistry():
+        case blocks.OciRegistryConfig():
             from launchq.adapters.registries.oci import OciRegistry
 
             host, _path = split_host(config.uri)
             return OciRegistry(config.uri, insecure=is_loopback(host))
-        case blocks.LocalRegistry():
+        case blocks.LocalRegistryConfig():
             return None
         case _:
             assert_never(config)

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from launchq.adapters.targets.local_supervisor import write_exit_code
 from launchq.build.workspace import (
@@ -35,6 +36,7 @@ from launchq.build.workspace import (
 from launchq.domain.models import JsonObject, Run, RunSpec
 from launchq.errors import InvalidInput, LaunchFailed
 from launchq.ports import Target, TargetStatus
+from launchq.validation import error_message, invalid_input
 
 RESOURCE = "local-process"
 MAX_LOG_READ = 1024 * 1024
@@ -86,17 +88,11 @@ def parse_config(resolved: JsonObject) -> LocalProcessConfig:
     try:
         return LocalProcessConfig.model_validate(resolved)
     except ValidationError as exc:
-        problems = [
-            (
-                ".".join(["resource_args", RESOURCE, *(str(part) for part in error["loc"])]),
-                "unknown key" if error["type"] == "extra_forbidden" else error["msg"],
-            )
-            for error in exc.errors()
-        ]
-        field, detail = problems[0]
-        if len(problems) > 1:
-            detail += "; " + "; ".join(f"{where}: {msg}" for where, msg in problems[1:])
-        raise InvalidInput(detail, field=field) from None
+        raise invalid_input(exc, f"resource_args.{RESOURCE}", message=_unknown_key) from None
+
+
+def _unknown_key(error: ErrorDetails) -> str:
+    return "unknown key" if error["type"] == "extra_forbidden" else error_message(error)
 
 
 def _read_exit_code(path: Path) -> int | None:

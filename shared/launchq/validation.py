@@ -1,0 +1,68 @@
+"""pydantic's ValidationError as launchq's InvalidInput, in one place.
+
+Every boundary that validates user input with pydantic (a ``builder`` block, a target's
+resource args, launch-config.yaml, a doorbell message, a schedule event) reports a
+mistake the same way: the field is the dotted location of the first error under the
+caller's prefix, the message is pydantic's without its ``Value error, `` prefix (our own
+validators' words are the message), and any further errors follow as ``field: message``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from launchq.errors import InvalidInput
+
+Problem = tuple[str, str]
+"""One error as (field, message)."""
+
+
+def error_message(error: ErrorDetails) -> str:
+    """pydantic's message for ``error``; a ValueError raised by our validator speaks for itself."""
+    return error["msg"].removeprefix("Value error, ")
+
+
+def error_field(error: ErrorDetails, prefix: str = "", whole: str = "") -> str:
+    """``prefix`` and the error's location, dotted; ``whole`` when both are empty (an error
+    about the input as a whole, e.g. a body that is not JSON)."""
+    parts = [prefix] if prefix else []
+    parts.extend(str(part) for part in error["loc"])
+    return ".".join(parts) or whole
+
+
+def problems(
+    exc: ValidationError,
+    prefix: str = "",
+    *,
+    whole: str = "",
+    describe: Callable[[ErrorDetails], Problem] | None = None,
+) -> list[Problem]:
+    """Every error of ``exc`` as (field, message), in pydantic's order; ``describe`` replaces
+    the default (``error_field``, ``error_message``) for callers that explain more."""
+
+    def default(error: ErrorDetails) -> Problem:
+        return error_field(error, prefix, whole), error_message(error)
+
+    return [(describe or default)(error) for error in exc.errors()]
+
+
+def invalid_input(
+    exc: ValidationError,
+    prefix: str = "",
+    *,
+    whole: str = "",
+    message: Callable[[ErrorDetails], str] = error_message,
+) -> InvalidInput:
+    """``exc`` as one InvalidInput naming its first error's field (see the module docstring).
+
+    ``message`` words an error differently where the caller knows better (e.g. a hint for
+    a pattern). Raise the result ``from None``: pydantic's traceback says nothing more.
+    """
+    found = problems(exc, prefix, whole=whole, describe=lambda e: (error_field(e, prefix, whole), message(e)))
+    (field, detail), rest = found[0], found[1:]
+    if rest:
+        detail += "; " + "; ".join(f"{where}: {why}" for where, why in rest)
+    return InvalidInput(detail, field=field or None)
