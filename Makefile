@@ -14,7 +14,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-server apt-server apt-test run test lint typecheck unit bench lock deploy clean
+.PHONY: setup setup-server apt-server apt-test run test lint typecheck unit bench mutation lock deploy clean
 
 # apt, tool by tool: "command:package" pairs. A tool already on PATH is never asked for, so
 # apt never touches what the machine already has. Node.js is a special case: Debian's npm
@@ -88,6 +88,23 @@ unit: setup
 
 bench: setup
 	$(BIN)/python -m pytest tests/perf --benchmark-only --benchmark-columns=min,median,mean,ops,rounds $(PYTEST_ARGS)
+
+## Mutation testing of the core rules (not part of `make test`): mutmut mutates the modules in
+## [tool.mutmut] of pyproject.toml, runs the unit and contract tests against each mutant and
+## prints the score per module (tests/mutation/report.py; judged-equivalent mutants are listed
+## with their reasons in tests/mutation/equivalent.toml). It works in build/mutation/, where
+## `src` links to shared/ because mutmut names modules after their path. MUTATION_JOBS=N caps
+## the parallel test runs (default: one per core).
+MUTATION_DIR := build/mutation
+MUTATION_JOBS ?=
+mutation: setup
+	@rm -rf $(MUTATION_DIR) && mkdir -p $(MUTATION_DIR)
+	@for link in shared:src shared:shared tests:tests functions:functions pyproject.toml:pyproject.toml; do \
+	  ln -s $(CURDIR)/$${link%%:*} $(MUTATION_DIR)/$${link#*:}; done
+	@echo "mutmut: running (progress in $(MUTATION_DIR)/mutmut.log)"
+	@cd $(MUTATION_DIR) && $(CURDIR)/$(BIN)/mutmut run $(if $(MUTATION_JOBS),--max-children $(MUTATION_JOBS)) \
+	  > mutmut.log 2>&1 || { tail -n 40 mutmut.log; exit 1; }
+	@cd $(MUTATION_DIR) && $(CURDIR)/$(BIN)/python -m tests.mutation.report
 
 ## Re-resolve the locks (with hashes) after changing pyproject.toml or shared/requirements.in;
 ## pins already in a lock are kept unless `make lock UPGRADE=1`.

@@ -1,4 +1,4 @@
-"""Run states and the transitions allowed between them (see DESIGN.md, "Run states")."""
+"""Run states and the transitions allowed between them (see docs/architecture.md, "Run states")."""
 
 from __future__ import annotations
 
@@ -20,10 +20,6 @@ class RunState(StrEnum):
     DEAD_LETTER = "dead_letter"
 
     @property
-    def terminal(self) -> bool:
-        return self in TERMINAL
-
-    @property
     def active(self) -> bool:
         """Occupies one of its queue's ``max_jobs`` slots."""
         return self in ACTIVE
@@ -35,7 +31,6 @@ TERMINAL = frozenset(
 ACTIVE = frozenset(
     {RunState.CLAIMED, RunState.BUILDING, RunState.STARTING, RunState.RUNNING, RunState.STOPPING}
 )
-LIVE = ACTIVE - {RunState.STOPPING}
 
 _S = RunState
 ALLOWED: dict[RunState, frozenset[RunState]] = {
