@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -234,6 +234,13 @@ class Target(ABC):
         """The job's output from ``offset`` on, and the offset to ask for next time (no
         output yet: ``("", offset)``). Raises InvalidInput (field ``offset``) for a negative
         offset, BackendUnavailable."""
+
+    def watch(self, notify: Callable[[str], None] | None) -> None:  # noqa: B027 - optional hook
+        """Optional: call ``notify(run_id)`` (from any thread, promptly) when a job this process
+        started has ended, so its run is settled at once rather than on the reconciler's next
+        poll; ``None`` ends the notifications. The notice is a hint, not news: the run is
+        settled from ``status`` as the reconciler would. The default pushes nothing; polling
+        stays every target's safety net (after a restart, for jobs another process started)."""
 
 
 class BuildPlan(BaseModel):

@@ -8,6 +8,14 @@ state lives in those files, so another server process can report and stop the jo
 The job inherits the server process's environment: like W&B's local-process resource it
 runs on the user's own machine, as the user. On top come the queue's ``env``, the run's
 ``env`` and the injected ``LAUNCHQ_*``/``WANDB_*`` variables, which win.
+
+Exits are pushed, not only polled (``watch``): each job this process starts gets a waiter
+thread blocked in ``waitid`` on its supervisor, which returns once the supervisor has
+written the exit file and exited; the waiter then reaps it and notifies the run id. Why a
+thread per job: it is portable and costs a few kilobytes while the job runs; a pidfd is
+Linux-only, and a SIGCHLD reaper would steal the exit status of every other ``Popen`` in
+the process (builders, git clones). Jobs started by another process, or before a restart,
+have no waiter: the reconciler's polling of the exit file re-adopts those.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
@@ -145,6 +154,7 @@ class LocalProcessTarget(Target):
         self._supervisors: dict[str, subprocess.Popen[bytes]] = {}
         self._supervisor_codes: dict[str, int] = {}
         self._timers: dict[str, threading.Timer] = {}
+        self._notify: Callable[[str], None] | None = None
 
     # -- paths --------------------------------------------------------------------------
     def run_dir(self, run: Run) -> Path:
@@ -187,7 +197,7 @@ class LocalProcessTarget(Target):
         env = self._environment(run, config)
         argv = [*run.spec.entry_point, *run.spec.args]
         _check_executable(argv[0], workdir, env)
-        command = [sys.executable, "-I", str(SUPERVISOR), str(exit_file), "--", *argv]
+        command = [sys.executable, "-I", "-S", str(SUPERVISOR), str(exit_file), "--", *argv]
         with log.open("wb") as log_file:
             try:
                 proc = subprocess.Popen(
@@ -204,6 +214,10 @@ class LocalProcessTarget(Target):
         with self._lock:
             self._supervisors[run.id] = proc
             self._supervisor_codes.pop(run.id, None)
+        waiter = threading.Thread(
+            target=self._wait_for, args=(run.id, proc), name=f"launchq-exit-{run.id}", daemon=True
+        )
+        waiter.start()
         return {
             "pid": str(proc.pid),
             "pgid": str(proc.pid),  # a new session's leader leads its own process group
@@ -226,6 +240,10 @@ class LocalProcessTarget(Target):
         if code is None:
             code = self._record_supervisor_code(run.id, exit_file)
         return _ended(code, self._stop_marker(run).exists(), pgid)
+
+    def watch(self, notify: Callable[[str], None] | None) -> None:
+        with self._lock:
+            self._notify = notify
 
     def stop(self, run: Run) -> None:
         self._reap()
@@ -303,6 +321,24 @@ class LocalProcessTarget(Target):
                 if code is not None:
                     del self._supervisors[run_id]
                     self._supervisor_codes[run_id] = code
+
+    def _wait_for(self, run_id: str, proc: subprocess.Popen[bytes]) -> None:
+        """The waiter of one job: block until its supervisor is gone (the exit file, when it
+        could write one, is in place by then), reap it and tell whoever watches.
+
+        ``waitid(WNOWAIT)`` waits without reaping, so ``Popen.poll`` stays truthful in every
+        thread (a ``Popen.wait`` here would hold its lock, and ``poll`` elsewhere would answer
+        None for a job already gone); ``_reap`` then collects the status the usual way."""
+        if hasattr(os, "waitid"):
+            with contextlib.suppress(ChildProcessError):  # already reaped by ``_reap``: it ended
+                os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        else:  # macOS has no os.waitid
+            proc.wait()
+        self._reap()
+        with self._lock:
+            notify = self._notify
+        if notify is not None:
+            notify(run_id)
 
     def _record_supervisor_code(self, run_id: str, exit_file: Path) -> int | None:
         """After the group is gone without an exit file: the supervisor's own code, persisted.

@@ -1,6 +1,6 @@
 """The tiny supervisor between the local-process target and one job.
 
-``python -I local_supervisor.py EXIT_FILE -- COMMAND [ARG...]``
+``python -I -S local_supervisor.py EXIT_FILE -- COMMAND [ARG...]``
 
 The target starts this script as the leader of a new session / process group, with the
 job's working directory, environment and log file already in place. It runs COMMAND in
@@ -15,26 +15,40 @@ the job starts with the default SIGTERM disposition. A SIGKILL of the group kill
 supervisor too; the target then records the code itself.
 
 Standard library only, so ``-I`` (ignore PYTHON* variables of the job's environment) works.
+
+It is a whole interpreter per run, so its start-up is kept to what the restart guarantee
+needs (the exit file): ``-S`` (no ``site``), and ``os.posix_spawnp`` + ``os.waitpid``
+with the C ``_signal`` module instead of ``subprocess``, ``pathlib`` and ``signal``, whose
+imports (enum, locale, ...) were most of its start-up. The job gets the signal dispositions
+``subprocess`` would give it: SIGPIPE and SIGXFSZ, which Python ignores, back to default.
 """
 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-from pathlib import Path
-from types import FrameType
+
+TYPE_CHECKING = False  # not ``typing``'s: importing typing is a third of a bare start-up
+if TYPE_CHECKING:
+    import signal as _signal  # the same functions and constants, with types
+    from pathlib import Path
+    from types import FrameType
+else:
+    import _signal  # the C module: ``signal`` adds enums, which cost more start-up than the rest
 
 USAGE = "usage: local_supervisor.py EXIT_FILE -- COMMAND [ARG...]"
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_RUN = 126
+# What ``subprocess`` resets in a child (restore_signals): Python ignores these itself.
+RESTORED_SIGNALS = (_signal.SIGPIPE, _signal.SIGXFSZ)
 
 
-def write_exit_code(path: Path, code: int) -> None:
+def write_exit_code(path: Path | str, code: int) -> None:
     """Write ``code`` to ``path`` atomically (temporary file, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="ascii") as handle:
+    path = os.fspath(path)
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="ascii") as handle:
         handle.write(f"{code}\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -46,25 +60,25 @@ def _outlive(signum: int, frame: FrameType | None) -> None:
 
 
 def run(command: list[str]) -> int:
-    """Run ``command`` in this process group and return its exit code."""
+    """Run ``command`` in this process group and return its exit code (-N: killed by signal N)."""
     try:
-        child = subprocess.Popen(command)
+        pid = os.posix_spawnp(command[0], command, os.environ, setsigdef=RESTORED_SIGNALS)
     except FileNotFoundError as exc:
         print(f"launchq: cannot start {command[0]!r}: {exc.strerror}", file=sys.stderr, flush=True)
         return EXIT_NOT_FOUND
     except OSError as exc:
         print(f"launchq: cannot start {command[0]!r}: {exc.strerror}", file=sys.stderr, flush=True)
         return EXIT_CANNOT_RUN
-    return child.wait()
+    _, status = os.waitpid(pid, 0)  # retried by Python when SIGTERM interrupts it (PEP 475)
+    return os.waitstatus_to_exitcode(status)
 
 
 def main(argv: list[str]) -> int:
     if len(argv) < 3 or argv[1] != "--":
         print(USAGE, file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _outlive)
-    exit_file = Path(argv[0])
-    write_exit_code(exit_file, run(argv[2:]))
+    _signal.signal(_signal.SIGTERM, _outlive)
+    write_exit_code(argv[0], run(argv[2:]))
     return 0
 
 
