@@ -14,29 +14,20 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from launchq.adapters.builders.fake import FakeBuilder
-from launchq.adapters.doorbells.inprocess import InProcessDoorbell
-from launchq.adapters.registries.fake import FakeRegistry
-from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.memory import MemoryRunStore
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.targets.fake import FakeTarget
-from launchq.bootstrap import Services, build_services
 from launchq.build.options import BuildOptions as ReExported
 from launchq.domain.build_options import AcceleratorOptions, BuildOptions
-from launchq.domain.models import Run, RunSpec
+from launchq.domain.models import Run
 from launchq.domain.states import RunState
 from launchq.ports import RunStore
-from launchq.service.context import Context
-from launchq.service.queues import QueueCreate
 from launchq.service.state_changes import waits_on_build
-from launchq.service.targets import TargetCatalog
-from tests.unit.fakes import Clock
+from tests.unit.build_world import World
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 CUDA = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
@@ -117,57 +108,6 @@ def test_the_handle_migration_moves_only_launchqs_keys_and_never_overwrites_a_fi
 
 
 # -- the build flow, on each store ----------------------------------------------------------
-
-
-class ImageTarget(FakeTarget):
-    """The fake target, running images: a run from code is built before it is submitted;
-    the run each submit was given is kept, so the handle it saw can be checked."""
-
-    needs_image: ClassVar[bool] = True
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.submitted: dict[str, Run] = {}
-
-    def submit(self, run: Run) -> dict[str, str]:
-        self.submitted[run.id] = run
-        return super().submit(run)
-
-
-class World:
-    def __init__(self, tmp_path: Path, store: RunStore, *, asynchronous: bool) -> None:
-        self.store = store
-        self.registry = FakeRegistry("registry.test/team/train")
-        self.builder = FakeBuilder(self.registry, asynchronous=asynchronous)
-        self.target = ImageTarget()
-        self.source = tmp_path / "src"
-        self.source.mkdir()
-        (self.source / "train.py").write_text("print('training')\n")
-        ctx = Context(
-            store=store,
-            doorbell=InProcessDoorbell(),
-            targets=TargetCatalog({self.target.resource: self.target}),
-            builder=self.builder,
-            trigger=ReconcilerOnlyTrigger(),
-            clock=Clock(),
-            registry=self.registry,
-            build_dir=tmp_path / "builds",
-        )
-        self.svc: Services = build_services(ctx)
-        self.svc.queues.create(QueueCreate(name="q", resource="local-process", max_jobs=-1))
-
-    def enqueue(self, builder: dict[str, Any] | None = None) -> Run:
-        resource_args = {"local-process": {"builder": builder}} if builder else {}
-        spec = RunSpec(uri=str(self.source), entry_point=["python", "train.py"], resource_args=resource_args)
-        run, _ = self.svc.runs.enqueue("q", spec)
-        return run
-
-    def dispatch_first(self, builder: dict[str, Any] | None = None) -> tuple[Run, str, str]:
-        """The first run enqueued and dispatched, as stored; its build's id and image."""
-        run = self.enqueue(builder)
-        self.svc.dispatcher.dispatch("q")
-        (build_id,) = self.builder.plans
-        return self.svc.runs.get(run.id), build_id, self.builder.plans[build_id].image_uri
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -374,7 +374,8 @@ def _ended(code: int | None, stop_requested: bool, pgid: int) -> TargetStatus:
         return TargetStatus(state="finished", exit_code=0)
     if stop_requested and code in STOP_CODES:
         return TargetStatus(state="stopped", exit_code=code, detail=f"stopped ({_describe(code)})")
-    return TargetStatus(state="failed", exit_code=code, detail=_describe(code))
+    # a plain exit code is already in the status (and in the run's reason); a signal is not
+    return TargetStatus(state="failed", exit_code=code, detail=_describe(code) if code < 0 else "")
 
 
 def _check_executable(program: str, workdir: Path, env: dict[str, str]) -> None:
