@@ -36,6 +36,7 @@ def _runs(api: httpx.Client) -> list[Any]:
         ),
         ({"name": "q1", "resource": "local-process", "config": {"env": {"A": "{{nope}}"}}}, "config", "nope"),
         ({"name": "q1", "resource": "local-process", "max_jobs": 0}, "max_jobs", ""),
+        ({"name": "q1", "resource": "local-process", "max_jobs": True}, "max_jobs", "integer"),
         ({"name": "bad name!", "resource": "local-process"}, "name", ""),
         ({"name": "q1", "resource": "local-process", "colour": "red"}, "colour", "unknown field"),
         (

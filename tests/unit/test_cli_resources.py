@@ -188,6 +188,20 @@ def test_agent_hands_its_flags_to_run_agent(monkeypatch: pytest.MonkeyPatch, tmp
     assert seen == {"queues": ["a", "b"], "max_jobs": 3, "config_path": config, "data_dir": None}
 
 
+@pytest.mark.parametrize("value", ["0", "-2"])
+def test_agent_refuses_a_max_jobs_that_is_no_limit(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import launchq.local.agent as agent_module
+
+    started: list[object] = []
+    monkeypatch.setattr(agent_module, "run_agent", lambda **kwargs: started.append(kwargs))
+
+    result = CliRunner().invoke(app, ["agent", "-q", "a", "-j", value])
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: -j/--max-jobs: must be -1 (no limit) or at least 1")
+    assert started == []
+
+
 def test_agent_refuses_a_missing_config_file() -> None:
     result = CliRunner().invoke(app, ["agent", "-c", "/nonexistent/launch-config.yaml"])
 

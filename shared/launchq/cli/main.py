@@ -169,6 +169,8 @@ def agent(
     """Run a local agent that takes runs off queues and starts them, like `wandb launch-agent`."""
     if config is not None and not config.is_file():
         raise CliError(f"-c/--config: cannot read {str(config)!r}: no such file")
+    if max_jobs is not None and (max_jobs == 0 or max_jobs < -1):
+        raise CliError("-j/--max-jobs: must be -1 (no limit) or at least 1")
     _load("launchq.local.agent").run_agent(
         queues=list(queue or []), max_jobs=max_jobs, config_path=config, data_dir=data_dir
     )

@@ -23,17 +23,14 @@ rather than ignored.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     Field,
     StrictBool,
-    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -62,6 +59,7 @@ from launchq.domain.launch_config_blocks import (
     OciRegistryConfig,
     RegistryConfig,
 )
+from launchq.domain.wandb_types import WandbInt
 from launchq.errors import InvalidInput
 from launchq.validation import error_message, problems
 
@@ -95,20 +93,6 @@ _BLOCK_TYPES: dict[str, dict[str, type[BaseModel]]] = {
         "local": LocalEnvironmentConfig,
     },
 }
-
-
-_INTEGER_TEXT = re.compile(r"^\s*[+-]?\d+\s*$")
-
-
-def _integer_text(value: Any) -> Any:
-    """``"5"`` is 5, as W&B's agent reads its integer keys with ``int()``; ``true`` stays refused."""
-    if isinstance(value, str) and _INTEGER_TEXT.match(value):
-        return int(value)
-    return value
-
-
-WandbInt = Annotated[StrictInt, BeforeValidator(_integer_text)]
-"""An integer key of W&B's file: an int, or the same number written as a string."""
 
 
 def _infer_registry_type(block: Any) -> Any:

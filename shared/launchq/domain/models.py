@@ -30,6 +30,7 @@ from launchq.domain.build_options import BuildOptions
 from launchq.domain.priority import Priority, PriorityField
 from launchq.domain.states import RunState
 from launchq.domain.template_vars import Scalar, TemplateVariable
+from launchq.domain.wandb_types import WandbInt
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, '_', '.', '-'")]
@@ -78,7 +79,7 @@ class QueueSettings(BaseModel):
         default_factory=dict, max_length=MAX_TEMPLATE_VARIABLES
     )
     prioritization: bool = True
-    max_jobs: int = Field(default=1, ge=-1, description="concurrent runs; -1 = unlimited")
+    max_jobs: WandbInt = Field(default=1, ge=-1, description="concurrent runs; -1 = unlimited")
     allow_overrides: bool = Field(default=True, description="runs may deep-merge resource_args")
     entity: str = DEFAULT_ENTITY
 

@@ -10,6 +10,7 @@ from launchq.config.queue_check import config_is_to_blame, free_text_names, stan
 from launchq.config.resolve import check_queue_settings, parse_config_text, render, unwrap_resource
 from launchq.domain.models import BoundedJsonObject, Name, Queue, QueueSettings, RunSpec
 from launchq.domain.template_vars import TemplateVariable
+from launchq.domain.wandb_types import WandbInt
 from launchq.errors import InvalidInput
 from launchq.ports import Target
 from launchq.service.builds import PENDING_IMAGE, split_build_options
@@ -43,7 +44,7 @@ class QueuePatch(BaseModel):
     config: BoundedJsonObject | None = None
     template_variables: dict[str, TemplateVariable] | None = None
     prioritization: bool | None = None
-    max_jobs: int | None = Field(default=None, ge=-1)
+    max_jobs: WandbInt | None = Field(default=None, ge=-1)
     allow_overrides: bool | None = None
 
     _parse_config = field_validator("config", mode="before")(_config_object)
