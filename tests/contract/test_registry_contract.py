@@ -29,7 +29,7 @@ from launchq.adapters.registries.fake import FakeRegistry
 from launchq.adapters.registries.gcr import USERNAME as GCR_USERNAME
 from launchq.adapters.registries.gcr import ArtifactRegistry
 from launchq.adapters.registries.oci import OciRegistry
-from launchq.errors import BackendUnavailable
+from launchq.errors import BackendUnavailable, InvalidInput
 from launchq.ports import Registry
 from tests.registry_servers import ChallengeRegistry
 from tests.servers import free_port
@@ -189,6 +189,17 @@ def new_tag() -> str:
 def test_the_image_uri_of_a_tag_is_the_repository_and_the_tag(under_test: RegistryUnderTest) -> None:
     tag = new_tag()
     assert under_test.registry.image_uri(tag) == f"{under_test.repository}:{tag}"
+
+
+@pytest.mark.parametrize("tag", ["", "-leading-dash", "has/slash", "a" * 129, "sp ace", "tag:colon"])
+def test_a_malformed_tag_is_refused_before_any_call(under_test: RegistryUnderTest, tag: str) -> None:
+    # a tag the OCI grammar forbids never reaches a URL or an API call, even on a dead registry
+    for registry in (under_test.registry, under_test.unreachable()):
+        with pytest.raises(InvalidInput) as refused:
+            registry.image_uri(tag)
+        assert refused.value.field == "tag"
+        with pytest.raises(InvalidInput):
+            registry.exists(tag)
 
 
 def test_a_pushed_tag_exists_and_others_do_not(under_test: RegistryUnderTest) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from launchq.adapters import aws_sdk
 from launchq.adapters.aws_sdk import aws_call, codes
-from launchq.adapters.registries.uri import ecr_uri, parse_registry_uri
+from launchq.adapters.registries.uri import ecr_uri, parse_registry_uri, tagged
 from launchq.errors import BackendUnavailable, InvalidInput, NotFound
 from launchq.ports import Registry, RegistryCredentials
 
@@ -118,11 +118,13 @@ class EcrRegistry(Registry):
 
     # -- Registry -----------------------------------------------------------------------
     def image_uri(self, tag: str) -> str:
-        """Raises BackendUnavailable when the account must be asked of STS and cannot be."""
-        return f"{self.uri}:{tag}"
+        """Raises InvalidInput for a malformed tag; BackendUnavailable when the account must be
+        asked of STS and cannot be."""
+        return tagged(self.uri, tag)
 
     def exists(self, tag: str) -> bool:
         """DescribeImages for ``tag``. Raises InvalidInput (no such repository), BackendUnavailable."""
+        tagged(self.repository, tag)  # a malformed tag is the caller's mistake, not a missing image
         client = self.client  # outside the call: its own InvalidInput (no region) is not a missing repository
         try:
             with aws_call("ECR DescribeImages", _IMAGE_LOOKUP):

@@ -9,15 +9,13 @@ makes every call fail as an unreachable registry does.
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
-from launchq.errors import BackendUnavailable, InvalidInput
+from launchq.adapters.registries.uri import tagged
+from launchq.errors import BackendUnavailable
 from launchq.ports import Registry, RegistryCredentials
 
 __all__ = ["FakeRegistry"]
-
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # the OCI distribution spec's tag
 
 
 class FakeRegistry(Registry):
@@ -39,9 +37,7 @@ class FakeRegistry(Registry):
 
     def image_uri(self, tag: str) -> str:
         """``<uri>:<tag>``. Raises InvalidInput for a malformed tag, as the OCI registry does."""
-        if not _TAG.match(tag):
-            raise InvalidInput(f"{tag!r} is not a valid image tag", field="tag")
-        return f"{self.uri}:{tag}"
+        return tagged(self.uri, tag)
 
     def exists(self, tag: str) -> bool:
         """Whether ``tag`` was pushed. Raises BackendUnavailable while ``unavailable`` is set."""

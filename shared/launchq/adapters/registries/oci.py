@@ -23,8 +23,8 @@ from typing import ClassVar
 
 import httpx
 
-from launchq.adapters.registries.uri import RegistryKind, RegistryUri, parse_registry_uri
-from launchq.errors import BackendUnavailable, InvalidInput
+from launchq.adapters.registries.uri import RegistryKind, RegistryUri, parse_registry_uri, tagged
+from launchq.errors import BackendUnavailable
 from launchq.ports import Registry, RegistryCredentials
 
 __all__ = ["MANIFEST_MEDIA_TYPES", "OciRegistry", "import_optional", "parse_challenge"]
@@ -35,7 +35,6 @@ MANIFEST_MEDIA_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
 )
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _PARAM = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^,\s]*))')
 # Docker Hub's image names use docker.io; its API lives elsewhere.
 _API_HOSTS = {"docker.io": "registry-1.docker.io", "index.docker.io": "registry-1.docker.io"}
@@ -112,9 +111,7 @@ class OciRegistry(Registry):
     # -- Registry -----------------------------------------------------------------------
     def image_uri(self, tag: str) -> str:
         """``<uri>:<tag>``. Raises InvalidInput for a malformed tag."""
-        if not _TAG.match(tag):
-            raise InvalidInput(f"{tag!r} is not a valid image tag", field="tag")
-        return f"{self.uri}:{tag}"
+        return tagged(self.uri, tag)
 
     def credentials(self) -> RegistryCredentials | None:
         return self._credentials

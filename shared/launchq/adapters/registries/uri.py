@@ -144,6 +144,17 @@ def registry_kind(uri: str) -> RegistryKind | None:
     return None
 
 
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")  # the OCI distribution spec's tag grammar
+
+
+def tagged(uri: str, tag: str) -> str:
+    """``<uri>:<tag>``. Raises InvalidInput (field ``tag``) for a tag the OCI spec forbids,
+    before it can reach a URL or an API call."""
+    if not _TAG.match(tag):
+        raise InvalidInput(f"{tag!r} is not a valid image tag", field="tag")
+    return f"{uri}:{tag}"
+
+
 def ecr_uri(account: str, region: str, repository: str, domain: str = "amazonaws.com") -> str:
     """The ECR repository URI (validated like one read from a config)."""
     return parse_registry_uri(f"{account}.dkr.ecr.{region}.{domain}/{repository}", expect="ecr").uri
