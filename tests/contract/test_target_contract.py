@@ -5,6 +5,8 @@ moto server, where training jobs are ``Completed`` at once. No local server impl
 SageMaker's ``StopTrainingJob``, so for the stop test the sagemaker adapter's client is
 put behind botocore's ``Stubber`` answering as SageMaker documents (accepted once, then
 refused as no longer stoppable, the job described as ``Stopped`` with moto's recorded shape).
+``kubernetes`` talks to the Kubernetes API stand-in (``tests/kube_stand_in.py``) through the
+official client; its pods move only when driven (``advance``), as the fake's jobs do.
 ``fake`` is the package's ``FakeTarget``, whose jobs move only when driven: the suite
 drives it (``advance``) wherever it waits for a real job to move by itself.
 """
@@ -27,11 +29,13 @@ import pytest
 from botocore.stub import Stubber
 
 from launchq.adapters.targets.fake import FakeTarget
+from launchq.adapters.targets.kubernetes import KubernetesTarget
 from launchq.adapters.targets.local_process import LocalProcessTarget
 from launchq.adapters.targets.sagemaker import SageMakerTarget
 from launchq.domain.models import Run, RunSpec
 from launchq.errors import InvalidInput
 from launchq.ports import Target, TargetState, TargetStatus
+from tests.kube_stand_in import KubeStandIn, client_factory
 
 TERMINAL = {"finished", "failed", "stopped", "lost"}
 StopGuard = Callable[[Run], contextlib.AbstractContextManager[None]]
@@ -137,8 +141,24 @@ def _sagemaker() -> TargetUnderTest:
     return TargetUnderTest(target, config, spec, spec, _sagemaker_stop_guard(target))
 
 
-@pytest.fixture(params=["local-process", "sagemaker", "fake"])
+def _kubernetes() -> Iterator[TargetUnderTest]:
+    with KubeStandIn() as api:
+        spec = {"docker_image": "registry.example/team/train:1", "entry_point": ["python", "train.py"]}
+        yield TargetUnderTest(
+            KubernetesTarget(client_factory(api.url)),
+            {},
+            spec,
+            spec,
+            drive=lambda run: api.advance(run.id),
+            processes_gone=lambda run: not api.pods(run.id),
+        )
+
+
+@pytest.fixture(params=["local-process", "sagemaker", "fake", "kubernetes"])
 def under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TargetUnderTest]:
+    if request.param == "kubernetes":
+        yield from _kubernetes()
+        return
     if request.param == "fake":
         yield _fake()
         return

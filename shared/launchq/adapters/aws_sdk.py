@@ -42,6 +42,7 @@ __all__ = [  # and, for type checking only, Credentials, ListShape, MapShape, Sh
     "codes",
     "default_region",
     "input_shape",
+    "presign_sts_caller_identity",
     "profiles",
     "redact_values",
     "s3_object_exists",
@@ -253,3 +254,27 @@ def sigv4_headers(
     signed = AWSRequest(method=method, url=url, params=dict(params), headers=dict(headers), data=body)
     SigV4Auth(credentials.get_frozen_credentials(), service, region).add_auth(signed)
     return {name: signed.headers[name] for name in SIGNATURE_HEADERS if name in signed.headers}
+
+
+def presign_sts_caller_identity(region: str, headers: Mapping[str, str], expires_in: int) -> str:
+    """A presigned ``GET`` URL of STS ``GetCallerIdentity`` in ``region``, ``headers`` signed
+    with it (EKS's bearer token is this URL: ``x-k8s-aws-id`` names the cluster).
+
+    Raises BackendUnavailable when no credentials can be found.
+    """
+    import boto3
+
+    with aws_call("presigning STS GetCallerIdentity"):
+        sts = boto3.session.Session().client(
+            "sts", region_name=region, endpoint_url=f"https://sts.{region}.amazonaws.com"
+        )
+
+        def add_headers(request: Any, **_: Any) -> None:
+            for name, value in headers.items():
+                request.headers[name] = value
+
+        sts.meta.events.register("before-sign.sts.GetCallerIdentity", add_headers)
+        url: str = sts.generate_presigned_url(
+            "get_caller_identity", Params={}, ExpiresIn=expires_in, HttpMethod="GET"
+        )
+        return url

@@ -96,7 +96,7 @@ class KanikoBuilderConfig(_ContextBuilderConfigBase):
     secret_key: str | None = Field(
         default=None, alias="secret-key", description="file name (key) inside that secret"
     )
-    kaniko_image: str = Field(default="gcr.io/kaniko-project/executor:latest", alias="kaniko-image")
+    kaniko_image: str = Field(default="gcr.io/kaniko-project/executor:v1.23.2", alias="kaniko-image")
     kaniko_config: dict[str, Any] = Field(
         default_factory=dict, alias="kaniko-config", description="merged into the Kaniko job spec"
     )

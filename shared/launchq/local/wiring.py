@@ -3,12 +3,15 @@ builder/registry/cloud targets ``launch-config.yaml`` asks for (see ``build_wiri
 
 from __future__ import annotations
 
+import importlib.util
+
 from pydantic import ValidationError
 
 from launchq.adapters.code_stores.local import LocalCodeStore
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.sqlite import SqliteRunStore
+from launchq.adapters.targets.kubernetes import KubernetesTarget
 from launchq.adapters.targets.local_process import LocalProcessTarget
 from launchq.bootstrap import Services, build_services
 from launchq.domain.launch_config import LaunchConfig
@@ -28,7 +31,8 @@ def build_local(
     service = service_settings(settings, config)  # refused before anything is created
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     local = LocalProcessTarget(settings.data_dir, grace_seconds=settings.grace_seconds)
-    targets = {t.resource: t for t in [local, *cloud_targets(config)]}
+    kube = [KubernetesTarget()] if importlib.util.find_spec("kubernetes") else []  # its SDK is optional
+    targets = {t.resource: t for t in [local, *cloud_targets(config), *kube]}
     registry = registry_for(config)
     ctx = Context(
         store=SqliteRunStore(settings.db_path),
