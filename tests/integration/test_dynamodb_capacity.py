@@ -1,8 +1,10 @@
-"""What one run's life costs on DynamoDB, in capacity units as DynamoDB Local reports them.
+"""What one run's life costs on DynamoDB: as DynamoDB Local reports it, and as AWS bills it.
 
 The figures are exact on purpose: a change to the table layout or to the calls a step
 makes shows up here as a changed number, to be looked at and then written down again.
-Units are ``TOTAL`` (table plus indexes); transactional writes count double, as on AWS.
+Local units are ``TOTAL`` (table plus indexes). Billed units apply AWS's published rules
+(``dynamodb_billing``: 1 unit per started KB of the larger of the item before and after,
+2 in a transaction, 1 per index entry written) to every item the step wrote.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from launchq.adapters.stores.dynamodb import DynamoRunStore, create_table
 from launchq.domain.models import Queue, Run, RunSpec
 from launchq.domain.states import RunState
 from tests.contract.conftest import dynamodb_client
+from tests.perf.dynamodb_metering import MeteringClient
 
 pytestmark = pytest.mark.integration
 
@@ -25,26 +28,44 @@ S = RunState
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 
 # (step, read units, write units) for one run, from enqueue to finished, as DynamoDB Local
-# counts them (its transactional figures are its own: it charges a 4-item and a 2-item
-# transaction the same 4 table units). Reads: claim = queue + head of line + run;
-# position = run + the count of entries up to its own; a transition = the run.
-# Writes: every run change also rewrites its two state-keyed, keys-only index entries
-# (by_state, by_queue_state); add_run adds the seq counter and one entry in each index.
+# counts them. Reads: add_run = the queue; position = the run + counts of the line's
+# partitions ahead (index, eventually consistent: half units) + the earlier layout's line;
+# claim = the queue + its slots + the head of the line + the run; a transition = the run.
+# Before this layout (events as items of their own, a pending entry and counters in every
+# transaction, an index entry per state in two state indexes, a seq counter) the same life
+# cost 61 write units here, 51 by AWS's rules.
 EXPECTED = [
-    ("add_run", 0.0, 13.0),
-    ("position", 2.0, 0.0),
+    ("add_run", 1.0, 2.0),
+    ("position", 1.5, 0.0),
     ("get_run", 1.0, 0.0),
-    ("claim", 3.0, 12.0),
-    ("claimed->starting", 1.0, 12.0),
-    ("starting->running", 1.0, 12.0),
-    ("running->finished", 1.0, 12.0),
+    ("claim", 3.5, 4.0),
+    ("claimed->starting", 1.0, 1.0),
+    ("starting->running", 1.0, 1.0),
+    ("running->finished", 1.0, 4.0),
 ]
-TOTAL = (9.0, 61.0)
+TOTAL = (10.0, 12.0)
+
+# (step, write units) of the same life by AWS's billing rules, on a queue limited to two runs.
+# add_run: the run (1) and its entry in the line (1). claim: its slot (1), the run (1), its
+# index entry moving from the line to the active partition (2). A move between active
+# states: the run alone (1). finished: the run (1), its index entry moving to the finished
+# partition (2), its slot freed (1). No transaction: each write is one conditional item write.
+EXPECTED_BILLED = [
+    ("add_run", 2.0),
+    ("position", 0.0),
+    ("get_run", 0.0),
+    ("claim", 4.0),
+    ("claimed->starting", 1.0),
+    ("starting->running", 1.0),
+    ("running->finished", 4.0),
+]
+TOTAL_BILLED = 12.0
 
 
 @pytest.fixture
 def client(dynamodb_url: str) -> DynamoDBClient:
-    return dynamodb_client(dynamodb_url)
+    meter: DynamoDBClient = MeteringClient(dynamodb_client(dynamodb_url))  # type: ignore[assignment]
+    return meter
 
 
 @pytest.fixture
@@ -82,17 +103,25 @@ def test_one_runs_life_costs_a_fixed_number_of_units(store: DynamoRunStore) -> N
     ]
     # WHEN the run is taken through its whole life, one step at a time
     measured: list[tuple[str, float, float]] = []
+    billed: list[tuple[str, float]] = []
+    meter = store._db.client
+    assert isinstance(meter, MeteringClient)
     for name, step in steps:
         store.consumed.reset()
+        meter.billed.reset()
         step()
         measured.append((name, store.consumed.read_units, store.consumed.write_units))
+        billed.append((name, meter.billed.write_units))
     # THEN every step costs what it cost when these figures were written down
     print()
-    for name, read, write in measured:
-        print(f"{name:<20} read {read:5.1f}  write {write:5.1f}")
+    for (name, read, write), (_, aws) in zip(measured, billed, strict=True):
+        print(f"{name:<20} read {read:5.1f}  write {write:5.1f}  billed write {aws:5.1f}")
     total_read = sum(read for _, read, _ in measured)
     total_write = sum(write for _, _, write in measured)
-    print(f"{'total':<20} read {total_read:5.1f}  write {total_write:5.1f}")
+    total_billed = sum(aws for _, aws in billed)
+    print(f"{'total':<20} read {total_read:5.1f}  write {total_write:5.1f}  billed write {total_billed:5.1f}")
     assert store.get_run(run.id).state is S.FINISHED
     assert measured == EXPECTED
     assert (total_read, total_write) == TOTAL
+    assert billed == EXPECTED_BILLED
+    assert total_billed == TOTAL_BILLED

@@ -1,31 +1,38 @@
 """``DynamoRunStore``: the ``RunStore`` on one DynamoDB table (the layout is in ``dynamodb_items``).
 
-Every change of a run is one ``TransactWriteItems`` conditional on the run's expected
-state and version: it writes the run, appends its event, keeps the queue's ``active`` and
-``queued`` counters and the run's pending entry in step. A claim reads the head of the
-queue's line (a strongly consistent ``Query`` of its first few pending entries) and takes
-the first in one transaction that also raises ``active`` only while it stays under
-``max_jobs``; of two dispatchers racing for one run, one wins and the other moves on to
-the next entry (a bounded number of times, then BackendUnavailable). All reads are strongly
-consistent except listings, which find run ids on an index (eventually consistent on AWS)
-and re-check each run's current state and queue before returning it.
+A run is one item, and every change of it is one conditional ``PutItem`` on the state and
+version it was read in, which also appends its event to the item. Nothing else is written
+on an unlimited queue; on a limited one a claim also takes a slot and the end of a run
+frees it, one single-item conditional write each (``dynamodb_slots`` says why that keeps
+``max_jobs``). A claim reads the head of the queue's line (``dynamodb_line``) and moves
+the first run it can; of two dispatchers racing for one run, one wins and the other moves
+on to the next (a bounded number of times, then BackendUnavailable). Run reads are
+strongly consistent; the line, counts and listings read an index, eventually consistent on
+AWS, and listings re-check each run's current state and queue before returning it.
 
-Every call reports its consumed capacity into ``store.consumed``. SDK errors never leave
-the store: failed conditions become StaleWrite / AlreadyExists / Conflict / NotFound as
-the port documents, everything else BackendUnavailable (see ``dynamodb_table``).
+What one run's life costs, by AWS's billing rules: 12 write units on a limited queue, 10 on
+an unlimited one (51 in the earlier layout); see ``dynamodb_billing`` and
+tests/integration/test_dynamodb_capacity.py. Runs of the earlier layout are read, claimed
+and moved (``dynamodb_items``). Every call reports its consumed capacity into
+``store.consumed``. SDK errors never leave the store: failed conditions become StaleWrite /
+AlreadyExists / Conflict / NotFound as the port documents, everything else BackendUnavailable.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Iterable
 from datetime import datetime
-from itertools import islice
 from typing import TYPE_CHECKING
 
 from launchq.adapters.stores import common
 from launchq.adapters.stores import dynamodb_items as items
-from launchq.adapters.stores.dynamodb_items import ABSENT, EXISTS, TransactionItems, n, s
+from launchq.adapters.stores.dynamodb_items import ABSENT, EXISTS, n, s
+from launchq.adapters.stores.dynamodb_line import Entry, Line
+from launchq.adapters.stores.dynamodb_listing import Listing
+from launchq.adapters.stores.dynamodb_schedules import DynamoSchedules
+from launchq.adapters.stores.dynamodb_slots import Slots, is_full, slots_item
 from launchq.adapters.stores.dynamodb_table import (
     Cancelled,
     ConditionFailed,
@@ -34,22 +41,23 @@ from launchq.adapters.stores.dynamodb_table import (
     backoff,
     build_client,
 )
-from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
-from launchq.domain.states import RunState
+from launchq.adapters.stores.dynamodb_writes import TransactionItems
+from launchq.domain.models import Queue, Run, RunEvent, RunUpdate
+from launchq.domain.states import ACTIVE, RunState
 from launchq.errors import AlreadyExists, BackendUnavailable, Conflict, NotFound, StaleWrite
 from launchq.ports import RunStore
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
     Item = dict[str, AttributeValueTypeDef]
 
 __all__ = ["ConsumedCapacity", "DynamoRunStore", "create_table"]
 
-#: Claim transactions one call may lose to racing claimers before it gives up (BackendUnavailable).
+#: Claims one call may lose to racing claimers before it gives up (BackendUnavailable).
 CLAIM_ATTEMPTS = 32
-#: Pending entries read per look at the head of the line: after losing one, try the next.
+#: Runs read per look at the head of the line: after losing one, try the next.
 CLAIM_WINDOW = 4
 
 
@@ -62,7 +70,7 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
     table.create(items.table_definition(table_name))
 
 
-class DynamoRunStore(RunStore):
+class DynamoRunStore(DynamoSchedules, RunStore):
     """A ``RunStore`` on the DynamoDB table ``table_name``; builds a client when none is given."""
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
@@ -70,6 +78,11 @@ class DynamoRunStore(RunStore):
         self.consumed = ConsumedCapacity()
         self._db = DynamoTable(client if client is not None else build_client(), table_name, self.consumed)
         self._tx = TransactionItems(table_name)
+        self._line = Line(self._db)
+        self._listing = Listing(self._db)
+        self._slots = Slots(self._db, self._tx)
+        self._seq_lock = threading.Lock()
+        self._last_seq = 0
 
     # -- plumbing -----------------------------------------------------------------------
     def _queue_item(self, name: str) -> Item:
@@ -78,17 +91,31 @@ class DynamoRunStore(RunStore):
             raise NotFound(f"queue {name!r} does not exist", field="queue")
         return item
 
-    def _run(self, run_id: str) -> Run:
+    def _run_and_item(self, run_id: str) -> tuple[Run, Item]:
         item = self._db.get(items.run_key(run_id))
         if item is None:
             raise NotFound(f"run {run_id!r} does not exist", field="run")
-        return items.run_from(item)
+        return items.run_from(item), item
+
+    def _next_seq(self) -> int:
+        """The enqueue time in microseconds, and always more than this store's last one: seqs
+        order runs without a counter item to write (across machines, as their clocks do)."""
+        with self._seq_lock:
+            self._last_seq = max(time.time_ns() // 1000, self._last_seq + 1)
+            return self._last_seq
 
     # -- queues -------------------------------------------------------------------------
     def create_queue(self, queue: Queue) -> None:
+        room = max(queue.max_jobs, 0)
         try:
-            self._db.put(items.queue_item(queue), ABSENT)
-        except ConditionFailed as exc:
+            self._db.transact(
+                [
+                    self._tx.put(items.queue_item(queue), ABSENT),
+                    self._tx.put(items.queue_name_key(queue.name)),
+                    self._tx.put(slots_item(queue.name, room)),
+                ]
+            )
+        except Cancelled as exc:
             raise AlreadyExists(f"queue {queue.name!r} already exists", field="name") from exc
 
     def get_queue(self, name: str) -> Queue:
@@ -99,30 +126,59 @@ class DynamoRunStore(RunStore):
         return [items.queue_from(item) for item in found]
 
     def update_queue(self, queue: Queue) -> Queue:
+        before = items.queue_from(self._queue_item(queue.name))
         stored = queue.model_copy(update={"version": queue.version + 1}, deep=True)
-        try:
-            self._db.update(
+        entries = [
+            self._tx.update(
                 items.queue_key(queue.name),
                 "SET body = :body, #version = :new, max_jobs = :max_jobs",
+                f"{EXISTS} AND #version = :old",
                 {
                     ":body": s(stored.model_dump_json()),
                     ":new": n(stored.version),
                     ":max_jobs": n(stored.max_jobs),
                     ":old": n(queue.version),
                 },
-                condition=f"{EXISTS} AND #version = :old",
-                names={"#version": "version"},
-            )
-        except ConditionFailed as exc:
-            if exc.item is None:
+                {"#version": "version"},
+            ),
+            *self._resize_slots(queue.name, before.max_jobs, stored.max_jobs),
+        ]
+        try:
+            self._db.transact(entries)
+        except Cancelled as exc:
+            current = exc.item(0)
+            if current is None:
                 raise NotFound(f"queue {queue.name!r} does not exist", field="queue") from exc
-            current = items.number(exc.item, "version")
             raise StaleWrite(
-                f"queue {queue.name!r} is at version {current}, not {queue.version}", field="version"
+                f"queue {queue.name!r} is at version {items.number(current, 'version')}, not {queue.version}",
+                field="version",
             ) from exc
         return stored
 
+    def _resize_slots(self, queue: str, before: int, after: int) -> list[TransactWriteItemTypeDef]:
+        """The slots' part of a change of ``max_jobs``: more or less room; on a queue that
+        was unlimited, room for ``after`` with its active runs as holders. A queue of the
+        earlier layout without slots gets them at its next claim."""
+        if after in (-1, before):
+            return []
+        if before != -1:
+            if self._db.get(items.slots_key(queue)) is None:
+                return []
+            return [
+                self._tx.update(
+                    items.slots_key(queue), "ADD room :delta", EXISTS, {":delta": n(after - before)}
+                )
+            ]
+        holding = self.list_runs(queue=queue, states=ACTIVE, limit=10_000)
+        slots = slots_item(queue, after - self._old_count(queue, "active"))
+        slots["m"] = {"M": {run.id: n(run.version) for run in holding}}
+        return [self._tx.put(slots)]
+
     def delete_queue(self, name: str) -> None:
+        self._queue_item(name)
+        blocking = self.count_active(name) + self.count_queued(name)
+        if blocking:
+            raise Conflict(f"queue {name!r} still holds {blocking} queued or active runs", field="name")
         try:
             self._db.delete(
                 items.queue_key(name), f"{EXISTS} AND active = :zero AND queued = :zero", {":zero": n(0)}
@@ -130,42 +186,32 @@ class DynamoRunStore(RunStore):
         except ConditionFailed as exc:
             if exc.item is None:
                 raise NotFound(f"queue {name!r} does not exist", field="queue") from exc
-            blocking = items.number(exc.item, "active") + items.number(exc.item, "queued")
-            raise Conflict(
-                f"queue {name!r} still holds {blocking} queued or active runs", field="name"
-            ) from exc
+            raise Conflict(f"queue {name!r} still holds queued or active runs", field="name") from exc
+        self._db.delete(items.slots_key(name), "attribute_exists(PK) OR attribute_not_exists(PK)")
 
     # -- runs ---------------------------------------------------------------------------
     def add_run(self, run: Run) -> tuple[Run, bool]:
+        self._queue_item(run.queue)
         stored, event = common.enqueued(run, self._next_seq())
-        transaction = [
-            self._tx.count_queue(stored.queue, queued=1),
-            self._tx.put_run(stored, None),
-            self._tx.put(items.pending_item(stored)),
-            self._tx.put(items.event_item(event, stored.version)),
-        ]
-        if stored.idempotency_key is not None:
-            transaction.append(self._tx.put(items.idempotency_item(stored, stored.idempotency_key), ABSENT))
+        item = items.run_item(stored, [items.event_entry(event)])
+        if stored.idempotency_key is None:
+            try:
+                self._db.put(item, ABSENT)
+            except ConditionFailed as exc:
+                raise AlreadyExists(f"run {run.id!r} already exists", field="id") from exc
+            return stored, True
+        key = self._tx.put(items.idempotency_item(stored, stored.idempotency_key), ABSENT)
         try:
-            self._db.transact(transaction)
+            self._db.transact([self._tx.put_run(item, None), key])
         except Cancelled as exc:
-            if exc.failed(0):
-                raise NotFound(f"queue {run.queue!r} does not exist", field="queue") from exc
-            key_holder = exc.item(4)
-            if exc.failed(4) and key_holder is not None:
-                return self._run(items.text(key_holder, "run_id")), False
+            key_holder = exc.item(1)
+            if exc.failed(1) and key_holder is not None:
+                return self._run_and_item(items.text(key_holder, "run_id"))[0], False
             raise AlreadyExists(f"run {run.id!r} already exists", field="id") from exc
         return stored, True
 
-    def _next_seq(self) -> int:
-        """The next run seq: an atomic counter, so seqs only grow (gaps are harmless)."""
-        updated = self._db.update(
-            items.COUNTER_KEY, "ADD #value :one", {":one": n(1)}, names={"#value": "value"}
-        )
-        return items.number(updated, "value")
-
     def get_run(self, run_id: str) -> Run:
-        return self._run(run_id)
+        return self._run_and_item(run_id)[0]
 
     def list_runs(
         self,
@@ -176,123 +222,91 @@ class DynamoRunStore(RunStore):
         wanted = None if states is None else sorted({RunState(state) for state in states})
         if wanted == [] or limit <= 0:
             return []
-        filters: list[RunState | None] = [None] if wanted is None else list(wanted)
-        partitions = [items.index_partition(queue, state) for state in filters]
-        newest = heapq.merge(*(self._index_ids(*partition, limit) for partition in partitions), reverse=True)
-        ids = [run_id for _, run_id in islice(newest, limit)]
-        runs = {
-            run.id: run for run in map(items.run_from, self._db.batch_get([items.run_key(i) for i in ids]))
-        }
-        # An index lags its table on AWS: keep only runs that still match the filters.
-        return [
-            run
-            for run in (runs[run_id] for run_id in ids if run_id in runs)
-            if (queue is None or run.queue == queue) and (wanted is None or run.state in wanted)
-        ]
+        return self._listing.runs(queue, wanted, limit, [queue] if queue is not None else self._queue_names())
 
-    def _index_ids(self, index: str, attribute: str, partition: str, limit: int) -> Iterator[tuple[int, str]]:
-        """(seq, run id) of one index partition, newest first."""
-        found = self._db.query(
-            f"{attribute} = :p", {":p": s(partition)}, index=index, forward=False, page_size=limit
-        )
-        for item in found:
-            yield items.number(item, "seq"), items.run_id_from_index(item)
+    def _queue_names(self) -> list[str]:
+        """Every queue ever created (deleted ones keep their runs)."""
+        named = self._db.query("PK = :pk", {":pk": s(items.QUEUE_NAMES_PK)})
+        return sorted({items.text(item, "SK") for item in named} | {q.name for q in self.list_queues()})
 
     def position(self, run: Run) -> int | None:
         stored = self._db.get(items.run_key(run.id))
         if stored is None or items.text(stored, "state") != RunState.QUEUED.value:
             return None
-        queued = items.run_from(stored)
-        # Entries sort by (priority, seq): those up to and including its own are the place in line.
-        return self._db.count(
-            "PK = :pk AND SK BETWEEN :first AND :own",
-            {
-                ":pk": s(items.line_pk(queued.queue)),
-                ":first": s(items.PENDING_PREFIX),
-                ":own": s(items.pending_sk(queued)),
-            },
-        )
+        return self._line.place(items.run_from(stored))
 
     def positions(self, runs: Iterable[Run]) -> dict[str, int]:
-        # The pending entries are the line (kept in the runs' own transactions): one query
-        # per queue, up to the last entry asked about, numbers them all.
-        asked = {run.id: run for run in runs}
-        last: dict[str, str] = {}
-        for run in asked.values():
-            last[run.queue] = max(last.get(run.queue, ""), items.pending_sk(run))
-        places: dict[str, int] = {}
-        for queue, bound in last.items():
-            line = self._db.query(
-                "PK = :pk AND SK BETWEEN :first AND :last",
-                {":pk": s(items.line_pk(queue)), ":first": s(items.PENDING_PREFIX), ":last": s(bound)},
-            )
-            numbered = ((items.text(entry, "run_id"), place) for place, entry in enumerate(line, 1))
-            places.update((run_id, place) for run_id, place in numbered if run_id in asked)
-        return places
+        return self._line.places(runs)
 
     def count_active(self, queue: str) -> int:
-        return self._counter(queue, "active")
+        active = s(items.state_partition(queue, RunState.CLAIMED))
+        counted = self._db.count(f"{items.BY_QUEUE_STATE} = :p", {":p": active}, index=items.BY_QUEUE_STATE)
+        return counted + self._old_count(queue, "active")
 
     def count_queued(self, queue: str) -> int:
-        return self._counter(queue, "queued")
+        return self._line.length(queue) + self._old_count(queue, "queued")
 
-    def _counter(self, queue: str, name: str) -> int:
+    def _old_count(self, queue: str, name: str) -> int:
+        """The earlier layout's runs of ``queue`` counted on its queue item (``active``/``queued``)."""
         item = self._db.get(items.queue_key(queue))
         return 0 if item is None else items.number(item, name)
 
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
         settings = self._queue_item(queue)
-        max_jobs, active = items.number(settings, "max_jobs"), items.number(settings, "active")
-        if max_jobs != -1 and active >= max_jobs:
-            return None
+        limited = items.number(settings, "max_jobs") != -1
+        if limited:
+            slots = self._slots.read(
+                queue, items.number(settings, "max_jobs") - items.number(settings, "active")
+            )
+            if is_full(slots) and not self._slots.repair(queue, slots):
+                return None
         attempts = 0
         while attempts < CLAIM_ATTEMPTS:
-            heads = list(
-                islice(
-                    self._db.query(
-                        "PK = :pk AND begins_with(SK, :pending)",
-                        {":pk": s(items.line_pk(queue)), ":pending": s(items.PENDING_PREFIX)},
-                        page_size=CLAIM_WINDOW,
-                    ),
-                    CLAIM_WINDOW,
-                )
-            )
+            heads = self._line.heads(queue, CLAIM_WINDOW, old=items.number(settings, "queued") > 0)
             if not heads:
                 return None
             for head in heads:
                 attempts += 1
                 try:
-                    claimed = self._take(queue, head, now, lease_until)
+                    claimed = self._take(head, queue, limited, now, lease_until)
                 except _QueueFull:
                     return None
                 if claimed is not None:
                     return claimed
-                backoff(attempts)  # lost a race: let the winner's transaction settle first
+                backoff(attempts)  # lost a race: let the winner's write settle first
         raise BackendUnavailable(f"lost {attempts} claims on queue {queue!r} to racing claimers; retry")
 
-    def _take(self, queue: str, head: Item, now: datetime, lease_until: datetime) -> Run | None:
-        """Claim the run of pending entry ``head``: the claimed run, or None if another claimer took it.
-
-        Raises _QueueFull when the queue has no free slot left.
-        """
-        run = self._run(items.text(head, "run_id"))
-        if run.state is not RunState.QUEUED:
+    def _take(
+        self, head: Entry, queue: str, limited: bool, now: datetime, lease_until: datetime
+    ) -> Run | None:
+        """Claim the run at ``head``: the claimed run, or None if another claimer took it (or
+        it moved on). Raises _QueueFull when the queue has no free slot left."""
+        try:
+            run, item = self._run_and_item(head[2])
+        except NotFound:
+            return None  # an index entry of a run not written yet, or a stale entry
+        if run.state is not RunState.QUEUED or run.queue != queue:
             return None  # claimed since the line was read
         moved, event = common.claimed(run, now, lease_until)
-        transaction = [
-            self._tx.take_slot(queue),
-            self._tx.delete(items.key(items.text(head, "PK"), items.text(head, "SK")), EXISTS),
-            self._tx.put_run(moved, run),
-            self._tx.put(items.event_item(event, moved.version)),
-        ]
+        token = moved.version if limited else None
+        claimed = items.moved_item(moved, event, item, slot=token)
+        if head[3]:  # a run of the earlier layout: its entry and count leave with it, at once
+            entries = [self._tx.put_run(claimed, run), *self._tx.leave_old_line(run)]
+            if limited:
+                entries.append(self._slots.take_in_transaction(queue, run.id, moved.version))
+            try:
+                self._db.transact(entries)
+            except Cancelled as exc:
+                if limited and exc.failed(3):
+                    raise _QueueFull from exc
+                return None
+            return moved
+        if limited and not self._slots.take(queue, run.id, moved.version):
+            raise _QueueFull
         try:
-            self._db.transact(transaction)
-        except Cancelled as exc:
-            if not exc.failed(0):
-                return None  # lost the race for this run
-            if exc.item(0) is None:
-                raise NotFound(f"queue {queue!r} does not exist", field="queue") from exc
-            raise _QueueFull from exc
+            self._db.put(claimed, items.RUN_UNCHANGED, items.unchanged(run), items.RUN_NAMES)
+        except ConditionFailed:
+            return None  # the slot stays: its holder won this run, or it is stale (dynamodb_slots)
         return moved
 
     def transition(
@@ -305,80 +319,70 @@ class DynamoRunStore(RunStore):
         update: RunUpdate | None = None,
     ) -> Run:
         common.ensure_allowed(expected, to)
-        current = self._run(run_id)
+        current, item = self._run_and_item(run_id)
         moved, event = common.transitioned(current, expected, to, reason=reason, now=now, update=update)
-        transaction = [self._tx.put_run(moved, current), self._tx.put(items.event_item(event, moved.version))]
-        active = int(to.active) - int(expected.active)
-        queued = int(to is RunState.QUEUED) - int(expected is RunState.QUEUED)
-        if active or queued:
-            transaction.append(self._tx.count_queue(current.queue, active=active, queued=queued))
-        if to is RunState.QUEUED:  # back in line at its original place: same priority and seq
-            transaction.append(self._tx.put(items.pending_item(moved)))
-        elif expected is RunState.QUEUED:
-            transaction.append(self._tx.delete(items.pending_key(current)))
-        try:
-            self._db.transact(transaction)
-        except Cancelled as exc:
-            if exc.failed(0):
-                raise items.moved_on(run_id, expected, exc.item(0)) from exc
-            raise NotFound(f"queue {current.queue!r} does not exist", field="queue") from exc
+        token = items.slot_token(item)
+        # an active run of the earlier layout stays counted on its queue item while active
+        old_active = (items.is_old(item) and expected.active) or "la" in item
+        slot = self._slot_after(current, token, expected, to, moved.version)
+        moved_item = items.moved_item(moved, event, item, slot=slot)
+        if old_active and to.active:
+            moved_item["la"] = n(1)
+        others: list[TransactWriteItemTypeDef] = []
+        if items.is_old(item) and expected is RunState.QUEUED:
+            others += self._tx.leave_old_line(current)
+        if old_active and not to.active:  # its slot moves from the queue item's count to the slots
+            others.append(self._tx.count_queue(current.queue, active=-1))
+            if self._db.get(items.slots_key(current.queue)) is not None:
+                others.append(
+                    self._tx.update(items.slots_key(current.queue), "ADD room :one", EXISTS, {":one": n(1)})
+                )
+        self._write_move(moved_item, current, expected, others)
+        if token is not None and not to.active:
+            self._slots.release(current.queue, run_id, token)
         return moved
 
-    def events(self, run_id: str) -> list[RunEvent]:
-        found = self._db.query(
-            "PK = :pk AND begins_with(SK, :events)",
-            {":pk": s(items.run_pk(run_id)), ":events": s(items.EVENT_PREFIX)},
-        )
-        history = [items.event_from(item) for item in found]
-        if not history:  # every stored run has its enqueue event
-            raise NotFound(f"run {run_id!r} does not exist", field="run")
-        return history
+    def _slot_after(
+        self, current: Run, token: int | None, expected: RunState, to: RunState, version: int
+    ) -> int | None:
+        """The slot the moved run holds: kept between active states, none outside them, and
+        one taken (whatever the room, as the earlier layout's count did) when a transition
+        rather than a claim makes a run of a limited queue active."""
+        if not to.active:
+            return None
+        if expected.active:
+            return token
+        if items.number(self._queue_item(current.queue), "max_jobs") == -1:
+            return None
+        self._slots.hold(current.queue, current.id, version)
+        return version
 
-    # -- schedules ----------------------------------------------------------------------
-    def create_schedule(self, schedule: Schedule) -> None:
-        try:
-            self._db.put(items.schedule_item(schedule), ABSENT)
-        except ConditionFailed as exc:
-            raise AlreadyExists(f"schedule {schedule.name!r} already exists", field="name") from exc
-
-    def get_schedule(self, name: str) -> Schedule:
-        item = self._db.get(items.schedule_key(name))
-        if item is None:
-            raise NotFound(f"schedule {name!r} does not exist", field="schedule")
-        return items.schedule_from(item)
-
-    def list_schedules(self) -> list[Schedule]:
-        found = self._db.query("PK = :pk", {":pk": s(items.SCHEDULES_PK)})
-        return [items.schedule_from(item) for item in found]
-
-    def delete_schedule(self, name: str) -> None:
-        try:
-            self._db.delete(items.schedule_key(name), EXISTS)
-        except ConditionFailed as exc:
-            raise NotFound(f"schedule {name!r} does not exist", field="schedule") from exc
-
-    def advance_schedule(
-        self, name: str, expected_next: datetime, next_fire_at: datetime, last_run_id: str
+    def _write_move(
+        self, item: Item, current: Run, expected: RunState, others: list[TransactWriteItemTypeDef]
     ) -> None:
-        schedule = self.get_schedule(name)
-        if schedule.next_fire_at != expected_next:
-            raise items.not_due(name, schedule.next_fire_at, expected_next)
-        advanced = schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})
+        """Write a moved run: one conditional PutItem, or a transaction with ``others``."""
         try:
-            self._db.update(
-                items.schedule_key(name),
-                "SET body = :body, next_fire_at = :next",
-                {
-                    ":body": s(advanced.model_dump_json()),
-                    ":next": n(items.instant(next_fire_at)),
-                    ":expected": n(items.instant(expected_next)),
-                },
-                condition=f"{EXISTS} AND next_fire_at = :expected",
-            )
+            if not others:
+                self._db.put(item, items.RUN_UNCHANGED, items.unchanged(current), items.RUN_NAMES)
+            else:
+                self._db.transact([self._tx.put_run(item, current), *others])
         except ConditionFailed as exc:
-            if exc.item is None:
-                raise NotFound(f"schedule {name!r} does not exist", field="schedule") from exc
-            raise items.not_due(name, items.schedule_from(exc.item).next_fire_at, expected_next) from exc
+            raise items.moved_on(current.id, expected, exc.item) from exc
+        except Cancelled as exc:
+            if exc.failed(0):
+                raise items.moved_on(current.id, expected, exc.item(0)) from exc
+            raise NotFound(f"queue {current.queue!r} does not exist", field="queue") from exc
+
+    def events(self, run_id: str) -> list[RunEvent]:
+        _, item = self._run_and_item(run_id)
+        older: list[RunEvent] = []
+        if items.has_old_events(item):  # written by the earlier layout, one item per event
+            found = self._db.query(
+                "PK = :pk AND begins_with(SK, :events)",
+                {":pk": s(items.run_pk(run_id)), ":events": s(items.EVENT_PREFIX)},
+            )
+            older = [items.event_from(event) for event in found]
+        return older + [items.event_from_entry(run_id, entry) for entry in items.history(item)]
 
 
 class _QueueFull(Exception):

@@ -6,60 +6,76 @@ with copies of the fields that keys and conditions need next to it.
 ============================  =====================  ================================
 record                        PK                     SK
 ============================  =====================  ================================
-queue (+ ``active``/          ``QUEUES``             ``<queue>``
-``queued`` counters)
-pending entry (-> run id)     ``QUEUE#<queue>``      ``PENDING#<priority>#<seq:020>``
+queue (+ the earlier layout's ``QUEUES``             ``<queue>``
+``active``/``queued`` counts)
+queue name, ever created      ``QUEUE_NAMES``        ``<queue>``
+a limited queue's slots       ``SLOTS``              ``<queue>`` (see ``dynamodb_slots``)
 idempotency key (-> run id)   ``QUEUE#<queue>``      ``IDEM#<key>``
-run                           ``RUN#<id>``           ``RUN``
-run event                     ``RUN#<id>``           ``EVENT#<version:010>``
+run (+ its events)            ``RUN#<id>``           ``RUN``
 schedule                      ``SCHEDULES``          ``<name>``
-run seq counter               ``COUNTER``            ``run_seq``
 ============================  =====================  ================================
 
-Pending entries sort by priority then seq, so the head of a queue's line is one
-strongly consistent ``Query`` with a small ``Limit`` (O(log n) in queue depth), and a
-run's place in line is a ``Select=COUNT`` query up to its own entry.
+A run is one item, and one run's life is about one item write per step. Its events are
+a list ``ev`` on the item (one compact JSON array each), its body is stored without
+default values, so a typical run stays under 1 KB (one write unit) all its life. Its
+``seq`` is the enqueue time in microseconds (``next_seq``): no counter item is written.
 
-Run items alone carry the keys of four keys-only GSIs, all sorted by ``seq`` (N):
+Runs are found through one sparse, keys-only GSI, ``by_queue_state`` (sorted by ``seq``),
+whose partition a run is in depends on its state:
 
-* ``by_queue``       ``QUEUE#<queue>``                 a queue's runs, newest first
-* ``by_state``       ``STATE#<state>``                 runs in a state, any queue (reconciler)
-* ``by_queue_state`` ``QUEUE#<queue>#STATE#<state>``   a queue's runs in a state
-* ``all_runs``       ``RUNS`` (one fixed partition)    every run, newest first
+* ``QUEUE#<queue>#Q#<priority>``  queued: the queue's line, one partition per priority
+* ``QUEUE#<queue>#ACTIVE``        claimed, building, starting, running, stopping: moves
+  between these states do not touch the index at all
+* ``QUEUE#<queue>#STATE#<state>`` every other state (finished, failed, ...)
 
-Projections are ``KEYS_ONLY``: an index is written only when its key changes (the two
-state indexes on a state change; the other two once, at enqueue), and listings read the
-bodies back from the table with a consistent ``BatchGetItem``. The fixed ``all_runs``
-partition takes one small write per enqueued run; that is the accepted price of an
-unfiltered "newest runs" listing without a Scan.
+so a run's life writes the index three times: in line, active, done. The head of the line
+is a ``Limit`` query on the first non-empty priority partition (O(log n) in depth); a
+run's place in line is a count of the partitions ahead of it. Index reads are eventually
+consistent on AWS (a run enqueued a moment ago may not be seen by a claim yet, or a run
+just claimed still be seen: the claim's conditional write settles that); every write is
+conditional on the run's state and version, read strongly consistently from the table.
+
+The earlier layout (until 2026-11-30) is still read and moved: its runs carry a full
+``body`` and the keys of ``by_queue``, ``all_runs`` and ``by_state``; their events are
+``EVENT#<version>`` items; its queued runs wait as ``PENDING#<priority>#<seq>`` entries
+under ``QUEUE#<queue>`` counted in the queue item's ``queued``; its active runs are counted
+in the queue item's ``active``. Claims, listings and places in line take those in too,
+and a run of the earlier layout moves to this one at its next transition (``oe`` then
+marks that some of its events are items of their own). The table definition is unchanged.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from launchq.domain.models import Queue, Run, RunEvent, Schedule
-from launchq.domain.states import RunState
+from launchq.domain.priority import Priority
+from launchq.domain.states import ACTIVE, RunState
 from launchq.errors import NotFound, StaleWrite
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Iterator
 
     from mypy_boto3_dynamodb.type_defs import (
         AttributeValueTypeDef,
         CreateTableInputTypeDef,
-        TransactWriteItemTypeDef,
     )
 
     Item = dict[str, AttributeValueTypeDef]
 
 QUEUES_PK = "QUEUES"
+QUEUE_NAMES_PK = "QUEUE_NAMES"
+SLOTS_PK = "SLOTS"
 SCHEDULES_PK = "SCHEDULES"
 PENDING_PREFIX = "PENDING#"
 EVENT_PREFIX = "EVENT#"
 RUN_SK = "RUN"
 ALL_RUNS = "RUNS"
+
+PRIORITIES = tuple(int(priority) for priority in sorted(Priority))
 
 BY_QUEUE = "by_queue"
 BY_STATE = "by_state"
@@ -70,7 +86,9 @@ INDEXES = (BY_QUEUE, BY_STATE, BY_QUEUE_STATE, ALL_RUNS_INDEX)
 EXISTS = "attribute_exists(PK)"
 ABSENT = "attribute_not_exists(PK)"
 #: ``state`` and ``version`` are DynamoDB reserved words: expressions name them through these.
-_RUN_NAMES = {"#state": "state", "#version": "version"}
+RUN_NAMES = {"#state": "state", "#version": "version"}
+#: The condition of every run rewrite: the run is still in the state and version it was read in.
+RUN_UNCHANGED = "#state = :expected AND #version = :version"
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -129,18 +147,49 @@ def schedule_key(name: str) -> Item:
     return key(SCHEDULES_PK, name)
 
 
-COUNTER_KEY: Item = key("COUNTER", "run_seq")
+def queue_name_key(name: str) -> Item:
+    return key(QUEUE_NAMES_PK, name)
 
 
-def index_partition(queue: str | None, state: RunState | None) -> tuple[str, str, str]:
-    """(index name, its partition key attribute, the partition) listing runs by these filters."""
-    if queue is None and state is None:
-        return ALL_RUNS_INDEX, ALL_RUNS_INDEX, ALL_RUNS
-    if state is None:
-        return BY_QUEUE, BY_QUEUE, f"QUEUE#{queue}"
-    if queue is None:
-        return BY_STATE, BY_STATE, f"STATE#{state.value}"
-    return BY_QUEUE_STATE, BY_QUEUE_STATE, f"QUEUE#{queue}#STATE#{state.value}"
+def slots_key(queue: str) -> Item:
+    return key(SLOTS_PK, queue)
+
+
+def line_partition(queue: str, priority: int) -> str:
+    """The ``by_queue_state`` partition of the queue's queued runs of one priority."""
+    return f"QUEUE#{queue}#Q#{priority}"
+
+
+def state_partition(queue: str, state: RunState, priority: int = 0) -> str:
+    """The ``by_queue_state`` partition a run of ``queue`` in ``state`` is listed in."""
+    if state is RunState.QUEUED:
+        return line_partition(queue, priority)
+    return f"QUEUE#{queue}#ACTIVE" if state in ACTIVE else f"QUEUE#{queue}#STATE#{state.value}"
+
+
+def old_state_partition(queue: str, state: RunState) -> str:
+    """The earlier layout's ``by_queue_state`` partition (one per state)."""
+    return f"QUEUE#{queue}#STATE#{state.value}"
+
+
+def index_partitions(queues: list[str], state: RunState) -> set[tuple[str, str]]:
+    """(index, partition) of every partition that may hold runs of ``queues`` in ``state``, this
+    layout's and the earlier one's. A partition may hold runs of other states: callers filter."""
+    found: set[tuple[str, str]] = set()
+    for queue in queues:
+        if state is RunState.QUEUED:
+            found.update((BY_QUEUE_STATE, line_partition(queue, p)) for p in PRIORITIES)
+        found.add((BY_QUEUE_STATE, state_partition(queue, state)))
+        found.add((BY_QUEUE_STATE, old_state_partition(queue, state)))
+    return found
+
+
+def every_partition(queues: list[str]) -> set[tuple[str, str]]:
+    """Every partition holding runs of ``queues``, in any state, of either layout."""
+    found = {(BY_QUEUE, f"QUEUE#{queue}") for queue in queues}  # the earlier layout's
+    for state in RunState:
+        found |= index_partitions(queues, state)
+    return found
 
 
 # -- items --------------------------------------------------------------------------------
@@ -159,30 +208,81 @@ def queue_from(item: Item) -> Queue:
     return Queue.model_validate_json(text(item, "body"))
 
 
-def run_item(run: Run) -> Item:
-    """The run's item, with the keys of every index it belongs to."""
+def run_item(run: Run, events: list[str], *, old_events: bool = False, slot: int | None = None) -> Item:
+    """The run's item: its body without defaults, its history ``events`` (see ``event_entry``),
+    its ``by_queue_state`` partition, ``oe`` when older events are items of their own, and
+    ``sl``, the token of the slot it holds on a limited queue (see ``dynamodb_slots``)."""
     item: Item = {
         **run_key(run.id),
-        "body": s(run.model_dump_json()),
+        "body": s(run.model_dump_json(exclude_defaults=True)),
         "state": s(run.state.value),
         "version": n(run.version),
-        "queue": s(run.queue),
         "seq": n(run.seq),
+        "ev": {"L": [s(entry) for entry in events]},
+        BY_QUEUE_STATE: s(state_partition(run.queue, run.state, int(run.priority))),
     }
-    for state in (None, run.state):
-        for queue in (None, run.queue):
-            _, attribute, partition = index_partition(queue, state)
-            item[attribute] = s(partition)
+    if old_events:
+        item["oe"] = n(1)
+    if slot is not None:
+        item["sl"] = n(slot)
     return item
+
+
+def is_old(item: Item) -> bool:
+    """Whether the run item was written by the earlier layout (and not rewritten since)."""
+    return "ev" not in item
+
+
+def slot_token(item: Item) -> int | None:
+    """The token of the slot the run holds, if it took one when claimed."""
+    return number(item, "sl") if "sl" in item else None
 
 
 def run_from(item: Item) -> Run:
     return Run.model_validate_json(text(item, "body"))
 
 
+def history(item: Item) -> list[str]:
+    """The events kept on a run item (none on an item of the earlier layout)."""
+    return [entry["S"] for entry in item.get("ev", {}).get("L", [])]
+
+
+def has_old_events(item: Item) -> bool:
+    """Whether some of the run's events are ``EVENT#`` items (the earlier layout wrote them)."""
+    return "ev" not in item or "oe" in item
+
+
+def event_entry(event: RunEvent) -> str:
+    """One event as kept on its run's item: ``[at, from, to, reason]``, compact JSON."""
+    source = None if event.from_state is None else event.from_state.value
+    entry = [event.at.isoformat(), source, event.to_state.value, event.reason]
+    return json.dumps(entry, separators=(",", ":"))
+
+
+def event_from_entry(run_id: str, entry: str) -> RunEvent:
+    at, source, target, reason = json.loads(entry)
+    return RunEvent(run_id=run_id, at=at, from_state=source, to_state=target, reason=reason)
+
+
 def run_id_from_index(item: Item) -> str:
     """The run id of a keys-only index item (its table PK is ``RUN#<id>``)."""
     return text(item, "PK").removeprefix("RUN#")
+
+
+def unchanged(expected: Run) -> dict[str, AttributeValueTypeDef]:
+    """The values of ``RUN_UNCHANGED`` for a run read as ``expected``."""
+    return {":expected": s(expected.state.value), ":version": n(expected.version)}
+
+
+def moved_item(moved: Run, event: RunEvent | None, current: Item, slot: int | None = None) -> Item:
+    """The item of ``moved``: ``current``'s history with ``event`` appended (if any)."""
+    entries = [*history(current), *([event_entry(event)] if event else [])]
+    return run_item(moved, entries, old_events=has_old_events(current), slot=slot)
+
+
+def seq_from_index(item: Item) -> tuple[int, str]:
+    """(seq, run id) of a keys-only index item."""
+    return number(item, "seq"), run_id_from_index(item)
 
 
 def pending_item(run: Run) -> Item:
@@ -191,11 +291,6 @@ def pending_item(run: Run) -> Item:
 
 def idempotency_item(run: Run, idempotency: str) -> Item:
     return {**idempotency_key(run.queue, idempotency), "run_id": s(run.id)}
-
-
-def event_item(event: RunEvent, version: int) -> Item:
-    """The event of the transition that brought its run to ``version``."""
-    return {**key(run_pk(event.run_id), f"{EVENT_PREFIX}{version:010d}"), "body": s(event.model_dump_json())}
 
 
 def event_from(item: Item) -> RunEvent:
@@ -220,75 +315,19 @@ def schedule_from(item: Item) -> Schedule:
     return Schedule.model_validate_json(text(item, "body"))
 
 
-# -- transaction items -------------------------------------------------------------------
-class TransactionItems:
-    """Builds the ``TransactWriteItems`` entries of one table.
+def unique(ids: Iterable[str]) -> Iterator[str]:
+    """``ids`` without repeats (a run may show in two partitions while an index catches up)."""
+    seen: set[str] = set()
+    for run_id in ids:
+        if run_id not in seen:
+            seen.add(run_id)
+            yield run_id
 
-    Every conditional entry asks for ``ALL_OLD`` on failure, so a cancelled transaction
-    says what the item looked like (e.g. the run's state now, or that the queue is gone).
-    """
 
-    def __init__(self, table_name: str) -> None:
-        self.table_name = table_name
-
-    def put(
-        self,
-        item: Item,
-        condition: str | None = None,
-        values: Mapping[str, AttributeValueTypeDef] | None = None,
-        names: Mapping[str, str] | None = None,
-    ) -> TransactWriteItemTypeDef:
-        put: TransactWriteItemTypeDef = {"Put": {"TableName": self.table_name, "Item": item}}
-        if condition is not None:
-            put["Put"]["ConditionExpression"] = condition
-            put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        if values:
-            put["Put"]["ExpressionAttributeValues"] = values
-        if names:
-            put["Put"]["ExpressionAttributeNames"] = names
-        return put
-
-    def put_run(self, run: Run, expected: Run | None) -> TransactWriteItemTypeDef:
-        """Write ``run``: new (``expected`` None) or replacing ``expected`` if it is unchanged."""
-        if expected is None:
-            return self.put(run_item(run), ABSENT)
-        values = {":expected": s(expected.state.value), ":version": n(expected.version)}
-        return self.put(run_item(run), "#state = :expected AND #version = :version", values, _RUN_NAMES)
-
-    def count_queue(self, queue: str, *, active: int = 0, queued: int = 0) -> TransactWriteItemTypeDef:
-        """Adjust the queue's counters (the queue must exist)."""
-        return self._update_queue(
-            queue, "ADD active :active, queued :queued", EXISTS, {":active": n(active), ":queued": n(queued)}
-        )
-
-    def take_slot(self, queue: str) -> TransactWriteItemTypeDef:
-        """Move one run of the queue from waiting to active, only while a slot is free."""
-        return self._update_queue(
-            queue,
-            "ADD active :one, queued :minus_one",
-            f"{EXISTS} AND (max_jobs = :unlimited OR active < max_jobs)",
-            {":one": n(1), ":minus_one": n(-1), ":unlimited": n(-1)},
-        )
-
-    def delete(self, item_key: Item, condition: str | None = None) -> TransactWriteItemTypeDef:
-        delete: TransactWriteItemTypeDef = {"Delete": {"TableName": self.table_name, "Key": item_key}}
-        if condition is not None:
-            delete["Delete"]["ConditionExpression"] = condition
-        return delete
-
-    def _update_queue(
-        self, queue: str, expression: str, condition: str, values: Mapping[str, AttributeValueTypeDef]
-    ) -> TransactWriteItemTypeDef:
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": queue_key(queue),
-                "UpdateExpression": expression,
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
+def batched(ids: Iterable[str], size: int) -> Iterator[list[str]]:
+    iterator = iter(ids)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 # -- the table ----------------------------------------------------------------------------

@@ -166,15 +166,21 @@ class DynamoTable:
                 return
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
-    def count(self, condition: str, values: Mapping[str, AttributeValueTypeDef]) -> int:
+    def count(
+        self, condition: str, values: Mapping[str, AttributeValueTypeDef], *, index: str | None = None
+    ) -> int:
+        """How many items match ``condition`` (consistent on the table; an index cannot be)."""
         request: QueryInputTypeDef = {
             "TableName": self.name,
             "KeyConditionExpression": condition,
             "ExpressionAttributeValues": values,
             "Select": "COUNT",
-            "ConsistentRead": True,
             "ReturnConsumedCapacity": "TOTAL",
         }
+        if index is None:
+            request["ConsistentRead"] = True
+        else:
+            request["IndexName"] = index
         total = 0
         while True:
             response = self._call(lambda: self.client.query(**request))
@@ -208,8 +214,19 @@ class DynamoTable:
         return found
 
     # -- writes -------------------------------------------------------------------------
-    def put(self, item: Item, condition: str) -> None:
+    def put(
+        self,
+        item: Item,
+        condition: str,
+        values: Mapping[str, AttributeValueTypeDef] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         """Write ``item`` if ``condition`` holds; raises ConditionFailed with the old item."""
+        extra: dict[str, Any] = {}
+        if values:
+            extra["ExpressionAttributeValues"] = values
+        if names:
+            extra["ExpressionAttributeNames"] = names
         response = self._call(
             lambda: self.client.put_item(
                 TableName=self.name,
@@ -217,6 +234,7 @@ class DynamoTable:
                 ConditionExpression=condition,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 ReturnConsumedCapacity="TOTAL",
+                **extra,
             )
         )
         self.consumed.add("write", [response["ConsumedCapacity"]])
