@@ -12,6 +12,10 @@
   builder sent is run with ``sh`` in the context read back from moto's S3, ``docker``
   being the buildah stand-in (as ``tests/integration/test_codebuild_builder.py`` does);
   moto then reports the build ``SUCCEEDED``.
+- ``kaniko``: the Kubernetes API stand-in (``tests/kube_stand_in.py``) as the cluster and
+  moto's S3 as the build-context-store; the test plays Kaniko's part with buildah
+  (``play_kaniko``: the context read back from S3, the Job's own ``--dockerfile`` and
+  ``--destination``, the image pushed to the real registry) and ends the pod with its log.
 - ``fake`` and ``fake-async``: the package's ``FakeBuilder`` (builds ending inside
   ``start``, or ``building`` until ``finish``), pushing into a ``FakeRegistry``.
 - ``noop`` builds nothing; it runs the part of the suite every builder obeys.
@@ -39,6 +43,7 @@ from launchq.adapters.builders.buildah import BuildahBuilder
 from launchq.adapters.builders.codebuild import CodeBuildBuilder
 from launchq.adapters.builders.docker import DockerBuilder
 from launchq.adapters.builders.fake import FakeBuilder
+from launchq.adapters.builders.kaniko import KanikoBuilder
 from launchq.adapters.builders.noop import NoopBuilder
 from launchq.adapters.registries.fake import FakeRegistry
 from launchq.adapters.registries.oci import OciRegistry
@@ -55,6 +60,8 @@ from tests.integration.test_codebuild_builder import (
     s3,
     unpack_context,
 )
+from tests.integration.test_kaniko_builder import play_kaniko
+from tests.kube_stand_in import KubeStandIn, client_factory
 
 __all__ = ["codebuild", "s3"]  # moto's CodeBuild project and bucket, as fixtures
 
@@ -147,6 +154,24 @@ def _codebuild(request: pytest.FixtureRequest, registry: OciRegistry, tmp_path: 
     return BuilderUnderTest(builder, registry, _context(tmp_path), play_codebuild, outside_the_context)
 
 
+def _kaniko(request: pytest.FixtureRequest, registry: OciRegistry, tmp_path: Path) -> BuilderUnderTest:
+    s3: S3Client = request.getfixturevalue("s3")  # moto (reset for this test) with the bucket
+    kube = KubeStandIn().__enter__()
+    request.addfinalizer(kube.__exit__)
+    builder = KanikoBuilder(
+        registry,
+        f"s3://{BUCKET}/build-contexts",
+        api_client=client_factory(kube.url),
+        namespace="builds",
+        s3_client=s3,
+    )
+
+    def play(result: BuildResult) -> None:
+        play_kaniko(kube, s3, result.build_id, tmp_path / f"kaniko-{uuid.uuid4().hex[:6]}")
+
+    return BuilderUnderTest(builder, registry, _context(tmp_path), play)
+
+
 def _fake(asynchronous: bool, tmp_path: Path) -> BuilderUnderTest:
     registry = FakeRegistry("registry.test/team/train")
     builder = FakeBuilder(registry, asynchronous=asynchronous)
@@ -161,7 +186,7 @@ def _fake(asynchronous: bool, tmp_path: Path) -> BuilderUnderTest:
     return BuilderUnderTest(builder, registry, _context(tmp_path), finish, failing)
 
 
-BUILDING = ["buildah", "docker", "codebuild", "fake", "fake-async"]
+BUILDING = ["buildah", "docker", "codebuild", "kaniko", "fake", "fake-async"]
 
 
 def _under_test(
@@ -182,6 +207,8 @@ def _under_test(
     if name == "docker":
         docker = DockerBuilder(registry, work_dir=work_dir, docker=_docker_as_buildah(tmp_path, monkeypatch))
         return BuilderUnderTest(docker, registry, _context(tmp_path))
+    if name == "kaniko":
+        return _kaniko(request, registry, tmp_path)
     return _codebuild(request, registry, tmp_path)
 
 

@@ -28,7 +28,6 @@ passing a password would put it into the build record. SDK errors are
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -45,7 +44,7 @@ from launchq.adapters.builders.codebuild_spec import (
     environment,
     failing_phase,
 )
-from launchq.build.tarball import pack_context
+from launchq.build.build_context import dockerfile_in_context, packed_context
 from launchq.domain.models import Run
 from launchq.errors import InvalidInput, LaunchFailed, NotFound
 from launchq.ports import Builder, BuildPlan, BuildResult, Registry
@@ -76,19 +75,6 @@ _REFUSED = codes(LaunchFailed, "ResourceNotFoundException", "InvalidInputExcepti
 _NO_SUCH_BUILD = codes(NotFound, "InvalidInputException")  # not even shaped like a build id
 _NO_LOG_YET = codes(NotFound, "ResourceNotFoundException")  # the build failed before it logged
 NEEDS_SOURCE = "the codebuild builder needs a source to build (uri) when no docker_image is given"
-
-
-def _relative_dockerfile(context: Path, dockerfile: str) -> str:
-    """``dockerfile`` as a path inside ``context``. Raises InvalidInput outside it or missing."""
-    given = Path(dockerfile)
-    full = (given if given.is_absolute() else context / given).resolve()
-    try:
-        relative = full.relative_to(context.resolve())
-    except ValueError:
-        raise InvalidInput(f"{dockerfile!r} is not inside the build context", field="dockerfile") from None
-    if not full.is_file():
-        raise InvalidInput(f"{dockerfile!r} does not exist in the build context", field="dockerfile")
-    return relative.as_posix()
 
 
 class CodeBuildBuilder(Builder):
@@ -159,7 +145,7 @@ class CodeBuildBuilder(Builder):
                 )
             self._check_login(host, ecr is not None)
             context = Path(plan.context_dir)
-            dockerfile = _relative_dockerfile(context, plan.dockerfile)
+            dockerfile = dockerfile_in_context(context, plan.dockerfile)
             key = self._upload_context(context, plan.tag)
         except (InvalidInput, LaunchFailed) as exc:
             return BuildResult(state="failed", image_uri=plan.image_uri, detail=str(exc))
@@ -215,16 +201,8 @@ class CodeBuildBuilder(Builder):
             return key
         if not context.is_dir():
             raise InvalidInput(f"{context} is not a directory", field="context_dir")
-        with tempfile.TemporaryDirectory(prefix="launchq-context-") as scratch:
-            archive = Path(scratch) / "context.tar.gz"
-            try:
-                pack_context(context, archive)
-            except OSError as exc:
-                raise LaunchFailed(f"cannot pack the build context {context}: {exc}") from exc
-            with aws_call("S3 upload of the build context"):
-                self.s3.upload_file(
-                    str(archive), self.bucket, key, ExtraArgs={"ContentType": "application/gzip"}
-                )
+        with packed_context(context) as archive, aws_call("S3 upload of the build context"):
+            self.s3.upload_file(str(archive), self.bucket, key, ExtraArgs={"ContentType": "application/gzip"})
         return key
 
     def _start_build(
