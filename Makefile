@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 LOCKS := infra/requirements
 SERVER_STAMP := $(VENV)/.server-$(shell cat $(LOCKS)/server.txt pyproject.toml | sha1sum | cut -c1-12)
 DEV_STAMP := $(VENV)/.dev-$(shell cat $(LOCKS)/dev.txt pyproject.toml | sha1sum | cut -c1-12)
+BENCH_STAMP := $(VENV)/.bench-$(shell cat $(LOCKS)/bench.txt 2>/dev/null | sha1sum | cut -c1-12)
 NODE_STAMP := tests/localstack/node_modules/.installed-$(shell cat tests/localstack/package-lock.json | sha1sum | cut -c1-12)
 DATA_DIR ?= $(CURDIR)/.launchq
 HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-server apt-server apt-test run test lint typecheck unit bench mutation lock deploy clean
+.PHONY: setup setup-server apt-server apt-test apt-bench run test lint typecheck unit bench mutation lock deploy clean
 
 # apt, tool by tool: "command:package" pairs. A tool already on PATH is never asked for, so
 # apt never touches what the machine already has. Node.js is a special case: Debian's npm
@@ -86,8 +87,23 @@ lint: setup
 unit: setup
 	$(BIN)/python -m pytest tests/unit tests/contract -q $(PYTEST_ARGS)
 
-bench: setup
-	$(BIN)/python -m pytest tests/perf --benchmark-only --benchmark-columns=min,median,mean,ops,rounds $(PYTEST_ARGS)
+## Benchmarks (not part of `make test`): the harness's smoke and the claim benchmark, then every
+## group of tests/perf/ (http, store, dynamodb, peers), written to bench/results/ (BENCH_ARGS=
+## e.g. "--quick --only http,peers"). The peers' servers are Debian's postgresql and
+## redis-server; Debian keeps initdb off PATH, in /usr/lib/postgresql/<version>/bin.
+APT_BENCH_TOOLS := redis-server:redis-server
+BENCH_ARGS ?=
+apt-bench:
+	@extra=""; command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
+	  || extra=postgresql; $(call apt_install,$(APT_BENCH_TOOLS),$$extra)
+
+$(BENCH_STAMP): $(LOCKS)/bench.txt | $(DEV_STAMP)
+	$(BIN)/python -m pip install -q --require-hashes -r $(LOCKS)/bench.txt
+	@rm -f $(VENV)/.bench-* && touch $@
+
+bench: setup apt-bench $(BENCH_STAMP)
+	$(BIN)/python -m pytest tests/perf -q --benchmark-columns=min,median,mean,ops,rounds $(PYTEST_ARGS)
+	$(BIN)/python -m tests.perf.bench $(BENCH_ARGS)
 
 ## Mutation testing of the core rules (not part of `make test`): mutmut mutates the modules in
 ## [tool.mutmut] of pyproject.toml, runs the unit and contract tests against each mutant and
@@ -113,8 +129,9 @@ mutation: setup
 UV_COMPILE := $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 --no-header $(if $(UPGRADE),--upgrade)
 lock: setup
 	$(UV_COMPILE) --extra dev pyproject.toml $(LOCKS)/build.in -o $(LOCKS)/dev.txt
-	$(UV_COMPILE) pyproject.toml $(LOCKS)/build.in -c $(LOCKS)/dev.txt -o $(LOCKS)/server.txt
+	$(UV_COMPILE) --extra kubernetes pyproject.toml $(LOCKS)/build.in -c $(LOCKS)/dev.txt -o $(LOCKS)/server.txt
 	$(UV_COMPILE) shared/requirements.in -c $(LOCKS)/dev.txt -o shared/requirements.txt
+	$(UV_COMPILE) $(LOCKS)/bench.in -c $(LOCKS)/dev.txt -o $(LOCKS)/bench.txt
 
 deploy: setup
 	$(BIN)/sam build && $(BIN)/sam deploy --guided

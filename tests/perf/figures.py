@@ -43,13 +43,23 @@ class Figure(BaseModel):
     repetitions: int
     series: str | None = None  # figures sharing a series (and an x) are plotted together
     x: float | None = None
+    x_label: str | None = None  # the plot's x axis, e.g. "queued runs"
     note: str = ""
 
     def line(self) -> str:
         """The one line the harness prints for this figure."""
-        spread = f" (min {self.low:.4g}, max {self.high:.4g}, n={self.repetitions})"
+        spread = f" (min {number(self.low)}, max {number(self.high)}, n={self.repetitions})"
         note = f"  [{self.note}]" if self.note else ""
-        return f"{self.group:<9} {self.name:<48} {self.median:>12.4g} {self.unit}{spread}{note}"
+        return f"{self.group:<9} {self.name:<48} {number(self.median):>12} {self.unit}{spread}{note}"
+
+
+def number(value: float) -> str:
+    """Four significant digits, never in exponent form (16,680 ms reads so, not 1.668e+04)."""
+    if value != 0 and abs(value) < 0.001:
+        return f"{value:.2e}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
 
 
 def summarise(group: str, name: str, unit: str, samples: Sequence[float], **extra: object) -> Figure:
