@@ -26,6 +26,17 @@ def ensure_allowed(expected: RunState, to: RunState) -> None:
         raise Conflict(f"a run cannot go from {expected.value} to {to.value}", field="state")
 
 
+def update_changes(update: RunUpdate | None) -> dict[str, object]:
+    """The fields ``update`` sets on a run (None leaves a field as is; ``clear_lease`` empties the lease)."""
+    if update is None:
+        return {}
+    changes = update.model_dump(exclude_none=True, exclude={"clear_lease"})
+    if update.clear_lease:
+        changes["claimed_at"] = None
+        changes["lease_expires_at"] = None
+    return changes
+
+
 def transitioned(
     run: Run,
     expected: RunState,
@@ -34,23 +45,21 @@ def transitioned(
     reason: str,
     now: datetime,
     update: RunUpdate | None = None,
+    deep: bool = True,
 ) -> tuple[Run, RunEvent]:
     """The run after moving ``expected -> to``, and the event recording it.
 
     Raises Conflict if the transition is not allowed; StaleWrite if ``run`` is not in
-    ``expected``. ``run`` itself is not modified.
+    ``expected``. ``run`` itself is not modified. ``deep=False`` shares the nested values
+    (spec, build, ...) with ``run``: for a store that serialises the result rather than
+    keeping it (a deep copy is most of a move's cost there).
     """
     ensure_allowed(expected, to)
     if run.state != expected:
         raise StaleWrite(f"run {run.id} is {run.state.value}, not {expected.value}", field="state")
-    changes: dict[str, object] = {}
-    if update is not None:
-        changes = update.model_dump(exclude_none=True, exclude={"clear_lease"})
-        if update.clear_lease:
-            changes["claimed_at"] = None
-            changes["lease_expires_at"] = None
+    changes = update_changes(update)
     changes.update(state=to, reason=reason, updated_at=now, version=run.version + 1)
-    moved = run.model_copy(update=changes, deep=True)
+    moved = run.model_copy(update=changes, deep=deep)
     event = RunEvent(run_id=run.id, at=now, from_state=expected, to_state=to, reason=reason)
     return moved, event
 
@@ -61,9 +70,9 @@ def claimed(run: Run, now: datetime, lease_until: datetime) -> tuple[Run, RunEve
     return transitioned(run, RunState.QUEUED, RunState.CLAIMED, reason=CLAIMED_REASON, now=now, update=update)
 
 
-def enqueued(run: Run, seq: int) -> tuple[Run, RunEvent]:
-    """The new run as stored (``queued``, with ``seq``) and its creation event."""
-    stored = run.model_copy(update={"seq": seq, "state": RunState.QUEUED}, deep=True)
+def enqueued(run: Run, seq: int, *, deep: bool = True) -> tuple[Run, RunEvent]:
+    """The new run as stored (``queued``, with ``seq``) and its creation event (``deep``: as above)."""
+    stored = run.model_copy(update={"seq": seq, "state": RunState.QUEUED}, deep=deep)
     event = RunEvent(
         run_id=run.id, at=run.created_at, from_state=None, to_state=RunState.QUEUED, reason=ENQUEUED_REASON
     )

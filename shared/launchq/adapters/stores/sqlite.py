@@ -1,91 +1,64 @@
 """``SqliteRunStore``: the embedded default ``RunStore``, one SQLite file in WAL mode.
 
 Safe from several threads (one connection per thread) and from several processes on the
-same file: every write is one ``BEGIN IMMEDIATE`` transaction, so claims serialize on the
-database's write lock and two claimers never get the same run. A lock held longer than
-the busy timeout surfaces as ``BackendUnavailable``.
+same file. Every write is atomic on the database's write lock, taken before anything is
+read: a claim or a move is one conditional ``UPDATE`` statement (an autocommit statement
+takes the lock up front, as ``BEGIN IMMEDIATE`` does), anything longer is one ``BEGIN
+IMMEDIATE`` transaction. So two claimers never get the same run, a move applies only to a
+run still in its expected state (a move that must rewrite the body also checks the
+version it read), and the event of each insert and move is written by the database in
+the same statement (``sqlite_schema``'s triggers). A lock held longer than the busy
+timeout surfaces as ``BackendUnavailable``.
+
+Why it is shaped so (cProfile over 10,000 no-op lives: enqueue, claim, starting, running,
+finished): a life went mostly to a deep copy and a full pydantic parse and re-serialisation
+of the run per move, and the queue's JSON parsed per claim. Now a move writes only the
+columns that change, reuses the parse of the unchanged ``body`` (``sqlite_rows``) and hands
+out a cheap copy; a claim is one statement reading the queue's ``max_jobs`` column. The
+PRAGMAs and their durability are ``sqlite_schema``'s; sqlite3's statement cache (128 per
+connection) holds every statement used here.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from pathlib import Path
-from typing import Literal
 
 from launchq.adapters.stores import common
-from launchq.adapters.stores.sqlite_schema import connect, create_schema
+from launchq.adapters.stores.sqlite_connections import SqliteConnections, _unavailable
+from launchq.adapters.stores.sqlite_rows import (
+    CLAIM_WHERE,
+    INSERT_RUN,
+    MOVE_COLUMNS,
+    PARSED,
+    READ_COLUMNS,
+    RUN_WHERE,
+    UPDATE_ALL,
+    detached,
+    handed_out,
+    insert_values,
+    move_sql,
+    move_values,
+    stored_run,
+    update_all_values,
+)
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import ACTIVE, RunState
-from launchq.errors import AlreadyExists, BackendUnavailable, Conflict, NotFound, StaleWrite
+from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
 from launchq.ports import RunStore
+
+__all__ = ["SqliteRunStore", "_unavailable"]  # _unavailable: where it was before the split
 
 _ACTIVE_JSON = json.dumps(sorted(state.value for state in ACTIVE))
 _QUEUED_JSON = json.dumps([RunState.QUEUED.value])
 _BLOCKING_JSON = json.dumps(sorted(state.value for state in common.LIVE_OR_WAITING))
+_SELECT_RUN = f"SELECT {READ_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608 (fixed columns)
 
 
-class SqliteRunStore(RunStore):
+class SqliteRunStore(SqliteConnections, RunStore):
     """A ``RunStore`` on one SQLite file (created with its parent directory if missing)."""
-
-    def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
-        self.path = Path(path)
-        self.busy_timeout = busy_timeout
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            create_schema(self._conn())
-        except sqlite3.OperationalError as exc:
-            raise _unavailable(exc) from exc
-
-    def close(self) -> None:
-        """Close every connection this store opened (in this process)."""
-        with self._lock:
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
-        self._local = threading.local()
-
-    # -- plumbing -----------------------------------------------------------------------
-    def _conn(self) -> sqlite3.Connection:
-        """This thread's connection; a forked child opens its own instead of sharing one."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            try:
-                conn = connect(self.path, self.busy_timeout)
-            except sqlite3.OperationalError as exc:
-                raise _unavailable(exc) from exc
-            self._local.conn, self._local.pid = conn, os.getpid()
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextmanager
-    def _tx(self, mode: Literal["DEFERRED", "IMMEDIATE"] = "DEFERRED") -> Iterator[sqlite3.Connection]:
-        """One transaction: committed on success, rolled back on any error.
-
-        ``IMMEDIATE`` takes the write lock up front (waiting up to the busy timeout), so
-        a read-then-write inside it cannot interleave with another writer.
-        """
-        conn = self._conn()
-        try:
-            conn.execute(f"BEGIN {mode}")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            raise _unavailable(exc) from exc
 
     @staticmethod
     def _queue(conn: sqlite3.Connection, name: str) -> Queue:
@@ -96,10 +69,10 @@ class SqliteRunStore(RunStore):
 
     @staticmethod
     def _run(conn: sqlite3.Connection, run_id: str) -> Run:
-        row = conn.execute("SELECT body FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = conn.execute(_SELECT_RUN, (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist", field="run")
-        return Run.model_validate_json(row[0])
+        return stored_run(row)
 
     @staticmethod
     def _schedule(conn: sqlite3.Connection, name: str) -> Schedule:
@@ -116,22 +89,13 @@ class SqliteRunStore(RunStore):
         ).fetchone()
         return int(row[0])
 
-    @staticmethod
-    def _save_moved(conn: sqlite3.Connection, run: Run, event: RunEvent) -> None:
-        """Write a run whose state/version changed, and append its event."""
-        conn.execute(
-            "UPDATE runs SET state = ?, priority = ?, version = ?, body = ? WHERE id = ?",
-            (run.state.value, int(run.priority), run.version, run.model_dump_json(), run.id),
-        )
-        _append_event(conn, event)
-
     # -- queues -------------------------------------------------------------------------
     def create_queue(self, queue: Queue) -> None:
         try:
             with self._tx("IMMEDIATE") as conn:
                 conn.execute(
-                    "INSERT INTO queues (name, version, body) VALUES (?, ?, ?)",
-                    (queue.name, queue.version, queue.model_dump_json()),
+                    "INSERT INTO queues (name, version, body, max_jobs) VALUES (?, ?, ?, ?)",
+                    (queue.name, queue.version, queue.model_dump_json(), queue.max_jobs),
                 )
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists(f"queue {queue.name!r} already exists", field="name") from exc
@@ -149,8 +113,8 @@ class SqliteRunStore(RunStore):
         stored = queue.model_copy(update={"version": queue.version + 1}, deep=True)
         with self._tx("IMMEDIATE") as conn:
             cursor = conn.execute(
-                "UPDATE queues SET version = ?, body = ? WHERE name = ? AND version = ?",
-                (stored.version, stored.model_dump_json(), queue.name, queue.version),
+                "UPDATE queues SET version = ?, body = ?, max_jobs = ? WHERE name = ? AND version = ?",
+                (stored.version, stored.model_dump_json(), stored.max_jobs, queue.name, queue.version),
             )
             if cursor.rowcount == 0:
                 current = self._queue(conn, queue.name)
@@ -170,42 +134,38 @@ class SqliteRunStore(RunStore):
 
     # -- runs ---------------------------------------------------------------------------
     def add_run(self, run: Run) -> tuple[Run, bool]:
+        # No deep copy: the row is what is kept (the caller's values are copied for the cache).
+        stored, _ = common.enqueued(run, 0, deep=False)
+        body = stored.model_dump_json()
         try:
-            with self._tx("IMMEDIATE") as conn:
-                self._queue(conn, run.queue)
-                if run.idempotency_key is not None:
-                    row = conn.execute(
-                        "SELECT body FROM runs WHERE queue = ? AND idempotency_key = ?",
-                        (run.queue, run.idempotency_key),
-                    ).fetchone()
-                    if row is not None:
-                        return Run.model_validate_json(row[0]), False
-                (seq,) = conn.execute(
-                    "UPDATE counters SET value = value + 1 WHERE name = 'run_seq' RETURNING value"
-                ).fetchone()
-                stored, event = common.enqueued(run, int(seq))
-                conn.execute(
-                    "INSERT INTO runs (id, queue, state, priority, seq, version, idempotency_key, body)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        stored.id,
-                        stored.queue,
-                        stored.state.value,
-                        int(stored.priority),
-                        stored.seq,
-                        stored.version,
-                        stored.idempotency_key,
-                        stored.model_dump_json(),
-                    ),
-                )
-                _append_event(conn, event)
+            row = self._write(INSERT_RUN, (*insert_values(stored, body), run.queue))
         except sqlite3.IntegrityError as exc:
-            raise AlreadyExists(f"run {run.id!r} already exists", field="id") from exc
-        return stored, True
+            existing = self._idempotent(run)
+            if existing is None:
+                raise AlreadyExists(f"run {run.id!r} already exists", field="id") from exc
+            return existing, False
+        if row is None:
+            raise NotFound(f"queue {run.queue!r} does not exist", field="queue")
+        PARSED.put(body, detached(stored))
+        return stored.model_copy(update={"seq": row[0]}), True
+
+    def _idempotent(self, run: Run) -> Run | None:
+        """The run already enqueued on ``run``'s queue with its idempotency key, if any."""
+        if run.idempotency_key is None:
+            return None
+        with self._tx() as conn:
+            row = conn.execute(
+                f"SELECT {READ_COLUMNS} FROM runs WHERE queue = ? AND idempotency_key = ?",  # noqa: S608
+                (run.queue, run.idempotency_key),
+            ).fetchone()
+        return None if row is None else handed_out(row)
 
     def get_run(self, run_id: str) -> Run:
         with self._tx() as conn:
-            return self._run(conn, run_id)
+            row = conn.execute(_SELECT_RUN, (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"run {run_id!r} does not exist", field="run")
+        return handed_out(row)
 
     def list_runs(
         self,
@@ -225,10 +185,10 @@ class SqliteRunStore(RunStore):
         params.append(limit)
         with self._tx() as conn:
             rows = conn.execute(
-                f"SELECT body FROM runs {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 (fixed clauses)
+                f"SELECT {READ_COLUMNS} FROM runs {where} ORDER BY seq DESC LIMIT ?",  # noqa: S608 (fixed clauses)
                 params,
             ).fetchall()
-        return [Run.model_validate_json(row[0]) for row in rows]
+        return [handed_out(row) for row in rows]
 
     def position(self, run: Run) -> int | None:
         with self._tx() as conn:
@@ -268,21 +228,17 @@ class SqliteRunStore(RunStore):
             return self._count_in(conn, queue, _QUEUED_JSON)
 
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
-        with self._tx("IMMEDIATE") as conn:
-            settings = self._queue(conn, queue)
-            if settings.max_jobs != -1 and not settings.has_free_slot(
-                self._count_in(conn, queue, _ACTIVE_JSON)
-            ):
-                return None
-            row = conn.execute(
-                "SELECT body FROM runs WHERE queue = ? AND state = ? ORDER BY priority, seq LIMIT 1",
-                (queue, RunState.QUEUED.value),
-            ).fetchone()
-            if row is None:
-                return None
-            run, event = common.claimed(Run.model_validate_json(row[0]), now, lease_until)
-            self._save_moved(conn, run, event)
-        return run
+        update = RunUpdate(claimed_at=now, lease_expires_at=lease_until)
+        columns, values = move_values(common.update_changes(update))
+        row = self._write(
+            move_sql(columns, CLAIM_WHERE),
+            (RunState.CLAIMED.value, common.CLAIMED_REASON, now.isoformat(), *values, queue, queue),
+        )
+        if row is not None:
+            return handed_out(row)
+        with self._tx() as conn:
+            self._queue(conn, queue)  # NotFound for a queue that does not exist
+        return None
 
     def transition(
         self,
@@ -294,12 +250,37 @@ class SqliteRunStore(RunStore):
         update: RunUpdate | None = None,
     ) -> Run:
         common.ensure_allowed(expected, to)
-        with self._tx("IMMEDIATE") as conn:
-            run, event = common.transitioned(
-                self._run(conn, run_id), expected, to, reason=reason, now=now, update=update
+        changes = common.update_changes(update)
+        if not MOVE_COLUMNS.issuperset(changes):
+            return self._transition_body(
+                run_id,
+                lambda current: common.transitioned(
+                    current, expected, to, reason=reason, now=now, update=update, deep=False
+                )[0],
             )
-            self._save_moved(conn, run, event)
-        return run
+        columns, values = move_values(changes)
+        row = self._write(
+            move_sql(columns, RUN_WHERE), (to.value, reason, now.isoformat(), *values, run_id, expected.value)
+        )
+        if row is None:
+            with self._tx() as conn:
+                current = self._run(conn, run_id)  # NotFound for a run that does not exist
+            state = current.state.value
+            raise StaleWrite(f"run {run_id} is {state}, not {expected.value}", field="state")
+        return handed_out(row)
+
+    def _transition_body(self, run_id: str, move: Callable[[Run], Run]) -> Run:
+        """A move that changes a field only ``body`` holds: read the run, ``move`` it by the
+        shared rules, write every column and the new body on condition of the state and
+        version read (one transaction)."""
+        with self._tx("IMMEDIATE") as conn:
+            current = self._run(conn, run_id)
+            run = move(current)
+            body = run.model_dump_json()
+            if conn.execute(UPDATE_ALL, update_all_values(run, body, current)).rowcount != 1:
+                raise StaleWrite(f"run {run_id} changed while it was being moved", field="version")
+        PARSED.put(body, run)
+        return detached(run)
 
     def events(self, run_id: str) -> list[RunEvent]:
         with self._tx() as conn:
@@ -345,19 +326,3 @@ class SqliteRunStore(RunStore):
                 )
             advanced = schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})
             conn.execute("UPDATE schedules SET body = ? WHERE name = ?", (advanced.model_dump_json(), name))
-
-
-def _append_event(conn: sqlite3.Connection, event: RunEvent) -> None:
-    conn.execute(
-        "INSERT INTO events (run_id, idx, body)"
-        " SELECT ?, COALESCE(MAX(idx), -1) + 1, ? FROM events WHERE run_id = ?",
-        (event.run_id, event.model_dump_json(), event.run_id),
-    )
-
-
-def _unavailable(exc: sqlite3.OperationalError) -> BackendUnavailable:
-    """Translate an SQLite operational error (locked past the busy timeout, unopenable file)."""
-    message = str(exc)
-    if "locked" in message or "busy" in message:
-        return BackendUnavailable(f"SQLite database is locked (gave up after the busy timeout): {message}")
-    return BackendUnavailable(f"SQLite database unavailable: {message}")

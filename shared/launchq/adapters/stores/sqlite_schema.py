@@ -1,7 +1,30 @@
-"""The SQLite store's schema and connection setup (used by ``launchq.adapters.stores.sqlite``).
+"""The SQLite store's schema, its migration and connection setup (used by ``...stores.sqlite``).
 
-Each record is kept as its pydantic JSON in ``body``; the columns next to it (state,
-priority, seq, version, ...) are copies kept in sync for indexing and conditional writes.
+Layout (schema version 2, ``PRAGMA user_version``): a run's fields that change as it moves
+(state, version, reason, timestamps, lease, exit code) are columns, written by each move
+with one small ``UPDATE``. ``body`` is the run's pydantic JSON, written at enqueue and again
+only when a move changes one of the fields kept nowhere else (handle, build id, image,
+resolved args). So a move no longer re-serialises the whole run, and ``body`` stays the
+same text for most of a run's life, which lets readers reuse its parse
+(``sqlite_rows``). Where ``body`` and a column disagree, the column wins.
+
+A database written by the version-1 code (the columns state/priority/seq/version only,
+everything else in ``body``) is migrated once, when a store first opens it: the new columns
+are added and filled from ``body`` with SQLite's own ``json_extract``, inside the same
+``BEGIN IMMEDIATE`` transaction that checks the version, so two processes opening an old
+file at once migrate it once. Version-1 code must not write a migrated file (it would
+record each move's event twice: its own and the trigger's).
+
+Events are rows the database writes itself (two triggers, below): inserting a run records
+its "enqueued" event and every change of a run's version records the move, in the same
+statement. A move is therefore one conditional ``UPDATE``, atomic on its own.
+
+Durability: WAL with ``synchronous = NORMAL``. A committed transaction is in the WAL file
+before ``COMMIT`` returns, so it survives the crash or kill of any process. The WAL is only
+fsync'd at checkpoints, so a power loss or kernel crash may lose the transactions
+committed since the last checkpoint; the database itself stays consistent (never torn). That
+is the trade SQLite documents for WAL, and the right one for a local launcher: a lost
+"claimed" on power loss is re-adopted or expired by the reconciler like any lost lease.
 """
 
 from __future__ import annotations
@@ -9,15 +32,32 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from launchq.adapters.stores.common import ENQUEUED_REASON
+
+SCHEMA_VERSION = 2
+
+#: The columns version 2 added, with their types (the migration fills each from the
+#: ``body`` field of the same name); state, priority, seq and version were columns already.
+HOT_COLUMNS = {
+    "reason": "TEXT",
+    "updated_at": "TEXT",
+    "claimed_at": "TEXT",
+    "lease_expires_at": "TEXT",
+    "started_at": "TEXT",
+    "finished_at": "TEXT",
+    "exit_code": "INTEGER",
+}
+
 SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS queues (
         name TEXT PRIMARY KEY,
         version INTEGER NOT NULL,
-        body TEXT NOT NULL
+        body TEXT NOT NULL,
+        max_jobs INTEGER
     )
     """,
-    """
+    f"""
     CREATE TABLE IF NOT EXISTS runs (
         id TEXT PRIMARY KEY,
         queue TEXT NOT NULL,
@@ -26,7 +66,8 @@ SCHEMA = (
         seq INTEGER NOT NULL UNIQUE,
         version INTEGER NOT NULL,
         idempotency_key TEXT,
-        body TEXT NOT NULL
+        body TEXT NOT NULL,
+        {", ".join(f"{name} {kind}" for name, kind in HOT_COLUMNS.items())}
     )
     """,
     "CREATE INDEX IF NOT EXISTS runs_line ON runs (queue, state, priority, seq)",
@@ -56,6 +97,31 @@ SCHEMA = (
     )
     """,
     "INSERT OR IGNORE INTO counters (name, value) VALUES ('run_seq', 0)",
+    # Events are written by the database itself, in the statement that inserts or moves the
+    # run, so no write path can forget one and a move is one statement. A move is a change of
+    # version (every move bumps it; nothing else does); ``at`` is the move's updated_at.
+    f"""
+    CREATE TRIGGER IF NOT EXISTS runs_enqueued AFTER INSERT ON runs BEGIN
+        UPDATE counters SET value = NEW.seq WHERE name = 'run_seq' AND value < NEW.seq;
+        INSERT INTO events (run_id, idx, body) VALUES (
+            NEW.id,
+            (SELECT COALESCE(MAX(idx), -1) + 1 FROM events WHERE run_id = NEW.id),
+            json_object('run_id', NEW.id, 'at', json_extract(NEW.body, '$.created_at'),
+                        'from_state', NULL, 'to_state', NEW.state, 'reason', '{ENQUEUED_REASON}')
+        );
+    END
+    """,  # noqa: S608 (the reason is a constant)
+    """
+    CREATE TRIGGER IF NOT EXISTS runs_moved AFTER UPDATE OF version ON runs
+    WHEN NEW.version <> OLD.version BEGIN
+        INSERT INTO events (run_id, idx, body) VALUES (
+            NEW.id,
+            (SELECT COALESCE(MAX(idx), -1) + 1 FROM events WHERE run_id = NEW.id),
+            json_object('run_id', NEW.id, 'at', NEW.updated_at,
+                        'from_state', OLD.state, 'to_state', NEW.state, 'reason', NEW.reason)
+        );
+    END
+    """,
 )
 
 
@@ -76,12 +142,35 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables and indexes if missing (idempotent; safe from several processes)."""
+    """Create the tables and indexes if missing and migrate an older layout (idempotent;
+    safe from several processes: the version is read under the write lock)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for statement in SCHEMA:
-            conn.execute(statement)
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version < SCHEMA_VERSION:
+            for statement in SCHEMA:
+                conn.execute(statement)
+            _migrate_v1(conn)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     except sqlite3.Error:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Add the version-2 columns to version-1 tables and fill them from each row's ``body``."""
+    runs = _columns(conn, "runs")
+    missing = [name for name in HOT_COLUMNS if name not in runs]
+    for name in missing:
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {HOT_COLUMNS[name]}")
+    if missing:
+        assignments = ", ".join(f"{name} = json_extract(body, '$.{name}')" for name in HOT_COLUMNS)
+        conn.execute(f"UPDATE runs SET {assignments}")  # noqa: S608 (fixed column names)
+    if "max_jobs" not in _columns(conn, "queues"):
+        conn.execute("ALTER TABLE queues ADD COLUMN max_jobs INTEGER")
+        conn.execute("UPDATE queues SET max_jobs = json_extract(body, '$.max_jobs')")

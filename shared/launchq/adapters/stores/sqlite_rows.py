@@ -1,0 +1,262 @@
+"""Runs to SQLite rows and back, and the statements that move them (``sqlite_schema``'s layout).
+
+Reading a run used to be a full pydantic validation of its JSON (RunSpec's validators,
+the bounds checks) on every move: most of a move's cost. ``body`` now only changes when a
+move changes a field kept in it, so its parse is kept in a small cache keyed by the text
+itself: a cached parse is never stale, since different text is a different key. A read is
+the cached run with the row's columns laid over it.
+
+The cached runs stay inside the store. What the store hands out is ``detached``: a copy
+that owns every mutable value (the store contract: changing a run you got changes nothing
+stored). It copies containers and models and keeps immutable leaves (strings, numbers,
+enums, timestamps), a third of the cost of pydantic's deep copy, which is mostly spent
+copying timestamps.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from enum import Enum
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pydantic import BaseModel
+
+from launchq.domain.models import Run
+from launchq.domain.priority import Priority
+from launchq.domain.states import ACTIVE, RunState
+
+#: The columns a read selects, in ``handed_out``'s order (``body`` last).
+READ_COLUMNS = (
+    "state, priority, seq, version, reason, updated_at, claimed_at, lease_expires_at,"
+    " started_at, finished_at, exit_code, body"
+)
+
+#: ``INSERT`` of a new run, its seq the next one, only if its queue exists; values from
+#: ``insert_values`` then the queue's name. The ``runs_enqueued`` trigger advances the
+#: counter and records the event.
+INSERT_COLUMNS = (
+    "id, queue, state, priority, version, idempotency_key, body, reason,"
+    " updated_at, claimed_at, lease_expires_at, started_at, finished_at, exit_code"
+)
+INSERT_RUN = (
+    f"INSERT INTO runs ({INSERT_COLUMNS}, seq) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"  # noqa: S608
+    " (SELECT value + 1 FROM counters WHERE name = 'run_seq') FROM queues WHERE name = ?"
+    " RETURNING seq"
+)
+
+_TIMES = ("updated_at", "claimed_at", "lease_expires_at", "started_at", "finished_at")
+#: Columns a move may set besides state, version, reason and updated_at. A move that sets any
+#: other field (handle, build_id, image_uri, resolved: kept only in ``body``) rewrites ``body``.
+MOVE_COLUMNS = frozenset({"claimed_at", "lease_expires_at", "started_at", "finished_at", "exit_code"})
+_ACTIVE_LIST = ", ".join(f"'{state.value}'" for state in sorted(ACTIVE))
+_MAX_JOBS = "COALESCE(q.max_jobs, json_extract(q.body, '$.max_jobs'))"
+
+#: Where a claim moves a run: the head of its queue's line, if the queue has a free slot.
+#: Parameters: the queue's name, twice.
+CLAIM_WHERE = (
+    "id = (SELECT id FROM runs WHERE queue = ? AND state = 'queued' ORDER BY priority, seq LIMIT 1)"  # noqa: S608
+    f" AND EXISTS (SELECT 1 FROM queues AS q WHERE q.name = ? AND ({_MAX_JOBS} = -1 OR"
+    f" (SELECT COUNT(*) FROM runs WHERE queue = q.name AND state IN ({_ACTIVE_LIST})) < {_MAX_JOBS}))"
+)
+#: Where a transition moves a run: that run, if still in the expected state (id, state).
+RUN_WHERE = "id = ? AND state = ?"
+
+
+def iso(value: datetime | None) -> str | None:
+    """A timestamp column's text (``datetime.fromisoformat`` reads it back exactly)."""
+    return None if value is None else value.isoformat()
+
+
+def _time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _column_value(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def insert_values(run: Run, body: str) -> tuple[object, ...]:
+    """``INSERT_RUN``'s parameters (but the queue's name) for ``run`` serialised as ``body``."""
+    return (
+        run.id,
+        run.queue,
+        run.state.value,
+        int(run.priority),
+        run.version,
+        run.idempotency_key,
+        body,
+        run.reason,
+        *(iso(getattr(run, name)) for name in _TIMES),
+        run.exit_code,
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def move_sql(columns: tuple[str, ...], where: str) -> str:
+    """The one-statement move: new state and reason, the next version, ``columns`` set,
+    where ``where`` holds; returns the moved row. ``columns`` are checked against the
+    columns a move may set (they come from ``RunUpdate``'s field names)."""
+    unknown = set(columns) - MOVE_COLUMNS
+    if unknown:
+        raise ValueError(f"not columns a move sets: {sorted(unknown)}")
+    sets = "".join(f", {name} = ?" for name in columns)
+    return (
+        f"UPDATE runs SET state = ?, version = version + 1, reason = ?, updated_at = ?{sets}"  # noqa: S608
+        f" WHERE {where} RETURNING {READ_COLUMNS}"
+    )
+
+
+def move_values(changes: dict[str, object]) -> tuple[tuple[str, ...], tuple[object, ...]]:
+    """The columns and values ``move_sql`` sets for ``changes`` (``common.update_changes``)."""
+    columns = tuple(sorted(changes))
+    return columns, tuple(_column_value(changes[name]) for name in columns)
+
+
+#: The cold path's write: every column and the body, on condition of state and version.
+UPDATE_ALL = (
+    "UPDATE runs SET state = ?, version = ?, reason = ?, updated_at = ?, claimed_at = ?,"
+    " lease_expires_at = ?, started_at = ?, finished_at = ?, exit_code = ?, body = ?"
+    " WHERE id = ? AND state = ? AND version = ?"
+)
+
+
+def update_all_values(run: Run, body: str, before: Run) -> tuple[object, ...]:
+    """``UPDATE_ALL``'s parameters: ``run`` written over ``before``."""
+    return (
+        run.state.value,
+        run.version,
+        run.reason,
+        *(iso(getattr(run, name)) for name in _TIMES),
+        run.exit_code,
+        body,
+        run.id,
+        before.state.value,
+        before.version,
+    )
+
+
+def _overlay(row: Sequence[Any]) -> tuple[Run, dict[str, object] | None]:
+    state, priority, seq, version, reason, updated_at, *times, exit_code, body = row
+    parsed = PARSED.get(body)
+    if updated_at is None:  # a row no version-2 code has written: body has it all
+        return parsed, None
+    claimed_at, lease_expires_at, started_at, finished_at = times
+    return parsed, {
+        "state": RunState(state),
+        "priority": Priority(priority),
+        "seq": seq,
+        "version": version,
+        "reason": reason,
+        "updated_at": _time(updated_at),
+        "claimed_at": _time(claimed_at),
+        "lease_expires_at": _time(lease_expires_at),
+        "started_at": _time(started_at),
+        "finished_at": _time(finished_at),
+        "exit_code": exit_code,
+    }
+
+
+def stored_run(row: Sequence[Any]) -> Run:
+    """The run a ``SELECT {READ_COLUMNS}`` row holds, sharing nested values with the cache:
+    for the store's own use only."""
+    parsed, columns = _overlay(row)
+    return parsed if columns is None else parsed.model_copy(update=columns)
+
+
+def handed_out(row: Sequence[Any]) -> Run:
+    """The run a ``SELECT {READ_COLUMNS}`` row holds, as a copy the caller owns."""
+    parsed, columns = _overlay(row)
+    return detached(parsed, columns)
+
+
+#: Types whose values are never changed in place: shared, not copied. Grows by their
+#: subclasses (RunState, Priority, ...) as they are met.
+_IMMUTABLE: set[type] = {str, int, float, bool, type(None), datetime}
+_IMMUTABLE_BASES = (str, int, float, datetime, Enum)
+_Value = TypeVar("_Value")
+
+
+def _immutable_type(annotation: object) -> bool:
+    """Whether every value a field so annotated can hold is immutable (``X | None`` too)."""
+    if get_origin(annotation) is Literal:
+        return True
+    if get_origin(annotation) in (Union, UnionType):
+        return all(_immutable_type(arg) for arg in get_args(annotation))
+    return annotation is type(None) or (
+        isinstance(annotation, type) and issubclass(annotation, _IMMUTABLE_BASES)
+    )
+
+
+@functools.cache
+def _mutable_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``model`` that may hold a container or a model: the ones to copy.
+
+    Read from the annotations once per class, so a copy visits 4 of a run's 28 fields."""
+    return tuple(name for name, field in model.model_fields.items() if not _immutable_type(field.annotation))
+
+
+def detached(value: _Value, update: dict[str, object] | None = None) -> _Value:
+    """A copy of ``value`` (a model, or JSON-like data) sharing no mutable part with it;
+    ``update`` (immutable values) replaces fields of a model."""
+    copied: _Value = _copy(value, update)
+    return copied
+
+
+def _copy(value: Any, update: dict[str, object] | None = None) -> Any:
+    if isinstance(value, BaseModel):
+        copied = value.model_copy(update=update)  # a new __dict__: its mutable values are replaced
+        fields = copied.__dict__
+        for name in _mutable_fields(type(value)):
+            item = fields[name]
+            if type(item) not in _IMMUTABLE:
+                fields[name] = _copy(item)
+        return copied
+    if type(value) is dict:
+        return {key: item if type(item) in _IMMUTABLE else _copy(item) for key, item in value.items()}
+    if type(value) is list:
+        return [item if type(item) in _IMMUTABLE else _copy(item) for item in value]
+    if issubclass(type(value), _IMMUTABLE_BASES):
+        _IMMUTABLE.add(type(value))
+        return value
+    return copy.deepcopy(value)
+
+
+class ParseCache:
+    """Parsed run bodies by their text, evicting the oldest past ``max_chars`` of keys.
+
+    Thread-safe: a lock around the dictionary's changes (a parse happens outside it).
+    """
+
+    def __init__(self, max_chars: int = 2_000_000) -> None:
+        self.max_chars = max_chars
+        self._parsed: dict[str, Run] = {}
+        self._chars = 0
+        self._lock = threading.Lock()
+
+    def get(self, body: str) -> Run:
+        """The parse of ``body`` (validated once, then reused). Never hand it out as is."""
+        found = self._parsed.get(body)
+        if found is None:
+            found = Run.model_validate_json(body)
+            self.put(body, found)
+        return found
+
+    def put(self, body: str, run: Run) -> None:
+        """Remember that ``body`` parses to ``run``, which nobody outside the store holds."""
+        with self._lock:
+            if body in self._parsed:
+                return
+            self._parsed[body] = run
+            self._chars += len(body)
+            while self._chars > self.max_chars and len(self._parsed) > 1:
+                oldest = next(iter(self._parsed))
+                self._chars -= len(oldest)
+                del self._parsed[oldest]
+
+
+PARSED = ParseCache()

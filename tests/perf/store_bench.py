@@ -1,0 +1,331 @@
+"""``make bench`` group "store": the SQLite store alone, against a bare SQLite loop.
+
+Figures (each the median of ``scale.repetitions`` samples, with min and max):
+
+- "bare SQLite claim+finish loop": the reference. A raw ``sqlite3`` loop on the store's
+  own connection settings (``sqlite_schema.connect``: WAL, ``synchronous = NORMAL``): insert
+  a row, claim the head with ``UPDATE ... WHERE id = (SELECT ... ORDER BY priority, seq
+  LIMIT 1) RETURNING id``, finish it; each statement its own transaction.
+- "full life in process, 1 dispatcher": what the bare loop does, through the store: add_run,
+  claim, claimed->starting (with a handle), starting->running, running->finished, each
+  with its event; and "full life / bare loop", the two paired repetition by repetition.
+  The two loops alternate in chunks of 250 runs, so a change of load on the machine
+  (others' tests) weighs on both alike.
+- "full life, K dispatchers" (K = 1, 2, 4): N runs enqueued beforehand; K processes
+  (multiprocessing 'spawn', one file) claim and move them to finished. Each repetition
+  checks that every run finished exactly once, by one process, with its five events.
+- "claim latency" at 10^3 .. 10^6 queued runs (a plot): one claim's time, the claimed run
+  requeued (untimed) so the depth stays put. The queue is filled by a bulk ``executemany``
+  of the rows ``add_run`` writes (its triggers record the same events), in one transaction.
+
+``python -m tests.perf.store_bench [--quick]`` prints one line per figure. Nothing here
+asserts a speed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+from launchq.adapters.stores.sqlite import SqliteRunStore
+from launchq.adapters.stores.sqlite_rows import INSERT_COLUMNS, insert_values
+from launchq.adapters.stores.sqlite_schema import connect
+from launchq.domain.models import Queue, Run, RunSpec, RunUpdate
+from launchq.domain.priority import Priority
+from launchq.domain.states import RunState
+from tests.perf.figures import Figure, Scale, summarise
+
+GROUP = "store"
+QUEUE = "bench"
+MAX_JOBS = 8  # above every K here: claims take the bounded-queue path without ever waiting for a slot
+DISPATCHERS = (1, 2, 4)
+LIFE = ("queued", "claimed", "starting", "running", "finished")
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+LEASE = T0 + timedelta(minutes=5)
+
+
+def sizes(scale: Scale) -> tuple[int, tuple[int, ...]]:
+    """Runs per throughput sample, and the queue depths of the latency series."""
+    depths = (10**3, 10**4) if scale.quick else (10**3, 10**4, 10**5, 10**6)
+    return scale.pick(2_000, 100), depths
+
+
+# -- the reference and the store, in process ----------------------------------------------
+CHUNK = 250  # the two loops alternate in chunks, so a load change on the machine hits both alike
+
+
+def bare_database(path: Path) -> sqlite3.Connection:
+    conn = connect(path, 30.0)
+    conn.execute(
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY, state TEXT NOT NULL,"
+        " priority INTEGER NOT NULL, seq INTEGER NOT NULL)"
+    )
+    conn.execute("CREATE INDEX jobs_line ON jobs (state, priority, seq)")
+    return conn
+
+
+def bare_chunk(conn: sqlite3.Connection, first: int, count: int) -> float:
+    """Seconds for ``count`` turns of the raw loop: insert, claim the head, finish it."""
+    started = time.perf_counter()
+    for seq in range(first, first + count):
+        conn.execute("INSERT INTO jobs (state, priority, seq) VALUES ('queued', ?, ?)", (seq % 4, seq))
+        (job,) = conn.execute(
+            "UPDATE jobs SET state = 'claimed' WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
+            " ORDER BY priority, seq LIMIT 1) RETURNING id"
+        ).fetchall()[0]
+        conn.execute("UPDATE jobs SET state = 'finished' WHERE id = ? AND state = 'claimed'", (job,))
+    return time.perf_counter() - started
+
+
+def new_run(index: int) -> Run:
+    priority = Priority(index % 4)
+    return Run(
+        id=uuid.uuid4().hex,
+        queue=QUEUE,
+        entity="bench",
+        spec=RunSpec(entry_point=["true"], priority=priority),
+        priority=priority,
+        created_at=T0,
+        updated_at=T0,
+    )
+
+
+def open_store(path: Path) -> SqliteRunStore:
+    store = SqliteRunStore(path)
+    store.create_queue(Queue(name=QUEUE, resource="local-process", max_jobs=MAX_JOBS, created_at=T0))
+    return store
+
+
+def live(store: SqliteRunStore, run: Run) -> None:
+    """A claimed run's remaining life, as the local dispatcher and its exit watcher move it."""
+    store.transition(
+        run.id, RunState.CLAIMED, RunState.STARTING, "submitted", T0, RunUpdate(handle={"pid": "1"})
+    )
+    store.transition(run.id, RunState.STARTING, RunState.RUNNING, "running", T0, RunUpdate(started_at=T0))
+    store.transition(
+        run.id, RunState.RUNNING, RunState.FINISHED, "exit 0", T0, RunUpdate(exit_code=0, finished_at=T0)
+    )
+
+
+def life_chunk(store: SqliteRunStore, runs: list[Run]) -> float:
+    """Seconds for the full lives of ``runs``, enqueue included."""
+    started = time.perf_counter()
+    for run in runs:
+        store.add_run(run)
+        claimed = store.claim(QUEUE, T0, LEASE)
+        assert claimed is not None
+        live(store, claimed)
+    return time.perf_counter() - started
+
+
+def in_process(tmp: Path, count: int) -> tuple[float, float]:
+    """Runs/s of the bare loop and of the store's full life, ``count`` of each, interleaved."""
+    conn, store = bare_database(tmp / "bare.db"), open_store(tmp / "life.db")
+    runs = [new_run(index) for index in range(count)]
+    bare = life = 0.0
+    for first in range(0, count, CHUNK):
+        size = min(CHUNK, count - first)
+        bare += bare_chunk(conn, first, size)
+        life += life_chunk(store, runs[first : first + size])
+    conn.close()
+    store.close()
+    return count / bare, count / life
+
+
+# -- the store, K processes ----------------------------------------------------------------
+def bulk_enqueue(path: Path, count: int) -> None:
+    """``count`` more queued runs in one transaction: the rows and events ``add_run`` writes.
+
+    Run ids start with a hex counter (then random hex) so the id index is appended to, not
+    split at random: a fill of 10^6 then takes a minute, not ten. The claim's plan does not
+    depend on them (it finds the head through runs_line and the run by its id)."""
+    templates = [new_run(priority) for priority in range(4)]
+    values = [(run.id, insert_values(run, run.model_dump_json())) for run in templates]
+    columns = INSERT_COLUMNS.count(",") + 1
+    sql = f"INSERT INTO runs ({INSERT_COLUMNS}, seq) VALUES ({', '.join('?' * (columns + 1))})"  # noqa: S608
+    # The fill alone skips the journal (the file is the bench's own, and nobody else has it
+    # open): each page is written once, not to the WAL and then again to the file. The
+    # claims measured afterwards run on the store's own settings (WAL, synchronous NORMAL).
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -1000000"):
+        conn.execute(f"PRAGMA {pragma}")
+    (last,) = conn.execute("SELECT value FROM counters WHERE name = 'run_seq'").fetchone()
+
+    at = [name.strip() for name in INSERT_COLUMNS.split(",")].index("body")
+
+    def rows() -> Iterator[tuple[object, ...]]:
+        for offset in range(count):
+            template_id, row = values[offset % 4]
+            run_id = f"{last + offset:012x}{uuid.uuid4().hex[:20]}"
+            body = str(row[at]).replace(template_id, run_id)
+            yield (run_id, *row[1:at], body, *row[at + 1 :], last + 1 + offset)
+
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(sql, rows())
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+
+
+def dispatcher(path: str, barrier: Barrier, results: Any) -> None:
+    """One dispatcher process: claim and run lives until the queue is empty."""
+    store = SqliteRunStore(path)
+    got = []
+    barrier.wait()
+    while (run := store.claim(QUEUE, T0, LEASE)) is not None:
+        live(store, run)
+        got.append(run.id)
+    results.put((os.getpid(), time.monotonic(), got))
+    store.close()
+
+
+def life_dispatchers(path: Path, count: int, processes: int) -> float:
+    """Runs/s of ``processes`` dispatcher processes moving ``count`` queued runs to finished."""
+    open_store(path).close()
+    bulk_enqueue(path, count)
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes + 1), context.Queue()
+    workers = [
+        context.Process(target=dispatcher, args=(str(path), barrier, results)) for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    started = time.monotonic()
+    reports = [results.get(timeout=600) for _ in workers]
+    for worker in workers:
+        worker.join()
+    check_every_run_finished_once(path, count, [got for _, _, got in reports])
+    return count / (max(ended for _, ended, _ in reports) - started)
+
+
+def check_every_run_finished_once(path: Path, count: int, claims: list[list[str]]) -> None:
+    """Each run was claimed by one process only, is finished and has the five events of its life."""
+    claimed = [run_id for got in claims for run_id in got]
+    if len(claimed) != count or len(set(claimed)) != count:
+        raise RuntimeError(f"{len(claimed)} claims ({len(set(claimed))} distinct) for {count} runs")
+    store = SqliteRunStore(path)
+    try:
+        finished = store.list_runs(queue=QUEUE, states=[RunState.FINISHED], limit=count + 1)
+        if {run.id for run in finished} != set(claimed):
+            raise RuntimeError(f"{len(finished)} finished runs for {count} claimed")
+        for run_id in claimed[:: max(1, count // 200)]:  # a sample: reading every history is slow
+            states = [event.to_state.value for event in store.events(run_id)]
+            if states != list(LIFE):
+                raise RuntimeError(f"run {run_id} has the events {states}")
+        conn = store._conn()
+        (events,) = conn.execute("SELECT COUNT(*) FROM events").fetchone()
+        if events != count * len(LIFE):
+            raise RuntimeError(f"{events} events for {count} lives of {len(LIFE)}")
+    finally:
+        store.close()
+
+
+def claim_latency_ms(store: SqliteRunStore, claims: int) -> float:
+    """Median ms of one claim at the store's current depth (each claimed run requeued)."""
+    samples = []
+    for _ in range(claims):
+        started = time.perf_counter()
+        run = store.claim(QUEUE, T0, LEASE)
+        samples.append(time.perf_counter() - started)
+        assert run is not None
+        store.transition(run.id, RunState.CLAIMED, RunState.QUEUED, "bench", T0, RunUpdate(clear_lease=True))
+    return statistics.median(samples) * 1000
+
+
+# -- the figures ----------------------------------------------------------------------------
+@contextmanager
+def scratch() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="launchq-store-bench-") as tmp:
+        yield Path(tmp)
+
+
+def throughput_figures(scale: Scale, count: int) -> list[Figure]:
+    bare, life = [], []
+    per_k: dict[int, list[float]] = {k: [] for k in DISPATCHERS}
+    for _ in range(scale.repetitions):
+        with scratch() as tmp:
+            reference, ours = in_process(tmp, count)
+            bare.append(reference)
+            life.append(ours)
+            for k in DISPATCHERS:
+                per_k[k].append(life_dispatchers(tmp / f"k{k}.db", count, k))
+    note = f"{count} runs"
+    figures = [
+        summarise(GROUP, "bare SQLite claim+finish loop", "runs/s", bare, note=note),
+        summarise(
+            GROUP, "full life in process, 1 dispatcher", "runs/s", life, note=f"{note}, enqueue included"
+        ),
+        summarise(
+            GROUP,
+            "full life / bare loop",
+            "ratio",
+            [ours / ref for ours, ref in zip(life, bare, strict=True)],
+            note="in-process full life over the bare loop, paired by repetition",
+        ),
+    ]
+    for k, samples in per_k.items():
+        name = f"full life, {k} dispatcher{'s' if k > 1 else ''}"
+        figures.append(
+            summarise(
+                GROUP,
+                name,
+                "runs/s",
+                samples,
+                series="store full life",
+                x=float(k),
+                note=f"{note}, pre-enqueued",
+            )
+        )
+    return figures
+
+
+def latency_figures(scale: Scale, depths: tuple[int, ...]) -> list[Figure]:
+    claims = scale.pick(200, 50)
+    figures = []
+    with scratch() as tmp:
+        path = tmp / "deep.db"
+        open_store(path).close()
+        depth = 0
+        for target in depths:
+            bulk_enqueue(path, target - depth)
+            depth = target
+            store = SqliteRunStore(path)
+            samples = [claim_latency_ms(store, claims) for _ in range(scale.repetitions)]
+            store.close()
+            figures.append(
+                summarise(
+                    GROUP,
+                    f"claim latency, {target:.0e} queued",
+                    "ms",
+                    samples,
+                    series="claim latency",
+                    x=float(target),
+                    note=f"median of {claims} claims",
+                )
+            )
+    return figures
+
+
+def run(scale: Scale) -> list[Figure]:
+    """The store group's figures (see the module docstring)."""
+    count, depths = sizes(scale)
+    return throughput_figures(scale, count) + latency_figures(scale, depths)
+
+
+if __name__ == "__main__":
+    print(f"{os.cpu_count()} cores")
+    for figure in run(Scale(quick="--quick" in sys.argv[1:])):
+        print(figure.line(), flush=True)

@@ -1,0 +1,185 @@
+"""A database written by the version-1 SQLite store keeps working after the layout change.
+
+Version 1 (up to 2026-11-30) kept each run whole in ``body`` and only state, priority,
+seq and version as columns, and wrote events itself. The DDL and rows below are exactly
+what that code wrote; the store must open such a file, migrate it once, read every run
+and event as they were, and carry on moving them, with new events numbered after the old.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from launchq.adapters.stores.sqlite import SqliteRunStore
+from launchq.adapters.stores.sqlite_schema import SCHEMA_VERSION
+from launchq.domain.models import Queue, Run, RunEvent, RunSpec, RunUpdate
+from launchq.domain.priority import Priority
+from launchq.domain.states import RunState as S
+
+T0 = datetime(2030, 1, 1, tzinfo=UTC)
+
+V1_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY, version INTEGER NOT NULL, body TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY, queue TEXT NOT NULL, state TEXT NOT NULL, priority INTEGER NOT NULL,
+        seq INTEGER NOT NULL UNIQUE, version INTEGER NOT NULL, idempotency_key TEXT, body TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS runs_line ON runs (queue, state, priority, seq)",
+    "CREATE INDEX IF NOT EXISTS runs_queue_seq ON runs (queue, seq)",
+    """CREATE UNIQUE INDEX IF NOT EXISTS runs_idempotency ON runs (queue, idempotency_key)
+        WHERE idempotency_key IS NOT NULL""",
+    """CREATE TABLE IF NOT EXISTS events (
+        run_id TEXT NOT NULL, idx INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, idx)
+    ) WITHOUT ROWID""",
+    "CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, body TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT OR IGNORE INTO counters (name, value) VALUES ('run_seq', 0)",
+)
+
+
+def _v1_run(name: str, seq: int, state: S, version: int, **fields: object) -> Run:
+    return Run.model_validate(
+        {
+            "id": f"run-{name}",
+            "queue": "gpu",
+            "entity": "local",
+            "spec": RunSpec(entry_point=["python", "train.py"], name=name, priority=Priority.HIGH),
+            "priority": Priority.HIGH,
+            "state": state,
+            "seq": seq,
+            "version": version,
+            "created_at": T0,
+            "updated_at": T0 + timedelta(seconds=version),
+            **fields,
+        }
+    )
+
+
+def _v1_events(run: Run, path: list[S]) -> list[RunEvent]:
+    moves = zip([None, *path], path, strict=False)
+    return [
+        RunEvent(run_id=run.id, at=T0, from_state=src, to_state=dst, reason=f"step {i}")
+        for i, (src, dst) in enumerate(moves)
+    ]
+
+
+def write_v1_database(path: Path) -> dict[str, tuple[Run, list[RunEvent]]]:
+    """A version-1 file holding a queue (max_jobs 2) and three runs, as that code wrote them."""
+    queued = _v1_run("queued", 1, S.QUEUED, 1, idempotency_key="key-1")
+    running = _v1_run(
+        "running", 2, S.RUNNING, 4, handle={"pid": "42"}, started_at=T0, reason="step 3", exit_code=None
+    )
+    finished = _v1_run("finished", 3, S.FINISHED, 5, exit_code=0, finished_at=T0, reason="step 4")
+    runs = {
+        "queued": (queued, _v1_events(queued, [S.QUEUED])),
+        "running": (running, _v1_events(running, [S.QUEUED, S.CLAIMED, S.STARTING, S.RUNNING])),
+        "finished": (
+            finished,
+            _v1_events(finished, [S.QUEUED, S.CLAIMED, S.STARTING, S.RUNNING, S.FINISHED]),
+        ),
+    }
+    queue = Queue(name="gpu", resource="local-process", max_jobs=2, created_at=T0)
+    with sqlite3.connect(path) as conn:
+        for statement in V1_SCHEMA:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO queues VALUES (?, ?, ?)", (queue.name, queue.version, queue.model_dump_json())
+        )
+        for run, events in runs.values():
+            conn.execute(
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run.id, run.queue, run.state.value, int(run.priority), run.seq, run.version,
+                 run.idempotency_key, run.model_dump_json()),
+            )  # fmt: skip
+            conn.executemany(
+                "INSERT INTO events VALUES (?, ?, ?)",
+                [(run.id, idx, event.model_dump_json()) for idx, event in enumerate(events)],
+            )
+        conn.execute("UPDATE counters SET value = 3")
+    conn.close()
+    return runs
+
+
+def test_a_version_1_database_opens_with_every_run_and_event_as_it_was(tmp_path: Path) -> None:
+    # GIVEN a database written by the version-1 store
+    path = tmp_path / "launchq.db"
+    written = write_v1_database(path)
+    # WHEN today's store opens it
+    store = SqliteRunStore(path)
+    try:
+        # THEN every run reads back equal to what was written, and so do its events
+        for run, events in written.values():
+            assert store.get_run(run.id) == run
+            assert store.events(run.id) == events
+        assert [r.id for r in store.list_runs(queue="gpu")] == ["run-finished", "run-running", "run-queued"]
+        assert store.position(written["queued"][0]) == 1
+        assert store.count_active("gpu") == 1
+        # AND the file was migrated once: version 2, the new columns filled from the bodies
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+            assert conn.execute("SELECT max_jobs FROM queues").fetchone() == (2,)
+            assert conn.execute(
+                "SELECT started_at, reason FROM runs WHERE id = 'run-running'"
+            ).fetchone() == (
+                "2030-01-01T00:00:00Z",
+                "step 3",
+            )
+        conn.close()
+    finally:
+        store.close()
+
+
+def test_a_migrated_database_carries_on_claiming_and_moving_runs(tmp_path: Path) -> None:
+    # GIVEN a version-1 database opened by today's store
+    path = tmp_path / "launchq.db"
+    write_v1_database(path)
+    store = SqliteRunStore(path)
+    try:
+        # WHEN its queued run is claimed (the queue's limit of 2 read from the old body) ...
+        claimed = store.claim("gpu", T0, T0 + timedelta(minutes=5))
+        assert claimed is not None
+        assert claimed.id == "run-queued"
+        assert store.claim("gpu", T0, T0) is None  # nothing else queued
+        # ... and its running run finishes
+        done = store.transition("run-running", S.RUNNING, S.FINISHED, "exit 0", T0, RunUpdate(exit_code=0))
+        # THEN the moves are stored, and their events follow the old ones in order
+        assert (done.state, done.exit_code, done.version, done.handle) == (S.FINISHED, 0, 5, {"pid": "42"})
+        assert store.get_run("run-running") == done
+        assert [e.reason for e in store.events("run-running")] == [
+            "step 0",
+            "step 1",
+            "step 2",
+            "step 3",
+            "exit 0",
+        ]
+        assert [e.to_state for e in store.events("run-queued")] == [S.QUEUED, S.CLAIMED]
+        # AND an idempotent enqueue still finds the old run by its key; a new run gets the next seq
+        again, created = store.add_run(_v1_run("again", 0, S.QUEUED, 1, id="other", idempotency_key="key-1"))
+        assert (again.id, created) == ("run-queued", False)
+        fresh, created = store.add_run(_v1_run("fresh", 0, S.QUEUED, 1, id="fresh"))
+        assert (fresh.seq, created) == (4, True)
+        assert [e.reason for e in store.events("fresh")] == ["enqueued"]
+    finally:
+        store.close()
+
+
+def test_stores_opening_a_version_1_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    # GIVEN a version-1 database
+    path = tmp_path / "launchq.db"
+    written = write_v1_database(path)
+    # WHEN four stores open it at the same moment (an error in any is raised by map)
+    start = threading.Barrier(4)
+
+    def open_it(_: int) -> SqliteRunStore:
+        start.wait()
+        return SqliteRunStore(path)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        opened = list(pool.map(open_it, range(4)))
+    # THEN all open, and every run reads as written
+    for store in opened:
+        assert store.get_run("run-running") == written["running"][0]
+        store.close()
