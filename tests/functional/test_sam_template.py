@@ -273,3 +273,55 @@ def test_every_function_is_told_the_entity_under_the_same_rules_as_the_code() ->
     assert entity["Default"] == DEFAULT_ENTITY
     assert entity["AllowedPattern"] == NAME_PATTERN
     assert TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]["LAUNCHQ_ENTITY"] == {"Ref": "Entity"}
+
+
+_EKS_POLICY = {
+    "If": [
+        "HasEksClusters",
+        {
+            "Statement": [
+                {"Effect": "Allow", "Action": "eks:DescribeCluster", "Resource": {"Ref": "EksClusterArns"}}
+            ]
+        },
+        {"Ref": "AWS::NoValue"},
+    ]
+}
+
+
+def test_eks_describe_cluster_is_granted_on_the_named_clusters_only_and_only_when_named() -> None:
+    # GIVEN the stack's parameters: no EKS cluster named by default
+    parameters, conditions = TEMPLATE["Parameters"], TEMPLATE["Conditions"]
+    assert parameters["EksClusterArns"]["Type"] == "CommaDelimitedList"
+    assert parameters["EksClusterArns"]["Default"] == ""
+    assert conditions["HasEksClusters"] == {
+        "Not": [{"Equals": [{"Join": ["", {"Ref": "EksClusterArns"}]}, ""]}]
+    }
+    # THEN the functions that submit, poll, stop and read logs of kubernetes runs may describe
+    # exactly those clusters (the token itself is a presigned STS call: no permission)
+    for name, function in _functions().items():
+        policies = function["Properties"]["Policies"]
+        eks = [p for p in policies if "eks" in yaml.safe_dump(p)]
+        expected = [] if name == "EventsFunction" else [_EKS_POLICY]
+        assert eks == expected, name
+        assert not [s for s in _statements(function) if any(a.startswith("eks:") for a in _actions(s))], name
+
+
+def test_eks_access_entries_map_the_function_roles_to_one_group_with_no_access_policy() -> None:
+    parameters, conditions = TEMPLATE["Parameters"], TEMPLATE["Conditions"]
+    assert parameters["EksClusterName"]["Default"] == ""
+    assert parameters["EksKubernetesGroup"]["Default"] == "launchq-dispatcher"
+    assert conditions["HasEksAccessEntry"] == {"Not": [{"Equals": [{"Ref": "EksClusterName"}, ""]}]}
+    entries = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::EKS::AccessEntry"}
+    assert set(entries) == {"ApiEksAccessEntry", "DispatcherEksAccessEntry", "ReconcilerEksAccessEntry"}
+    for name, entry in entries.items():
+        function = name.removesuffix("EksAccessEntry") + "Function"
+        assert entry["Condition"] == "HasEksAccessEntry"  # only when a cluster is named
+        assert entry["Properties"] == {
+            "ClusterName": {"Ref": "EksClusterName"},
+            "PrincipalArn": {"GetAtt": f"{function}Role.Arn"},  # the role SAM makes for the function
+            "Type": "STANDARD",
+            "KubernetesGroups": [{"Ref": "EksKubernetesGroup"}],  # RBAC decides; no AccessPolicies
+        }
+    outputs = TEMPLATE["Outputs"]
+    assert "create-access-entry" in outputs["EksPrincipalArns"]["Description"]
+    assert "create rolebinding" in outputs["EksAccessEntry"]["Description"]

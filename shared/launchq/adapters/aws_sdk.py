@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
-from launchq.errors import BackendUnavailable, InvalidInput, LaunchqError, NotFound
+from launchq.errors import BackendUnavailable, InvalidInput, LaunchFailed, LaunchqError, NotFound
 
 if TYPE_CHECKING:  # the SDK's types, for modules that type against them without importing it
     from botocore.credentials import Credentials
@@ -41,6 +41,7 @@ __all__ = [  # and, for type checking only, Credentials, ListShape, MapShape, Sh
     "client",
     "codes",
     "default_region",
+    "eks_cluster",
     "input_shape",
     "presign_sts_caller_identity",
     "profiles",
@@ -182,6 +183,22 @@ def s3_object_exists(s3: S3Client, bucket: str, key: str) -> bool:
     except NotFound:
         return False
     return True
+
+
+def eks_cluster(name: str, region: str) -> tuple[str, str]:
+    """EKS DescribeCluster: the cluster's API endpoint and certificate authority (base64 PEM).
+
+    Raises NotFound (no such cluster), LaunchFailed (refused, e.g. no ``eks:DescribeCluster``
+    on it), BackendUnavailable (no credentials, no answer, throttled).
+    """
+    with aws_call(
+        "EKS DescribeCluster", codes(NotFound, "ResourceNotFoundException"), otherwise=LaunchFailed
+    ):
+        described = client("eks", region=region).describe_cluster(name=name)["cluster"]
+    endpoint, ca_data = described.get("endpoint"), (described.get("certificateAuthority") or {}).get("data")
+    if not (endpoint and ca_data):  # a cluster still being created has neither yet
+        raise LaunchFailed(f"EKS cluster {name!r} has no API endpoint yet (status {described.get('status')})")
+    return str(endpoint), str(ca_data)
 
 
 # -- request models -----------------------------------------------------------------------

@@ -1,4 +1,11 @@
-"""The AWS composition root: DynamoDB store, SQS doorbell, SageMaker target, image builds.
+"""The AWS composition root: DynamoDB store, SQS doorbell, SageMaker and Kubernetes targets, image builds.
+
+The kubernetes target is offered next to SageMaker (when the layer has the kubernetes
+client): a queue names its cluster in its config's ``launchq`` block -- ``eks: {name,
+region}`` from this stack (endpoint and CA from ``eks:DescribeCluster``, a token presigned
+from STS: no kubeconfig, no aws CLI, no agent in the cluster), or ``gke``/``aks`` when the
+layer has google-auth/azure-identity. Lambda has no kubeconfig and runs in no pod, so a
+queue naming no managed cluster is refused at enqueue, naming the field.
 
 EventBridge Scheduler fires cron schedules when the settings name its group, target and
 role (the API function's do); otherwise the reconciler alone fires them.
@@ -15,6 +22,7 @@ code is imported here (no GCP or Azure modules on a Lambda cold start).
 
 from __future__ import annotations
 
+import importlib.util
 import tempfile
 from functools import cache
 from pathlib import Path
@@ -27,11 +35,15 @@ from launchq.adapters.registries.ecr import EcrRegistry
 from launchq.adapters.schedulers.eventbridge import EventBridgeSchedulerTrigger
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.dynamodb import DynamoRunStore
+from launchq.adapters.targets.kubernetes import KubernetesTarget
+from launchq.adapters.targets.kubernetes_spec import check_object
 from launchq.adapters.targets.sagemaker import SageMakerTarget
 from launchq.aws.idempotency import IdempotentRunService
 from launchq.aws.settings import AwsSettings
 from launchq.bootstrap import Services, build_services
-from launchq.ports import Builder, CodeStore, Registry, ScheduleTrigger
+from launchq.domain.models import JsonObject, RunSpec
+from launchq.errors import InvalidInput
+from launchq.ports import Builder, CodeStore, Registry, ScheduleTrigger, Target
 from launchq.service.context import Context
 from launchq.service.targets import TargetCatalog
 
@@ -48,6 +60,18 @@ def schedule_trigger(settings: AwsSettings) -> ScheduleTrigger:
     return ReconcilerOnlyTrigger()
 
 
+class ManagedKubernetesTarget(KubernetesTarget):
+    """The kubernetes target as a Lambda function can use it: on a managed cluster only."""
+
+    def validate(self, spec: RunSpec, resolved: JsonObject) -> None:
+        if check_object(spec, resolved).options.managed() is None:
+            raise InvalidInput(
+                "name the cluster: eks: {name, region} (or gke, aks); the AWS stack has no "
+                "kubeconfig and runs in no pod, so context, in_cluster or none cannot be reached",
+                field="resource_args.kubernetes.launchq",
+            )
+
+
 def image_builds(settings: AwsSettings) -> tuple[Builder, Registry | None, CodeStore | None]:
     """CodeBuild + ECR + S3 code store when the settings name all three; else the noop builder.
 
@@ -61,12 +85,14 @@ def image_builds(settings: AwsSettings) -> tuple[Builder, Registry | None, CodeS
 
 
 def build_aws(settings: AwsSettings) -> Services:
-    target = SageMakerTarget(account_id=settings.account_id)
+    offered: list[Target] = [SageMakerTarget(account_id=settings.account_id)]
+    if importlib.util.find_spec("kubernetes"):  # in the layer; optional for other installs
+        offered.append(ManagedKubernetesTarget())
     builder, registry, code_store = image_builds(settings)
     ctx = Context(
         store=DynamoRunStore(settings.table_name),
         doorbell=SqsDoorbell(settings.doorbell_queue_url),
-        targets=TargetCatalog({target.resource: target}),
+        targets=TargetCatalog({target.resource: target for target in offered}),
         builder=builder,
         settings=settings.service,
         trigger=schedule_trigger(settings),

@@ -44,7 +44,7 @@ from launchq.adapters.targets.kubernetes_client import (
     default_api_client,
     kube_call,
 )
-from launchq.adapters.targets.kubernetes_options import KubeOptions
+from launchq.adapters.targets.kubernetes_options import CLUSTER_FIELDS, KubeOptions
 from launchq.adapters.targets.kubernetes_pods import MAIN_ANNOTATION, templates_of
 from launchq.adapters.targets.kubernetes_spec import (
     RESOURCE,
@@ -119,7 +119,7 @@ class KubernetesTarget(Target):
             "kind": obj.kind,
             "namespace": namespace,
             "name": obj.name,
-            "cluster": obj.options.model_dump_json(include={"context", "in_cluster", "eks"}),
+            "cluster": obj.options.model_dump_json(include=set(CLUSTER_FIELDS)),
         }
         if obj.notes:
             handle["note"] = "; ".join(obj.notes)

@@ -93,14 +93,14 @@ def _kubeconfig() -> str | None:
 
 
 def default_api_client(options: KubeOptions) -> Any:
-    """An ApiClient for the cluster ``options`` name: EKS (token presigned from STS), the
-    pod's service account (``in_cluster``), or a kubeconfig context (the current one)."""
+    """An ApiClient for the cluster ``options`` name: a managed cloud cluster (EKS, GKE, AKS:
+    see ``kubernetes_options``), the pod's service account (``in_cluster``), or a kubeconfig
+    context (the current one)."""
     from kubernetes import client, config  # type: ignore[import-untyped]
 
-    if options.eks is not None:
-        from launchq.adapters.targets.kubernetes_eks import eks_configuration
-
-        return client.ApiClient(eks_configuration(options.eks.name, options.eks.region))
+    managed = options.managed()
+    if managed is not None:
+        return client.ApiClient(managed.configuration())
     if options.in_cluster:
         configuration = client.Configuration()
         config.load_incluster_config(client_configuration=configuration)
@@ -110,7 +110,7 @@ def default_api_client(options: KubeOptions) -> Any:
 
 def context_namespace(options: KubeOptions) -> str | None:
     """The namespace of the kubeconfig context (or of the pod, in-cluster), if it names one."""
-    if options.eks is not None:
+    if options.managed() is not None:
         return None
     if options.in_cluster:
         try:
