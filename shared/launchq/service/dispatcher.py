@@ -44,6 +44,7 @@ class Dispatcher:
         """Claim and launch runs of ``queue`` until it has no free slot, no queued run, or
         ``limit`` launches were made. Returns the runs it handled (in their new states)."""
         handled: list[Run] = []
+        target: Target | None = None  # the queue's, looked up once per pass
         while limit is None or len(handled) < limit:
             now = self.ctx.clock()
             try:
@@ -54,13 +55,14 @@ class Dispatcher:
                 return handled
             if run is None:
                 break
-            handled.append(self.launch(run))
+            target = target or self._target(run)
+            handled.append(self.launch(run, target))
         return handled
 
-    def launch(self, run: Run) -> Run:
+    def launch(self, run: Run, target: Target | None = None) -> Run:
         """Take a claimed run to ``starting`` (through ``building`` when it needs an image),
-        or to ``dead_letter`` with the reason."""
-        target = self._target(run)
+        or to ``dead_letter`` with the reason. ``target``: the run's queue's, when known."""
+        target = target or self._target(run)
         try:
             image = run.spec.docker_image or ""
             if needs_build(target, run.spec):

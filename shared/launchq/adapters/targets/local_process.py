@@ -9,13 +9,11 @@ The job inherits the server process's environment: like W&B's local-process reso
 runs on the user's own machine, as the user. On top come the queue's ``env``, the run's
 ``env`` and the injected ``LAUNCHQ_*``/``WANDB_*`` variables, which win.
 
-Exits are pushed, not only polled (``watch``): each job this process starts gets a waiter
-thread blocked in ``waitid`` on its supervisor, which returns once the supervisor has
-written the exit file and exited; the waiter then reaps it and notifies the run id. Why a
-thread per job: it is portable and costs a few kilobytes while the job runs; a pidfd is
-Linux-only, and a SIGCHLD reaper would steal the exit status of every other ``Popen`` in
-the process (builders, git clones). Jobs started by another process, or before a restart,
-have no waiter: the reconciler's polling of the exit file re-adopts those.
+Exits are pushed, not only polled (``watch``): every supervisor this process starts is
+watched (``local_exits.py``: one epoll thread over pidfds, or a waiter thread per job where
+pidfds are missing) until it has written the exit file and exited; it is then reaped and
+the run id notified. Jobs started by another process, or before a restart, are not
+watched: the reconciler's polling of the exit file re-adopts those.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
@@ -36,7 +33,8 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from launchq.adapters.targets.local_supervisor import write_exit_code
+from launchq.adapters.targets.local_exits import ExitWatcher
+from launchq.adapters.targets.local_supervisor import supervisor_argv, write_exit_code
 from launchq.build.workspace import (
     DEFAULT_CLONE_TIMEOUT,
     check_source,
@@ -49,7 +47,6 @@ from launchq.validation import error_message, invalid_input
 
 RESOURCE = "local-process"
 MAX_LOG_READ = 1024 * 1024
-SUPERVISOR = Path(__file__).with_name("local_supervisor.py")
 STOP_CODES = frozenset({-signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM, 128 + signal.SIGKILL})
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -155,6 +152,7 @@ class LocalProcessTarget(Target):
         self._supervisor_codes: dict[str, int] = {}
         self._timers: dict[str, threading.Timer] = {}
         self._notify: Callable[[str], None] | None = None
+        self._exits = ExitWatcher(self._job_exited)
 
     # -- paths --------------------------------------------------------------------------
     def run_dir(self, run: Run) -> Path:
@@ -197,11 +195,10 @@ class LocalProcessTarget(Target):
         env = self._environment(run, config)
         argv = [*run.spec.entry_point, *run.spec.args]
         _check_executable(argv[0], workdir, env)
-        command = [sys.executable, "-I", "-S", str(SUPERVISOR), str(exit_file), "--", *argv]
         with log.open("wb") as log_file:
             try:
                 proc = subprocess.Popen(
-                    command,
+                    supervisor_argv(exit_file, argv),
                     cwd=workdir,
                     env=env,
                     stdin=subprocess.DEVNULL,
@@ -214,10 +211,7 @@ class LocalProcessTarget(Target):
         with self._lock:
             self._supervisors[run.id] = proc
             self._supervisor_codes.pop(run.id, None)
-        waiter = threading.Thread(
-            target=self._wait_for, args=(run.id, proc), name=f"launchq-exit-{run.id}", daemon=True
-        )
-        waiter.start()
+        self._exits.watch(run.id, proc)
         return {
             "pid": str(proc.pid),
             "pgid": str(proc.pid),  # a new session's leader leads its own process group
@@ -244,6 +238,7 @@ class LocalProcessTarget(Target):
     def watch(self, notify: Callable[[str], None] | None) -> None:
         with self._lock:
             self._notify = notify
+        self._exits.keep_warm(notify is not None)
 
     def stop(self, run: Run) -> None:
         self._reap()
@@ -313,28 +308,21 @@ class LocalProcessTarget(Target):
         )
         return env
 
-    def _reap(self) -> None:
-        """Collect supervisors that ended (no zombies); remember how they ended."""
+    def _reap(self, run_id: str | None = None) -> None:
+        """Collect supervisors that ended (no zombies); remember how they ended. Only
+        ``run_id``'s when given (its exit notice), else every one this process started."""
         with self._lock:
-            for run_id, proc in list(self._supervisors.items()):
-                code = proc.poll()
-                if code is not None:
-                    del self._supervisors[run_id]
-                    self._supervisor_codes[run_id] = code
+            for key in [run_id] if run_id is not None else list(self._supervisors):
+                proc = self._supervisors.get(key)
+                code = proc.poll() if proc is not None else None
+                if proc is not None and code is not None:
+                    del self._supervisors[key]
+                    self._supervisor_codes[key] = code
 
-    def _wait_for(self, run_id: str, proc: subprocess.Popen[bytes]) -> None:
-        """The waiter of one job: block until its supervisor is gone (the exit file, when it
-        could write one, is in place by then), reap it and tell whoever watches.
-
-        ``waitid(WNOWAIT)`` waits without reaping, so ``Popen.poll`` stays truthful in every
-        thread (a ``Popen.wait`` here would hold its lock, and ``poll`` elsewhere would answer
-        None for a job already gone); ``_reap`` then collects the status the usual way."""
-        if hasattr(os, "waitid"):
-            with contextlib.suppress(ChildProcessError):  # already reaped by ``_reap``: it ended
-                os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-        else:  # macOS has no os.waitid
-            proc.wait()
-        self._reap()
+    def _job_exited(self, run_id: str) -> None:
+        """A watched supervisor is gone (the exit file, when it could write one, is in
+        place): reap it and tell whoever watches."""
+        self._reap(run_id)
         with self._lock:
             notify = self._notify
         if notify is not None:
