@@ -12,7 +12,7 @@ Why a shell and not Python: the supervisor lives once per run, and even a bare
 capped a two-core machine near 80 runs/s; ``dash`` starts in well under a millisecond.
 The command reaches the script only as ``"$@"``: no user text is ever part of the script,
 so nothing in an entry point, argument or environment value can be read as shell syntax
-(and Python still never uses ``shell=True``).
+(and Python never asks ``Popen`` for a shell: the argument list starts with ``/bin/sh`` itself).
 
 Signals: stopping signals the whole process group, so SIGTERM reaches the job directly.
 The shell traps it (and INT, HUP) with a no-op only to outlive the job and record its code;
