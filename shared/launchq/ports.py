@@ -189,7 +189,11 @@ class ScheduleTrigger(ABC):
         """Remove the trigger of schedule ``name``; one that is missing is fine. Raises BackendUnavailable."""
 
 
-TargetState = Literal["starting", "running", "finished", "failed", "stopped", "lost"]
+TargetState = Literal["starting", "running", "finished", "failed", "stopped", "lost", "preempted"]
+"""What a target says of a job. ``preempted``: the cluster took the job away (a pod evicted
+or disrupted to make room, a spot node reclaimed) through no fault of the run; the service
+requeues the run at its place in line (up to ``LAUNCHQ_MAX_PREEMPTIONS`` times) instead of
+failing it. A target that cannot tell a preemption from a failure never reports it."""
 
 
 class TargetStatus(BaseModel):
@@ -198,6 +202,11 @@ class TargetStatus(BaseModel):
     state: TargetState
     exit_code: int | None = None
     detail: str = ""
+    unschedulable: bool = Field(
+        default=False,
+        description="a starting job the scheduler cannot place (detail: its words); past the start "
+        "timeout the run fails rather than being dead-lettered, as a replay would meet the same cluster",
+    )
 
 
 class Target(ABC):

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from launchq.domain.models import RunUpdate
 from launchq.domain.states import RunState as S
 from launchq.errors import AlreadyExists, Conflict, LaunchqError, NotFound, StaleWrite
 from launchq.ports import RunStore
@@ -109,3 +110,32 @@ def test_lost_conditional_writes_name_the_field_that_moved(
         "next_fire_at",
         f"schedule 'nightly' next fires at {T0.isoformat()}, not {later.isoformat()}",
     )
+
+
+def test_a_preempted_run_goes_back_to_its_place_in_line_with_its_count(
+    store: RunStore, make_queue: MakeQueue, add_run: MakeRun
+) -> None:
+    # GIVEN a one-slot queue: the first run running, a later run of the same priority waiting
+    make_queue("gpu", max_jobs=1)
+    first = add_run("gpu")
+    claimed = store.claim("gpu", T0, LEASE)
+    assert claimed is not None
+    assert claimed.id == first.id
+    store.transition(first.id, S.CLAIMED, S.STARTING, "submitted", T0, RunUpdate(clear_lease=True))
+    store.transition(first.id, S.STARTING, S.RUNNING, "running", T0)
+    later = add_run("gpu")
+    # WHEN the target takes it away and the service requeues it
+    preempted = store.transition(
+        first.id, S.RUNNING, S.PREEMPTED, "preempted (1 of 3): evicted", T0, RunUpdate(preemptions=1)
+    )
+    assert (preempted.preemptions, store.count_active("gpu")) == (1, 0)
+    requeued = store.transition(first.id, S.PREEMPTED, S.QUEUED, "back in line", T0)
+    # THEN it keeps its seq, priority and count, and waits ahead of the later run
+    read = store.get_run(first.id)
+    assert (read.seq, read.priority, read.preemptions) == (first.seq, first.priority, 1)
+    assert requeued.seq == first.seq
+    assert (store.position(read), store.position(later)) == (1, 2)
+    assert store.positions([read, later]) == {first.id: 1, later.id: 2}
+    again = store.claim("gpu", T0, LEASE)
+    assert again is not None
+    assert (again.id, again.preemptions) == (first.id, 1)

@@ -135,13 +135,13 @@ def test_an_evicted_pod_is_reported_preempted(kube: KubeStandIn, target: Kuberne
     disruption = [{"type": "DisruptionTarget", "status": "True", "reason": "EvictionByEvictionAPI"}]
     finish_pods(kube, run, "Failed", conditions=disruption)
     status = target.status(run)
-    assert (status.state, status.detail) == ("failed", "preempted: EvictionByEvictionAPI")
+    assert (status.state, status.detail) == ("preempted", "preempted: EvictionByEvictionAPI")
 
 
 def test_an_unschedulable_pod_keeps_the_run_starting_with_the_schedulers_message(
     kube: KubeStandIn, target: KubernetesTarget
 ) -> None:
-    # the reconciler dead-letters a run "starting" past the start timeout, with this detail
+    # the reconciler fails a run "starting" and unschedulable past the start timeout, with this detail
     run = launch(target, make_run({}))
     message = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
     unschedulable = [
@@ -150,6 +150,7 @@ def test_an_unschedulable_pod_keeps_the_run_starting_with_the_schedulers_message
     finish_pods(kube, run, "Pending", conditions=unschedulable)
     status = target.status(run)
     assert (status.state, status.detail) == ("starting", f"Unschedulable: {message}")
+    assert status.unschedulable
 
 
 def test_a_restarted_dispatcher_readopts_the_job_and_a_retried_submit_starts_nothing_twice(

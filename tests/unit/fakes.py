@@ -14,6 +14,7 @@ from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.memory import MemoryRunStore
 from launchq.adapters.targets.fake import FakeTarget
 from launchq.bootstrap import Services, build_services
+from launchq.ports import Target
 from launchq.service.targets import TargetCatalog
 
 __all__ = ["Clock", "FakeTarget", "services"]
@@ -30,7 +31,7 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
-def services(target: FakeTarget, clock: Clock) -> Services:
+def services(target: Target, clock: Clock) -> Services:
     from launchq.service.context import Context, ServiceSettings
 
     ctx = Context(

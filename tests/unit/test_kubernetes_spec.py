@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from launchq.adapters.targets.kubernetes_spec import (
+    ATTEMPT_LABEL,
     QUEUE_LABEL,
     RUN_ID_LABEL,
     KubeObject,
@@ -135,8 +136,9 @@ def test_the_seed_job_spec_launches_unchanged_with_defaults_and_labels() -> None
     assert_restricted(container)
     assert "runAsNonRoot" not in container["securityContext"]  # the image's user is not known
     # AND the seed's own labels, env and resources are kept, with launchq's labels added
-    assert body["metadata"]["labels"] == {"queue": "k8s-test", RUN_ID_LABEL: RUN_ID, QUEUE_LABEL: "k8s"}
-    assert body["spec"]["template"]["metadata"]["labels"] == {RUN_ID_LABEL: RUN_ID, QUEUE_LABEL: "k8s"}
+    ours = {RUN_ID_LABEL: RUN_ID, QUEUE_LABEL: "k8s", ATTEMPT_LABEL: "0"}
+    assert body["metadata"]["labels"] == {"queue": "k8s-test", **ours}
+    assert body["spec"]["template"]["metadata"]["labels"] == ours
     assert container["resources"] == {"requests": {"cpu": "1000m", "memory": "1Gi"}}
     env = env_of(container)
     assert env["MY_ENV_VAR"] == "some-value"
@@ -169,7 +171,7 @@ def test_the_seed_pytorchjob_gets_the_run_on_every_replica() -> None:
         assert template["spec"]["restartPolicy"] == "Never"
         assert_restricted(container)
         assert schema_problems(as_pod_template(template)) == []
-    assert obj.body["metadata"]["labels"] == {RUN_ID_LABEL: RUN_ID, QUEUE_LABEL: "k8s"}
+    assert obj.body["metadata"]["labels"] == {RUN_ID_LABEL: RUN_ID, QUEUE_LABEL: "k8s", ATTEMPT_LABEL: "0"}
 
 
 def test_a_volcano_job_gets_the_run_on_each_tasks_main_container() -> None:

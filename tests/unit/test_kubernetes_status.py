@@ -75,10 +75,39 @@ def test_a_disrupted_or_evicted_pod_is_reported_as_preempted() -> None:
         conditions=[{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}],
     )
     assert job_status(job(active=0, failed=1), [disrupted]).detail == "preempted: PreemptionByScheduler"
+    assert job_status(job(active=0, failed=1), [disrupted]).state == "preempted"
     evicted = pod("Failed", reason="Evicted", message="The node was low on resource: memory.")
     status = job_status(job(failed=1), [evicted])
-    assert status.state == "failed"
+    assert status.state == "preempted"
     assert status.detail == "preempted: Evicted: The node was low on resource: memory."
+
+
+def test_a_preemption_wins_over_the_failed_condition_it_caused() -> None:
+    # with backoffLimit 0 the eviction also makes the Job controller write Failed
+    failed = job(conditions=[{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}])
+    evicted = pod("Failed", reason="Evicted", message="The node was low on resource: memory.")
+    assert job_status(failed, [evicted]).state == "preempted"
+    assert job_status(failed, [pod("Failed")]).state == "failed"
+
+
+def test_a_custom_resources_disrupted_pod_is_preempted_unless_it_already_succeeded() -> None:
+    disrupted = pod(
+        "Failed",
+        conditions=[{"type": "DisruptionTarget", "status": "True", "reason": "PreemptionByScheduler"}],
+    )
+    running = {"status": {"conditions": [{"type": "Running", "status": "True"}]}}
+    status = custom_status(running, [disrupted])
+    assert (status.state, status.detail) == ("preempted", "preempted: PreemptionByScheduler")
+    done = {"status": {"conditions": [{"type": "Succeeded", "status": "True"}]}}
+    assert custom_status(done, [disrupted]).state == "finished"
+    assert custom_status({"status": {"state": {"phase": "Aborted"}}}, []).state == "failed"
+
+
+def test_only_the_schedulers_unschedulable_marks_a_starting_job_unschedulable() -> None:
+    assert job_status(job(active=1), [UNSCHEDULABLE]).unschedulable
+    waiting = {"waiting": {"reason": "ImagePullBackOff", "message": "x"}}
+    pulling = job_status(job(active=1), [pod("Pending", containerStatuses=[{"state": waiting}])])
+    assert (pulling.state, pulling.unschedulable) == ("starting", False)
 
 
 def test_a_job_suspended_for_kueue_is_starting_and_says_so() -> None:

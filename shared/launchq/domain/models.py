@@ -165,6 +165,9 @@ class Run(BaseModel):
         default_factory=dict, description="the target's id for the job: only what the target wrote"
     )
     exit_code: int | None = None
+    preemptions: int = Field(
+        default=0, ge=0, description="times the target took the run away and it was requeued (its attempt)"
+    )
     reason: str = ""
     idempotency_key: str | None = None
     request_hash: str | None = None
@@ -211,6 +214,7 @@ class RunUpdate(BaseModel):
     image_uri: str | None = None
     resolved: JsonObject | None = None
     exit_code: int | None = None
+    preemptions: int | None = None
     claimed_at: datetime | None = None
     lease_expires_at: datetime | None = None
     clear_lease: bool = False

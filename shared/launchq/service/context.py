@@ -25,13 +25,19 @@ class ServiceSettings(BaseModel):
 
     Defined once, here. The local and AWS settings inherit these fields, so each is read
     from the same flat variable in either mode (``LAUNCHQ_LEASE_SECONDS``,
-    ``LAUNCHQ_START_TIMEOUT_SECONDS``, ``LAUNCHQ_BUILD_TIMEOUT_SECONDS``, ``LAUNCHQ_ENTITY``),
+    ``LAUNCHQ_START_TIMEOUT_SECONDS``, ``LAUNCHQ_BUILD_TIMEOUT_SECONDS``, ``LAUNCHQ_ENTITY``,
+    ``LAUNCHQ_MAX_PREEMPTIONS``),
     and hand the service only these fields (``service``).
     """
 
     lease_seconds: Seconds = Field(default=900, description="a claim not launched by then is requeued")
     start_timeout_seconds: Seconds = Field(default=600, description="starting longer -> dead_letter")
     build_timeout_seconds: Seconds = Field(default=3600, description="building longer -> dead_letter")
+    max_preemptions: int = Field(
+        default=3,
+        ge=1,
+        description="a run's Nth preemption fails it ('preempted N times'); earlier ones requeue it in place",
+    )
     entity: str = Field(
         default=DEFAULT_ENTITY,
         pattern=NAME_PATTERN,

@@ -2,10 +2,23 @@
 
 One ``tick`` expires stale claims (back to ``queued``, same place in line), asks targets
 about live runs (the polling path for targets that push no events), finishes stops,
-dead-letters runs stuck in ``starting``, fires due cron schedules, and rings the doorbell of
-every queue that has runs waiting and a free slot: the safety net for a ring that was lost
-(a doorbell message refused after its move was stored). Every change is a conditional
-write, so several reconcilers at once are harmless.
+requeues preempted runs, dead-letters runs stuck in ``starting``, fires due cron
+schedules, and rings the doorbell of every queue that has runs waiting and a free slot:
+the safety net for a ring that was lost (a doorbell message refused after its move was
+stored). Every change is a conditional write, so several reconcilers at once are harmless.
+
+Preemption: a job the target reports ``preempted`` (the cluster took it away; no fault of
+the run) moves ``preempted`` (the event keeps the target's detail) and at once back to
+``queued``. Stores keep a run's priority and ``seq`` across moves, so it waits at its
+original place in line, ahead of runs enqueued after it. ``Run.preemptions`` counts these
+moves and is the attempt number a target uses to keep a resubmitted job apart from the
+one taken away. The ``max_preemptions``-th preemption fails the run instead ("preempted N
+times"): a job that can never hold its place must not loop for ever.
+
+Start timeout: a run ``starting`` too long is dead-lettered (a launch that never took
+hold: worth a replay), except when the target says the scheduler cannot place it
+(``TargetStatus.unschedulable``): that is ``failed`` with the scheduler's words, as a
+replay would meet the same cluster.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ class Reconciler:
         self.expire_claims()
         self.poll_builds()
         self.poll_runs()
+        self.requeue_preempted()
         self.schedules.fire_due()
         self.ring_waiting_queues()
 
@@ -88,30 +102,74 @@ class Reconciler:
             except LaunchqError as exc:  # one bad run must not stop the others being reconciled
                 log.warning("could not reconcile run %s: %s", run.id, exc)
 
+    def requeue_preempted(self) -> None:
+        """Put back in line the runs left ``preempted`` (a requeue lost after its preemption was stored)."""
+        for run in self.ctx.store.list_runs(states=[RunState.PREEMPTED], limit=10_000):
+            try:
+                self._requeue(run)
+            except LaunchqError as exc:  # one bad run must not stop the others being reconciled
+                log.warning("could not requeue preempted run %s: %s", run.id, exc)
+
     def poll(self, run: Run) -> Run:
         """Apply the target's view of one live run."""
-        if run.state == RunState.STOPPING and run.started_at is None:
-            return self._move(run, RunState.STOPPED, "stopped before it was launched")
-        target = self.ctx.targets.get(self.ctx.store.get_queue(run.queue).resource)
-        status = target.status(run)
         if run.state == RunState.STOPPING:
-            return self._poll_stopping(run, status, target)
+            return self._poll_stopping(run)
+        target = self._target(run)
+        status = target.status(run)
         if status.state in _ENDED or status.state in ("stopped", "lost"):
             return self._ended(run, status)
+        if status.state == "preempted":
+            return self._preempted(run, status, target)
         if status.state == "running" and run.state == RunState.STARTING:
             return self._move(run, RunState.RUNNING, status.detail or "job is running")
-        if status.state == "starting" and self._start_timed_out(run):
-            target.stop(run)
-            return self.moves.settle(  # not retried: a write meanwhile restarts the clock
-                run,
-                RunState.DEAD_LETTER,
-                f"did not start within {self.ctx.settings.start_timeout_seconds:g}s"
-                + (f": {status.detail}" if status.detail else ""),
-                RunUpdate(finished_at=self.ctx.clock()),
-            )
-        return run
+        return self._starting(run, status, target) if status.state == "starting" else run
 
-    def _poll_stopping(self, run: Run, status: TargetStatus, target: Target) -> Run:
+    def _target(self, run: Run) -> Target:
+        return self.ctx.targets.get(self.ctx.store.get_queue(run.queue).resource)
+
+    def _starting(self, run: Run, status: TargetStatus, target: Target) -> Run:
+        """A job not started past the start timeout is stopped and dead-lettered; failed when
+        the scheduler cannot place it (a replay would meet the same cluster)."""
+        if not self._start_timed_out(run):
+            return run
+        target.stop(run)
+        return self.moves.settle(  # not retried: a write meanwhile restarts the clock
+            run,
+            RunState.FAILED if status.unschedulable else RunState.DEAD_LETTER,
+            f"did not start within {self.ctx.settings.start_timeout_seconds:g}s"
+            + (f": {status.detail}" if status.detail else ""),
+            RunUpdate(finished_at=self.ctx.clock()),
+        )
+
+    def _preempted(self, run: Run, status: TargetStatus, target: Target) -> Run:
+        """Requeue a preempted run at its place in line, or fail it at its last allowed preemption.
+
+        The taken job is stopped first (idempotent): what is left of it (other pods of a
+        multi-pod job) must not run beside the next attempt.
+        """
+        target.stop(run)
+        count, limit = run.preemptions + 1, self.ctx.settings.max_preemptions
+        detail = status.detail or "the target took the job away"
+        if count >= limit:
+            return self._move(
+                run,
+                RunState.FAILED,
+                f"preempted {count} times (the limit): {detail}",
+                RunUpdate(exit_code=status.exit_code, finished_at=self.ctx.clock()),
+            )
+        moved = self._move(
+            run, RunState.PREEMPTED, f"preempted ({count} of {limit}): {detail}", RunUpdate(preemptions=count)
+        )
+        return self._requeue(moved) if moved.state == RunState.PREEMPTED else moved
+
+    def _requeue(self, run: Run) -> Run:
+        return self._move(run, RunState.QUEUED, "back in line at its place after preemption")
+
+    def _poll_stopping(self, run: Run) -> Run:
+        if run.started_at is None:
+            return self._move(run, RunState.STOPPED, "stopped before it was launched")
+        target = self._target(run)
+        status = target.status(run)
         if status.state in ("running", "starting"):
             target.stop(run)  # idempotent: makes sure a stop survives a restart of the server
             return run

@@ -5,7 +5,10 @@ fake beside ``local-process`` and ``sagemaker``, and it passes the same contract
 (``tests/contract/test_target_contract.py``). Service tests use it to put a job in any
 state without a process or a cloud: ``jobs[run_id] = TargetStatus(...)`` sets a job's
 state directly, ``advance(run)`` lets one step of a job's life pass (starting, running,
-finished; or stopped once a stop was asked for), ``fail_submit`` makes ``submit`` refuse.
+finished; or stopped once a stop was asked for), ``preempt(run)`` takes a job away as a
+cluster would (``preempted``), ``fail_submit`` makes ``submit`` refuse. Each submit is
+recorded in ``attempts`` with the run's attempt number (``Run.preemptions``), so a test
+sees a preempted run resubmitted as its next attempt.
 
 It stands in for the ``local-process`` target (same resource name, same config rules),
 so queues and runs written for local mode work against it unchanged. A stop is recorded
@@ -25,7 +28,7 @@ from launchq.ports import Target, TargetStatus
 __all__ = ["STOP_EXIT_CODE", "FakeTarget"]
 
 STOP_EXIT_CODE = -15  # what a job ended by SIGTERM reports, as local-process does
-_ENDED = frozenset({"finished", "failed", "stopped", "lost"})
+_ENDED = frozenset({"finished", "failed", "stopped", "lost", "preempted"})
 
 
 class FakeTarget(Target):
@@ -39,6 +42,7 @@ class FakeTarget(Target):
         self.stops: list[str] = []
         self.output: dict[str, str] = {}
         self.fail_submit: str | None = None
+        self.attempts: list[tuple[str, int]] = []
         self._stop_requested: set[str] = set()
 
     def validate(self, spec: RunSpec, resolved: JsonObject) -> None:
@@ -52,6 +56,7 @@ class FakeTarget(Target):
         self.jobs[run.id] = TargetStatus(state="starting")
         self.output[run.id] = ""
         self._stop_requested.discard(run.id)
+        self.attempts.append((run.id, run.preemptions))
         return {"job": run.id}
 
     def status(self, run: Run) -> TargetStatus:
@@ -74,6 +79,15 @@ class FakeTarget(Target):
         return chunk, offset + len(chunk)
 
     # -- driving the fake -------------------------------------------------------------
+    def preempt(self, run: Run, detail: str = "preempted: node reclaimed") -> TargetStatus:
+        """Take the run's live job away, as a cluster evicting its pod; an ended job stays as it is."""
+        job_id = run.handle.get("job", "")
+        job = self.jobs.get(job_id)
+        if job is None or job.state in _ENDED:
+            return self.status(run)
+        self.jobs[job_id] = TargetStatus(state="preempted", detail=detail)
+        return self.jobs[job_id]
+
     def advance(self, run: Run) -> TargetStatus:
         """Let one step of the job's life pass and return its new status.
 

@@ -1,17 +1,21 @@
 """The ``kubernetes`` target: each run is one Job, or one custom resource, in a cluster.
 
 The object is built by ``kubernetes_spec`` (defaults, labels, the run on its main
-containers) and named from the run, so a retried submit that finds an object of that name
-labelled with the run's id adopts it instead of starting a second job; an object of that
-name belonging to another run is a LaunchFailed naming the clash. The handle keeps the
-object's ``api_version``, ``kind``, ``namespace``, ``name`` and which ``cluster`` (the
-queue config's ``launchq`` block), so status, stop and logs go to the same place from any
-dispatcher, after a restart too.
+containers) and named from the run and its attempt (``Run.preemptions``: a run requeued
+after a preemption is submitted again under ``<name>-a<attempt>``), so a retried submit
+that finds an object of that name labelled with the run's id and attempt adopts it instead
+of starting a second job; an object of that name belonging to another run (or attempt) is
+a LaunchFailed naming the clash. The handle keeps the object's ``api_version``, ``kind``,
+``namespace``, ``name``, the ``attempt`` and which ``cluster`` (the queue config's
+``launchq`` block), so status, stop and logs go to the same place from any dispatcher,
+after a restart too.
 
-Status is read from the object and its pods (label ``launchq.io/run-id``), mapped by
-``kubernetes_status``. ``watch`` keeps one watch per (cluster, namespace, kind) this
-process has submitted to or been asked about, and notifies a run's id when its object
-ends or disappears; the reconciler's polls stay the safety net.
+Status is read from the object and its pods (labels ``launchq.io/run-id`` and
+``launchq.io/attempt``: the pods of a preempted attempt, still being deleted, are not the
+current attempt's), mapped by ``kubernetes_status``. ``watch`` keeps one watch per
+(cluster, namespace, kind) this process has submitted to or been asked about, and
+notifies a run's id when its object ends or disappears; the reconciler's polls stay the
+safety net (and catch a preemption of a custom resource, whose object may not end).
 
 Stop: a job that already ended is left alone; otherwise launchq records a
 ``LaunchqStopped`` event on the object (kept by the API server for an hour, visible in
@@ -47,6 +51,7 @@ from launchq.adapters.targets.kubernetes_client import (
 from launchq.adapters.targets.kubernetes_options import CLUSTER_FIELDS, KubeOptions
 from launchq.adapters.targets.kubernetes_pods import MAIN_ANNOTATION, templates_of
 from launchq.adapters.targets.kubernetes_spec import (
+    ATTEMPT_LABEL,
     RESOURCE,
     RUN_ID_LABEL,
     KubeObject,
@@ -107,7 +112,14 @@ class KubernetesTarget(Target):
 
     def submit(self, run: Run) -> dict[str, str]:
         try:
-            obj = build_object(run.spec, run.resolved, run_id=run.id, queue=run.queue, entity=run.entity)
+            obj = build_object(
+                run.spec,
+                run.resolved,
+                run_id=run.id,
+                queue=run.queue,
+                entity=run.entity,
+                attempt=run.preemptions,
+            )
         except InvalidInput as exc:
             raise LaunchFailed(str(exc)) from exc
         client = self._client(obj.options, LaunchFailed)
@@ -119,6 +131,7 @@ class KubernetesTarget(Target):
             "kind": obj.kind,
             "namespace": namespace,
             "name": obj.name,
+            "attempt": str(run.preemptions),
             "cluster": obj.options.model_dump_json(include=set(CLUSTER_FIELDS)),
         }
         if obj.notes:
@@ -148,7 +161,7 @@ class KubernetesTarget(Target):
         except NotFound:
             ended = ended_from_events(self._events(client, h))
             return ended or TargetStatus(state="lost", detail=f"the cluster has no {h['kind']} {h['name']}")
-        pods = client.list("v1", "Pod", h["namespace"], label_selector=f"{RUN_ID_LABEL}={run.id}")
+        pods = client.list("v1", "Pod", h["namespace"], label_selector=_pods_of(run))
         status = _mapped(h, obj, pods)
         if obj.get("metadata", {}).get("deletionTimestamp") and status.state not in _ENDED:
             ended = ended_from_events(self._events(client, h))
@@ -177,7 +190,7 @@ class KubernetesTarget(Target):
         if not h.get("name"):
             return "", offset
         client = self._client(self._options(h))
-        pods = client.list("v1", "Pod", h["namespace"], label_selector=f"{RUN_ID_LABEL}={run.id}")
+        pods = client.list("v1", "Pod", h["namespace"], label_selector=_pods_of(run))
         text = ""
         for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):
             try:
@@ -210,14 +223,22 @@ class KubernetesTarget(Target):
     def _adopt(
         self, run: Run, client: ClusterClient, handle: dict[str, str], exc: AlreadyExists
     ) -> dict[str, Any]:
-        """An object of the run's name exists: ours from an earlier attempt (returned), or another run's."""
+        """An object of the run's name exists: ours from an earlier submit of this attempt
+        (returned), or another run's or attempt's. An object without the attempt label
+        (made before attempts were labelled) is attempt 0's."""
         try:
             found = client.get(handle["api_version"], handle["kind"], handle["namespace"], handle["name"])
         except LaunchqError as missing:
             raise LaunchFailed(f"{exc.detail}, and it could not be read: {missing}") from exc
-        if (found.get("metadata", {}).get("labels") or {}).get(RUN_ID_LABEL) != run.id:
+        labels = found.get("metadata", {}).get("labels") or {}
+        if labels.get(RUN_ID_LABEL) != run.id:
             raise LaunchFailed(
                 f"{exc.detail} (it belongs to another run; leave metadata.name out, or include ${{run_id}})"
+            ) from exc
+        if labels.get(ATTEMPT_LABEL, "0") != handle["attempt"]:
+            raise LaunchFailed(
+                f"{exc.detail} (it is attempt {labels.get(ATTEMPT_LABEL, '0')} of this run, "
+                f"not attempt {handle['attempt']})"
             ) from exc
         return found
 
@@ -255,7 +276,8 @@ class KubernetesTarget(Target):
         config = self._pull_secret(image) if self._pull_secret and image else None
         if config is None:
             return None
-        name = f"launchq-pull-{run.id.lower()}"[:253]
+        attempt = f"-a{run.preemptions}" if run.preemptions else ""
+        name = f"launchq-pull-{run.id.lower()}"[: 253 - len(attempt)] + attempt
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
@@ -319,6 +341,13 @@ class KubernetesTarget(Target):
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pods_of(run: Run) -> str:
+    """The label selector of the pods of the run's current attempt (any, for a handle from
+    before attempts were labelled: that run had only one)."""
+    attempt = run.handle.get("attempt")
+    return f"{RUN_ID_LABEL}={run.id}" + (f",{ATTEMPT_LABEL}={attempt}" if attempt is not None else "")
 
 
 def _mapped(handle: dict[str, str], obj: dict[str, Any], pods: list[dict[str, Any]]) -> TargetStatus:

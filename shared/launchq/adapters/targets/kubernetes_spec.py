@@ -15,8 +15,8 @@ What launchq adds, where the config does not set it:
   ``capabilities.drop: [ALL]``, ``seccompProfile.type: RuntimeDefault`` (unless the pod
   sets a profile), and ``runAsNonRoot: true`` where the container or pod runs as a
   non-zero ``runAsUser`` (launchq cannot see an image's ``USER``, so it never claims more);
-- labels ``launchq.io/run-id`` and ``launchq.io/queue`` on the object and its pod templates
-  (pods are found by them);
+- labels ``launchq.io/run-id``, ``launchq.io/queue`` and ``launchq.io/attempt`` on the
+  object and its pod templates (pods are found by them: the run's id and its attempt);
 - the run's image, entry point (``command``), ``args`` and environment on the *main*
   container of each pod template -- the first of ``containers``, or the one named by
   ``launchq.main_container`` -- never on sidecars or init containers. The environment
@@ -34,7 +34,10 @@ kubeconfig context; ``in_cluster``: the pod's service account; ``eks``: ``{name,
 The object's name is ``metadata.name`` when the config gives one (W&B's PyTorchJob example
 uses ``${run_id}-pytorch-job``), else ``<run name slug or launchq>-<run id>``: derived from
 the run, so a retried submit finds its own object instead of starting a second job.
-``generateName`` is refused for the same reason.
+``generateName`` is refused for the same reason. A run requeued after a preemption is
+submitted again as its next attempt (``Run.preemptions``): from attempt 1 on the name ends
+``-a<attempt>`` (the base shortened to keep 63 characters), so the new object never meets
+the one taken away, which may still be being deleted.
 """
 
 from __future__ import annotations
@@ -63,12 +66,14 @@ from launchq.errors import InvalidInput
 from launchq.validation import invalid_input
 
 __all__ = [
+    "ATTEMPT_LABEL",
     "FIELD",
     "QUEUE_LABEL",
     "RESOURCE",
     "RUN_ID_LABEL",
     "KubeObject",
     "KubeOptions",
+    "attempt_name",
     "build_object",
     "check_object",
     "default_name",
@@ -77,6 +82,8 @@ __all__ = [
 RESOURCE = "kubernetes"
 RUN_ID_LABEL = "launchq.io/run-id"
 QUEUE_LABEL = "launchq.io/queue"
+ATTEMPT_LABEL = "launchq.io/attempt"
+_MAX_NAME = 63
 KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 JOB_API_VERSION, JOB_KIND = "batch/v1", "Job"
 DEFAULT_BACKOFF_LIMIT = 0
@@ -133,6 +140,14 @@ def default_name(spec: RunSpec, run_id: str) -> str:
     return f"{base}-{rid}" if base else rid
 
 
+def attempt_name(name: str, attempt: int) -> str:
+    """``name`` for attempt 0, else ``<name>-a<attempt>`` shortened to an RFC 1123 label."""
+    if attempt == 0:
+        return name
+    suffix = f"-a{attempt}"
+    return name[: _MAX_NAME - len(suffix)].rstrip("-.") + suffix
+
+
 def _identity(config: JsonObject) -> tuple[str, str]:
     api_version = config.get("apiVersion", JOB_API_VERSION)
     kind = config.get("kind", JOB_KIND)
@@ -155,10 +170,11 @@ def _namespace(config: JsonObject, meta: dict[str, Any]) -> str | None:
     return None
 
 
-def build_object(spec: RunSpec, resolved: JsonObject, *, run_id: str, queue: str, entity: str) -> KubeObject:
-    """The object for a run, with launchq's defaults, labels and the run on its main containers.
-
-    Raises InvalidInput naming the field.
+def build_object(
+    spec: RunSpec, resolved: JsonObject, *, run_id: str, queue: str, entity: str, attempt: int = 0
+) -> KubeObject:
+    """The object for a run's ``attempt``, with launchq's defaults, labels and the run on its
+    main containers. Raises InvalidInput naming the field.
     """
     config, options = split_options(resolved)
     api_version, kind = _identity(config)
@@ -173,8 +189,13 @@ def build_object(spec: RunSpec, resolved: JsonObject, *, run_id: str, queue: str
     namespace = _namespace(config, meta)
     meta.pop("namespace", None)
     name = check_name(meta.get("name") or default_name(spec, run_id), f"{FIELD}.metadata.name", "object name")
+    name = attempt_name(name, attempt)
     meta["name"] = name
-    ours = {RUN_ID_LABEL: check_label_value(run_id, "run id"), QUEUE_LABEL: check_label_value(queue, "queue")}
+    ours = {
+        RUN_ID_LABEL: check_label_value(run_id, "run id"),
+        QUEUE_LABEL: check_label_value(queue, "queue"),
+        ATTEMPT_LABEL: str(attempt),
+    }
     add_labels(meta, ours, f"{FIELD}.metadata")
     obj = KubeObject(api_version, kind, name, namespace, config, options)
     if obj.is_job:

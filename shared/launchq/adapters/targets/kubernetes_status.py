@@ -7,16 +7,21 @@ controller that has not caught up), the counts decide: ``succeeded`` reaching
 ``finished``; more failures than ``backoffLimit`` is ``failed``. A suspended Job waits for
 Kueue: ``starting``. Otherwise a running pod makes the run ``running``; pending pods keep
 it ``starting`` with the scheduler's or the kubelet's message (``0/3 nodes are
-available: ...``, ``ImagePullBackOff``), so the reconciler's start timeout dead-letters an
-unschedulable job with the scheduler's own words.
+available: ...``, ``ImagePullBackOff``), so the reconciler's start timeout ends a job
+that never started with those words (an unschedulable one ``failed``, see below).
 
 Custom resources: Kubeflow's conditions (``Succeeded``, ``Failed``, ``Running``,
 ``Suspended``; the last true one wins; ``Created`` alone defers to the pods) and
 Volcano's ``status.state.phase`` (``Completed``, ``Failed``/``Aborted``/``Terminated``).
 
-Preemption: a pod with a ``DisruptionTarget`` condition or evicted by the kubelet is
-reported as ``failed`` with a detail starting ``preempted:``. The Target port has no
-``preempted`` state yet; requeueing such runs at their place in line needs it.
+Preemption: a pod with a ``DisruptionTarget`` condition or evicted by the kubelet makes
+the run ``preempted`` (detail ``preempted: <reason>: <message>``), whatever the Job's own
+``Failed`` condition says (with ``backoffLimit: 0`` the eviction is also what failed the
+Job): the service requeues it at its place in line, up to its preemption limit.
+
+Unschedulable: a pending pod whose ``PodScheduled`` condition is ``False`` with reason
+``Unschedulable`` marks the status ``unschedulable``, so that the start timeout fails the
+run with the scheduler's message instead of dead-lettering it.
 
 After the object is gone (``ttlSecondsAfterFinished`` passed, or a stop deleted it), the
 events kept for it (one hour by default) still say how it ended: the Job controller's
@@ -89,7 +94,22 @@ def _from_pods(pods: Sequence[Mapping[str, Any]], suspended: bool, progressed: b
     if progressed or phases & {"Running", "Succeeded"}:
         return TargetStatus(state="running")
     problems = [problem for pod in pods if (problem := pod_problem(pod))]
-    return TargetStatus(state="starting", detail=problems[0] if problems else "")
+    return TargetStatus(
+        state="starting",
+        detail=problems[0] if problems else "",
+        unschedulable=any(_unschedulable(pod) for pod in pods),
+    )
+
+
+def _unschedulable(pod: Mapping[str, Any]) -> bool:
+    """The scheduler found no node for the pod (as opposed to a slow pull or a full quota)."""
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
+    return (
+        scheduled is not None
+        and scheduled.get("status") == "False"
+        and scheduled.get("reason") == "Unschedulable"
+    )
 
 
 def _exit_code(pods: Iterable[Mapping[str, Any]]) -> int | None:
@@ -107,11 +127,12 @@ def job_status(job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Tar
     conditions = status.get("conditions") or []
     if _true(conditions, "Complete") or _true(conditions, "SuccessCriteriaMet"):
         return TargetStatus(state="finished", exit_code=0)
-    failed = _true(conditions, "Failed")
     preempted = _preempted(pods)
-    if failed is not None or preempted is not None:
-        detail = preempted or _words(failed or {}) or "failed"
-        return TargetStatus(state="failed", exit_code=_exit_code(pods), detail=detail)
+    if preempted is not None:
+        return TargetStatus(state="preempted", exit_code=_exit_code(pods), detail=preempted)
+    failed = _true(conditions, "Failed")
+    if failed is not None:
+        return TargetStatus(state="failed", exit_code=_exit_code(pods), detail=_words(failed) or "failed")
     succeeded, active = int(status.get("succeeded") or 0), int(status.get("active") or 0)
     completions = spec.get("completions")
     if (completions is None and succeeded and not active) or (completions and succeeded >= completions):
@@ -125,17 +146,15 @@ def custom_status(obj: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> 
     """A custom resource (Kubeflow training job, Volcano job, ...) and its pods as a TargetStatus."""
     status = obj.get("status") or {}
     phase = str((status.get("state") or {}).get("phase") or "")
-    if phase == "Completed":
-        return TargetStatus(state="finished", exit_code=0, detail="Completed")
-    if phase in _VOLCANO_FAILED:
-        return TargetStatus(state="failed", exit_code=_exit_code(pods), detail=phase)
     latest = [c for c in status.get("conditions") or [] if c.get("status") == "True"]
     kind = str(latest[-1].get("type")) if latest else ""
-    if kind in ("Succeeded", "Complete", "Completed"):
-        return TargetStatus(state="finished", exit_code=0, detail=_words(latest[-1]))
+    if phase == "Completed" or kind in ("Succeeded", "Complete", "Completed"):
+        return TargetStatus(state="finished", exit_code=0, detail=phase or _words(latest[-1]))
     preempted = _preempted(pods)
-    if kind == "Failed" or preempted is not None:
-        detail = preempted or _words(latest[-1]) or "failed"
+    if preempted is not None:
+        return TargetStatus(state="preempted", exit_code=_exit_code(pods), detail=preempted)
+    if phase in _VOLCANO_FAILED or kind == "Failed":
+        detail = phase if phase in _VOLCANO_FAILED else _words(latest[-1]) or "failed"
         return TargetStatus(state="failed", exit_code=_exit_code(pods), detail=detail)
     if kind == "Running":
         return TargetStatus(state="running")
