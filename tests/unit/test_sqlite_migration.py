@@ -1,9 +1,10 @@
-"""A database written by the version-1 SQLite store keeps working after the layout change.
+"""A database written by the version-1 or version-2 SQLite store keeps working after the layout changes.
 
 Version 1 (up to 2026-11-30) kept each run whole in ``body`` and only state, priority,
-seq and version as columns, and wrote events itself. The DDL and rows below are exactly
+seq and version as columns, and wrote events itself. Version 2 added the hot columns and
+wrote events with triggers, still into the events table. The DDL and rows below are exactly
 what that code wrote; the store must open such a file, migrate it once, read every run
-and event as they were, and carry on moving them, with new events numbered after the old.
+and event as they were, and carry on moving them, with new events after the old.
 """
 
 from __future__ import annotations
@@ -103,6 +104,12 @@ def write_v1_database(path: Path) -> dict[str, tuple[Run, list[RunEvent]]]:
     return runs
 
 
+def assert_reads_as_written(store: SqliteRunStore, written: dict[str, tuple[Run, list[RunEvent]]]) -> None:
+    for run, events in written.values():
+        assert store.get_run(run.id) == run
+        assert store.events(run.id) == events
+
+
 def test_a_version_1_database_opens_with_every_run_and_event_as_it_was(tmp_path: Path) -> None:
     # GIVEN a database written by the version-1 store
     path = tmp_path / "launchq.db"
@@ -111,13 +118,11 @@ def test_a_version_1_database_opens_with_every_run_and_event_as_it_was(tmp_path:
     store = SqliteRunStore(path)
     try:
         # THEN every run reads back equal to what was written, and so do its events
-        for run, events in written.values():
-            assert store.get_run(run.id) == run
-            assert store.events(run.id) == events
+        assert_reads_as_written(store, written)
         assert [r.id for r in store.list_runs(queue="gpu")] == ["run-finished", "run-running", "run-queued"]
         assert store.position(written["queued"][0]) == 1
         assert store.count_active("gpu") == 1
-        # AND the file was migrated once: version 2, the new columns filled from the bodies
+        # AND the file was migrated once: today's version, the new columns filled from the bodies
         with sqlite3.connect(path) as conn:
             assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
             assert conn.execute("SELECT max_jobs FROM queues").fetchone() == (2,)
@@ -182,4 +187,92 @@ def test_stores_opening_a_version_1_database_at_once_migrate_it_once(tmp_path: P
     # THEN all open, and every run reads as written
     for store in opened:
         assert store.get_run("run-running") == written["running"][0]
+        store.close()
+
+
+#: What the version-2 store (2026-11-30, hours later) did to a version-1 file: the hot fields
+#: as columns, the queue's limit as a column, events written by these two triggers.
+V2_UPGRADE = (
+    *(
+        f"ALTER TABLE runs ADD COLUMN {name} {kind}"
+        for name, kind in (
+            ("reason", "TEXT"),
+            ("updated_at", "TEXT"),
+            ("claimed_at", "TEXT"),
+            ("lease_expires_at", "TEXT"),
+            ("started_at", "TEXT"),
+            ("finished_at", "TEXT"),
+            ("exit_code", "INTEGER"),
+        )
+    ),
+    "UPDATE runs SET reason = json_extract(body, '$.reason'),"
+    " updated_at = json_extract(body, '$.updated_at'), started_at = json_extract(body, '$.started_at'),"
+    " finished_at = json_extract(body, '$.finished_at'),"
+    " exit_code = json_extract(body, '$.exit_code')",
+    "ALTER TABLE queues ADD COLUMN max_jobs INTEGER",
+    "UPDATE queues SET max_jobs = json_extract(body, '$.max_jobs')",
+    """CREATE TRIGGER IF NOT EXISTS runs_enqueued AFTER INSERT ON runs BEGIN
+        UPDATE counters SET value = NEW.seq WHERE name = 'run_seq' AND value < NEW.seq;
+        INSERT INTO events (run_id, idx, body) VALUES (
+            NEW.id,
+            (SELECT COALESCE(MAX(idx), -1) + 1 FROM events WHERE run_id = NEW.id),
+            json_object('run_id', NEW.id, 'at', json_extract(NEW.body, '$.created_at'),
+                        'from_state', NULL, 'to_state', NEW.state, 'reason', 'enqueued')
+        );
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS runs_moved AFTER UPDATE OF version ON runs
+    WHEN NEW.version <> OLD.version BEGIN
+        INSERT INTO events (run_id, idx, body) VALUES (
+            NEW.id,
+            (SELECT COALESCE(MAX(idx), -1) + 1 FROM events WHERE run_id = NEW.id),
+            json_object('run_id', NEW.id, 'at', NEW.updated_at,
+                        'from_state', OLD.state, 'to_state', NEW.state, 'reason', NEW.reason)
+        );
+    END""",
+    "PRAGMA user_version = 2",
+)
+
+
+def write_v2_database(path: Path) -> dict[str, tuple[Run, list[RunEvent]]]:
+    """A version-2 file: the version-1 file upgraded as version 2 did, then one move made by
+    version 2's statement (its event written by version 2's trigger)."""
+    runs = write_v1_database(path)
+    with sqlite3.connect(path) as conn:
+        for statement in V2_UPGRADE:
+            conn.execute(statement)
+        conn.execute(
+            "UPDATE runs SET state = 'claimed', version = version + 1, reason = 'claimed',"
+            " updated_at = '2030-01-01T00:00:00Z' WHERE id = 'run-queued' AND state = 'queued'"
+        )
+    conn.close()
+    queued, events = runs["queued"]
+    moved = queued.model_copy(
+        update={"state": S.CLAIMED, "version": 2, "reason": "claimed", "updated_at": T0}
+    )
+    claim = RunEvent(run_id=queued.id, at=T0, from_state=S.QUEUED, to_state=S.CLAIMED, reason="claimed")
+    return {**runs, "queued": (moved, [*events, claim])}
+
+
+def test_a_version_2_database_keeps_its_runs_and_events_and_loses_the_old_layout(tmp_path: Path) -> None:
+    # GIVEN a database written by the version-2 store (events in their own table)
+    path = tmp_path / "launchq.db"
+    written = write_v2_database(path)
+    # WHEN today's store opens it
+    store = SqliteRunStore(path)
+    try:
+        # THEN every run and its events read as written, in order
+        assert_reads_as_written(store, written)
+        assert store.count_active("gpu") == 2
+        # AND moves carry on, each appending its event after the migrated ones
+        store.transition("run-queued", S.CLAIMED, S.STOPPED, "stopped", T0)
+        assert [e.reason for e in store.events("run-queued")] == ["step 0", "claimed", "stopped"]
+        assert store.count_active("gpu") == 1
+        # AND the layout is version 3's: no events table, no state-keyed line index
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        conn.close()
+        assert {"runs_queued", "runs_active", "runs_enqueued", "runs_moved", "run_events"} <= names
+        assert not {"events", "runs_line"} & names
+    finally:
         store.close()

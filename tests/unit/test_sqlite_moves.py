@@ -147,3 +147,29 @@ def test_moves_find_their_row_through_an_index(store: SqliteRunStore, where: str
 def test_a_move_may_set_only_the_columns_a_move_owns() -> None:
     with pytest.raises(ValueError, match=r"not columns a move sets: \['body'\]"):
         move_sql(("body",), RUN_WHERE)
+
+
+def test_the_claim_reads_the_line_and_the_slot_count_from_their_partial_indexes(
+    store: SqliteRunStore,
+) -> None:
+    # The line and the active count are partial indexes (a move among active states changes
+    # neither); SQLite uses one only for a query naming its condition with the same literals.
+    sql = move_sql(("claimed_at", "lease_expires_at"), CLAIM_WHERE)
+    plan = store._conn().execute(f"EXPLAIN QUERY PLAN {sql}", ("x",) * sql.count("?")).fetchall()
+    details = " | ".join(str(row[3]) for row in plan)
+    assert "USING INDEX runs_queued (queue=?)" in details
+    assert "USING INDEX runs_active (queue=?)" in details
+
+
+def test_the_slot_count_follows_runs_into_and_out_of_the_active_states(store: SqliteRunStore) -> None:
+    # runs_active holds a run only while it is active: claimed -> starting -> running keeps it,
+    # an end drops it, and the count read through the index says so at each step.
+    run = _claimed(store)
+    assert (store.count_active("gpu"), store.count_queued("gpu")) == (1, 0)
+    store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1)
+    store.transition(run.id, S.STARTING, S.RUNNING, "running", T1)
+    assert store.count_active("gpu") == 1
+    store.transition(run.id, S.RUNNING, S.FINISHED, "exit 0", T1, RunUpdate(exit_code=0))
+    assert store.count_active("gpu") == 0
+    store.add_run(build_run("gpu"))
+    assert (store.count_active("gpu"), store.count_queued("gpu")) == (0, 1)

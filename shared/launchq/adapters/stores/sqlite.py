@@ -44,15 +44,14 @@ from launchq.adapters.stores.sqlite_rows import (
     stored_run,
     update_all_values,
 )
+from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
-from launchq.domain.states import ACTIVE, RunState
+from launchq.domain.states import RunState
 from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
 from launchq.ports import RunStore
 
 __all__ = ["SqliteRunStore", "_unavailable"]  # _unavailable: where it was before the split
 
-_ACTIVE_JSON = json.dumps(sorted(state.value for state in ACTIVE))
-_QUEUED_JSON = json.dumps([RunState.QUEUED.value])
 _BLOCKING_JSON = json.dumps(sorted(state.value for state in common.LIVE_OR_WAITING))
 _SELECT_RUN = f"SELECT {READ_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608 (fixed columns)
 
@@ -198,10 +197,13 @@ class SqliteRunStore(SqliteConnections, RunStore):
             if row is None or row[1] != RunState.QUEUED.value:
                 return None
             queue, _, priority, seq = row
+            # Two range counts on the covering partial index runs_queued: with one OR'ed
+            # clause SQLite walks runs_queue_seq and reads every run of the queue instead.
             (ahead,) = conn.execute(
-                "SELECT COUNT(*) FROM runs WHERE queue = ? AND state = ?"
-                " AND (priority < ? OR (priority = ? AND seq < ?))",
-                (queue, RunState.QUEUED.value, priority, priority, seq),
+                "SELECT (SELECT COUNT(*) FROM runs WHERE queue = ?1 AND state = 'queued' AND priority < ?2)"
+                " + (SELECT COUNT(*) FROM runs WHERE queue = ?1 AND state = 'queued'"
+                " AND priority = ?2 AND seq < ?3)",
+                (queue, priority, seq),
             ).fetchone()
         return int(ahead) + 1
 
@@ -213,19 +215,28 @@ class SqliteRunStore(SqliteConnections, RunStore):
             rows = conn.execute(
                 "SELECT id, place FROM ("
                 " SELECT id, ROW_NUMBER() OVER (PARTITION BY queue ORDER BY priority, seq) AS place"
-                " FROM runs WHERE state = ? AND queue IN (SELECT value FROM json_each(?))"
+                " FROM runs WHERE state = 'queued' AND queue IN (SELECT value FROM json_each(?))"
                 ") WHERE id IN (SELECT value FROM json_each(?))",
-                (RunState.QUEUED.value, json.dumps(sorted(set(wanted.values()))), json.dumps(sorted(wanted))),
+                (json.dumps(sorted(set(wanted.values()))), json.dumps(sorted(wanted))),
             ).fetchall()
         return {str(run_id): int(place) for run_id, place in rows}
 
     def count_active(self, queue: str) -> int:
+        # Literal states: the partial index runs_active answers it (sqlite_schema).
         with self._tx() as conn:
-            return self._count_in(conn, queue, _ACTIVE_JSON)
+            (count,) = conn.execute(
+                f"SELECT COUNT(*) FROM runs INDEXED BY runs_active WHERE queue = ? AND state IN {ACTIVE_SQL}",  # noqa: S608 (constant)
+                (queue,),
+            ).fetchone()
+        return int(count)
 
     def count_queued(self, queue: str) -> int:
         with self._tx() as conn:
-            return self._count_in(conn, queue, _QUEUED_JSON)
+            (count,) = conn.execute(
+                "SELECT COUNT(*) FROM runs INDEXED BY runs_queued WHERE queue = ? AND state = 'queued'",
+                (queue,),
+            ).fetchone()
+        return int(count)
 
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
         update = RunUpdate(claimed_at=now, lease_expires_at=lease_until)
@@ -284,9 +295,11 @@ class SqliteRunStore(SqliteConnections, RunStore):
 
     def events(self, run_id: str) -> list[RunEvent]:
         with self._tx() as conn:
-            self._run(conn, run_id)
-            rows = conn.execute("SELECT body FROM events WHERE run_id = ? ORDER BY idx", (run_id,)).fetchall()
-        return [RunEvent.model_validate_json(row[0]) for row in rows]
+            row = conn.execute("SELECT seq FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"run {run_id!r} does not exist", field="run")
+            rows = conn.execute("SELECT body FROM run_events WHERE seq = ? ORDER BY idx", row).fetchall()
+        return [RunEvent.model_validate_json(body) for (body,) in rows]
 
     # -- schedules ----------------------------------------------------------------------
     def create_schedule(self, schedule: Schedule) -> None:

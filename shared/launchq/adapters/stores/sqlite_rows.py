@@ -26,9 +26,10 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
+from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL
 from launchq.domain.models import Run
 from launchq.domain.priority import Priority
-from launchq.domain.states import ACTIVE, RunState
+from launchq.domain.states import RunState
 
 #: The columns a read selects, in ``handed_out``'s order (``body`` last).
 READ_COLUMNS = (
@@ -53,15 +54,19 @@ _TIMES = ("updated_at", "claimed_at", "lease_expires_at", "started_at", "finishe
 #: Columns a move may set besides state, version, reason and updated_at. A move that sets any
 #: other field (handle, build_id, image_uri, resolved: kept only in ``body``) rewrites ``body``.
 MOVE_COLUMNS = frozenset({"claimed_at", "lease_expires_at", "started_at", "finished_at", "exit_code"})
-_ACTIVE_LIST = ", ".join(f"'{state.value}'" for state in sorted(ACTIVE))
 _MAX_JOBS = "COALESCE(q.max_jobs, json_extract(q.body, '$.max_jobs'))"
 
 #: Where a claim moves a run: the head of its queue's line, if the queue has a free slot.
-#: Parameters: the queue's name, twice.
+#: Parameters: the queue's name, twice. The states are literals so that SQLite reads the
+#: partial indexes ``runs_queued`` and ``runs_active`` (``sqlite_schema``), named
+#: so that the plan cannot drift to a scan of the queue's runs (SQLite refuses the statement
+#: rather than not use an index it names).
 CLAIM_WHERE = (
-    "id = (SELECT id FROM runs WHERE queue = ? AND state = 'queued' ORDER BY priority, seq LIMIT 1)"  # noqa: S608
+    "id = (SELECT id FROM runs INDEXED BY runs_queued"  # noqa: S608 (constants)
+    " WHERE queue = ? AND state = 'queued' ORDER BY priority, seq LIMIT 1)"
     f" AND EXISTS (SELECT 1 FROM queues AS q WHERE q.name = ? AND ({_MAX_JOBS} = -1 OR"
-    f" (SELECT COUNT(*) FROM runs WHERE queue = q.name AND state IN ({_ACTIVE_LIST})) < {_MAX_JOBS}))"
+    " (SELECT COUNT(*) FROM runs INDEXED BY runs_active"
+    f" WHERE queue = q.name AND state IN {ACTIVE_SQL}) < {_MAX_JOBS}))"
 )
 #: Where a transition moves a run: that run, if still in the expected state (id, state).
 RUN_WHERE = "id = ? AND state = ?"
