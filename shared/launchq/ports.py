@@ -263,6 +263,8 @@ class BuildPlan(BaseModel):
 
 
 BuildState = Literal["ready", "building", "failed"]
+BuildNotice = Callable[[str, str, BuildState], None]
+"""``(run_id, build_id, state)`` of a build that changed state (``Builder.watch``)."""
 
 
 class BuildResult(BaseModel):
@@ -306,6 +308,13 @@ class Builder(ABC):
 
         Raises InvalidInput for a negative offset or a malformed build id, BackendUnavailable.
         """
+
+    def watch(self, notify: BuildNotice | None) -> None:  # noqa: B027 - optional hook
+        """Optional, for asynchronous builders: call ``notify(run_id, build_id, state)`` (from
+        any thread, promptly) when a build this process started has ended, so its run moves on
+        at once rather than on the reconciler's next poll; ``None`` ends the notifications. The
+        notice is a hint: the run is resumed from ``status`` as the reconciler would. The
+        default pushes nothing (CodeBuild's ends arrive as EventBridge events instead)."""
 
 
 class Registry(ABC):

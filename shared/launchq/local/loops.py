@@ -1,5 +1,6 @@
 """Background loops of local mode: the dispatcher (doorbell-driven), the exit settler (driven
-by the targets' exit notices, see ``Target.watch``) and the reconciler (timer).
+by the targets' exit notices, ``Target.watch``, and the builder's build-end notices,
+``Builder.watch``) and the reconciler (timer).
 
 A job that ends is settled by the exit thread within milliseconds: the run moves to its
 final state through the one transition step, which frees the slot and rings the doorbell,
@@ -20,8 +21,12 @@ from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.bootstrap import Services
 from launchq.domain.states import RunState
 from launchq.errors import LaunchqError
+from launchq.ports import BuildNotice, BuildState
 
 log = logging.getLogger(__name__)
+
+BuildEnd = tuple[str, str, BuildState]
+"""(run id, build id, state) of an asynchronous build that ended (``Builder.watch``)."""
 
 EARLY_FIRST_SECONDS = 0.005
 """First re-check of a job that ended before the dispatcher recorded its start."""
@@ -86,8 +91,9 @@ class Loops:
         self.max_jobs = None if max_jobs in (None, -1) else max_jobs
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        # run ids whose job ended (from the targets' waiters); None wakes the thread to stop
-        self._exits: SimpleQueue[str | None] = SimpleQueue()
+        # run ids whose job ended (from the targets' waiters), builds that ended (from the
+        # builder's watch); None wakes the thread to stop
+        self._exits: SimpleQueue[str | BuildEnd | None] = SimpleQueue()
 
     def start(self) -> None:
         self._watch(self._exits.put)
@@ -109,10 +115,11 @@ class Loops:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def _watch(self, notify: Callable[[str], None] | None) -> None:
+    def _watch(self, notify: Callable[[str | BuildEnd], None] | None) -> None:
         catalog = self.services.ctx.targets
         for resource in catalog.available:
             catalog.get(resource).watch(notify)
+        self.services.ctx.builder.watch(None if notify is None else _build_notice(notify))
 
     def wait(self) -> None:
         self._stop.wait()
@@ -158,8 +165,18 @@ class Loops:
                 ended = ""  # only re-checks are due
             if ended is None:
                 return
+            if isinstance(ended, tuple):
+                self._settle_build(*ended)
+                continue
             for run_id in [*early.due(), *([ended] if ended else [])]:
                 self._settle_exit(run_id, early)
+
+    def _settle_build(self, run_id: str, build_id: str, state: BuildState) -> None:
+        """Move on at once the run whose asynchronous build ended (the reconciler would, later)."""
+        try:
+            self.services.state_changes.on_build_state_change(run_id, build_id, state)
+        except LaunchqError as exc:  # the reconciler's tick retries
+            log.warning("could not resume run %s after its build ended: %s", run_id, exc)
 
     def _settle_exit(self, run_id: str, early: EarlyExits) -> None:
         """Settle one run whose job ended, as the reconciler would, at once."""
@@ -178,3 +195,12 @@ class Loops:
         while not self._stop.is_set():
             self.services.reconciler.tick()
             self._stop.wait(self.poll_interval)
+
+
+def _build_notice(notify: Callable[[str | BuildEnd], None]) -> BuildNotice:
+    """The builder's ``(run, build, state)`` notice, queued for the exit thread like a job's end."""
+
+    def ended(run_id: str, build_id: str, state: BuildState) -> None:
+        notify((run_id, build_id, state))
+
+    return ended

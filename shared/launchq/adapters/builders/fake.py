@@ -8,8 +8,9 @@ pushes the plan's tag into its ``FakeRegistry``, which is what the service looks
 
 Outcomes are settable: ``asynchronous=False`` builds end inside ``start`` (as buildah's
 and docker's do); ``asynchronous=True`` builds stay ``building`` until ``finish`` is
-called (as CodeBuild's do, until its state-change event). ``fail_with`` makes the builds
-that end from then on fail with that detail.
+called (as CodeBuild's do, until its state-change event); ``finish`` then tells whoever
+``watch``es, as Kaniko's job watch does. ``fail_with`` makes the builds that end from then
+on fail with that detail.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import ClassVar
 from launchq.adapters.registries.fake import FakeRegistry
 from launchq.domain.models import Run
 from launchq.errors import InvalidInput
-from launchq.ports import Builder, BuildPlan, BuildResult
+from launchq.ports import Builder, BuildNotice, BuildPlan, BuildResult
 
 __all__ = ["NEEDS_SOURCE", "FakeBuilder"]
 
@@ -41,6 +42,8 @@ class FakeBuilder(Builder):
         self.plans: dict[str, BuildPlan] = {}
         self.results: dict[str, BuildResult] = {}
         self.log: dict[str, str] = {}
+        self.run_ids: dict[str, str] = {}  # build id -> the run it was started for
+        self._notify: BuildNotice | None = None
 
     def check(self, run: Run) -> None:
         """Refuse a run with neither a source nor an image. Raises InvalidInput (field ``uri``)."""
@@ -55,6 +58,7 @@ class FakeBuilder(Builder):
         self.registry.credentials()
         build_id = f"fake-build-{len(self.plans) + 1}"
         self.plans[build_id] = plan
+        self.run_ids[build_id] = run.id
         self.log[build_id] = f"building {plan.image_uri} for {plan.platform} from {plan.context_dir}\n"
         self.results[build_id] = BuildResult(state="building", build_id=build_id, image_uri=plan.image_uri)
         return self.results[build_id] if self.asynchronous else self.finish(build_id)
@@ -72,6 +76,10 @@ class FakeBuilder(Builder):
             raise InvalidInput("must be 0 or more", field="offset")
         chunk = self.log.get(build_id, "")[offset:]
         return chunk, offset + len(chunk)
+
+    def watch(self, notify: BuildNotice | None) -> None:
+        """Asynchronous builds ended by ``finish`` are reported to ``notify``."""
+        self._notify = notify
 
     # -- driving the fake -------------------------------------------------------------
     def finish(self, build_id: str) -> BuildResult:
@@ -91,4 +99,6 @@ class FakeBuilder(Builder):
             ended = BuildResult(state="ready", build_id=build_id, image_uri=plan.image_uri)
         self.log[build_id] += f"{ended.state}: {ended.detail or ended.image_uri}\n"
         self.results[build_id] = ended
+        if self.asynchronous and self._notify is not None:
+            self._notify(self.run_ids[build_id], build_id, ended.state)
         return ended
