@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import dynamodb_local, launchq_serve, moto_server
+from tests.servers import azurite_blob, dynamodb_local, launchq_serve, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,6 +36,13 @@ def dynamodb_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def moto_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def azurite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Azurite blob service for the session (its account URL); tests use their own containers."""
+    with azurite_blob(tmp_path_factory.mktemp("azurite")) as url:
         yield url
 
 

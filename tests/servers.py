@@ -147,3 +147,23 @@ def moto_server(workdir: Path) -> Iterator[str]:
     argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
     with _server(argv, port, workdir / f"moto-{port}.log") as url:
         yield url
+
+
+@contextmanager
+def azurite_blob(workdir: Path) -> Iterator[str]:
+    """Azurite's blob service (npm ``azurite``) on a free port, in memory; its account URL.
+
+    The account is Azurite's well-known ``devstoreaccount1`` (key: ``AZURITE_KEY``).
+    Installed by ``make setup``; missing means a broken set-up, so this raises (never skips).
+    """
+    main = LOCALSTACK / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+    if not main.is_file():
+        raise RuntimeError(f"Azurite is not installed under {LOCALSTACK}; run `make setup`")
+    port = free_port()
+    argv = ["node", str(main), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
+    argv += ["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
+    with _server(argv, port, workdir / f"azurite-{port}.log") as url:
+        yield f"{url}/devstoreaccount1"
+
+
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="

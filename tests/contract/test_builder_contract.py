@@ -16,6 +16,9 @@
   moto's S3 as the build-context-store; the test plays Kaniko's part with buildah
   (``play_kaniko``: the context read back from S3, the Job's own ``--dockerfile`` and
   ``--destination``, the image pushed to the real registry) and ends the pod with its log.
+- ``kaniko-azure``: the same with the build-context-store a container in a real Azurite;
+  Kaniko's part reads the context as Kaniko does (``play_kaniko_azure``: the account key
+  from the Secret the Job's ``AZURE_STORAGE_ACCESS_KEY`` names, the blob from ``--context``).
 - ``fake`` and ``fake-async``: the package's ``FakeBuilder`` (builds ending inside
   ``start``, or ``building`` until ``finish``), pushing into a ``FakeRegistry``.
 - ``noop`` builds nothing; it runs the part of the suite every builder obeys.
@@ -61,9 +64,14 @@ from tests.integration.test_codebuild_builder import (
     unpack_context,
 )
 from tests.integration.test_kaniko_builder import play_kaniko
+from tests.integration.test_kaniko_contexts import container, play_kaniko_azure
 from tests.kube_stand_in import KubeStandIn, client_factory
 
-__all__ = ["codebuild", "s3"]  # moto's CodeBuild project and bucket, as fixtures
+__all__ = [
+    "codebuild",
+    "container",
+    "s3",
+]  # moto's CodeBuild project and bucket, an Azurite container: fixtures
 
 GOOD = "FROM scratch\nCOPY train.py /train.py\n"
 BROKEN = "FROM scratch\nCOPY no-such-file.txt /x\n"  # fails in the build step: nothing to copy
@@ -154,20 +162,29 @@ def _codebuild(request: pytest.FixtureRequest, registry: OciRegistry, tmp_path: 
     return BuilderUnderTest(builder, registry, _context(tmp_path), play_codebuild, outside_the_context)
 
 
-def _kaniko(request: pytest.FixtureRequest, registry: OciRegistry, tmp_path: Path) -> BuilderUnderTest:
-    s3: S3Client = request.getfixturevalue("s3")  # moto (reset for this test) with the bucket
+def _kaniko(
+    request: pytest.FixtureRequest, registry: OciRegistry, tmp_path: Path, azure: bool = False
+) -> BuilderUnderTest:
+    """Contexts in moto's S3, or (``azure``) in a container of a real Azurite."""
     kube = KubeStandIn().__enter__()
     request.addfinalizer(kube.__exit__)
+    if azure:
+        container = request.getfixturevalue("container")  # tests/integration/test_kaniko_contexts.py
+        store = f"{request.getfixturevalue('azurite_url')}/{container.container_name}/build-contexts"
+        s3 = None
+    else:
+        s3 = request.getfixturevalue("s3")  # moto (reset for this test) with the bucket
+        store = f"s3://{BUCKET}/build-contexts"
     builder = KanikoBuilder(
-        registry,
-        f"s3://{BUCKET}/build-contexts",
-        api_client=client_factory(kube.url),
-        namespace="builds",
-        s3_client=s3,
+        registry, store, api_client=client_factory(kube.url), namespace="builds", s3_client=s3
     )
 
     def play(result: BuildResult) -> None:
-        play_kaniko(kube, s3, result.build_id, tmp_path / f"kaniko-{uuid.uuid4().hex[:6]}")
+        workdir = tmp_path / f"kaniko-{uuid.uuid4().hex[:6]}"
+        if s3 is None:
+            play_kaniko_azure(kube, result.build_id, workdir)
+        else:
+            play_kaniko(kube, s3, result.build_id, workdir)
 
     return BuilderUnderTest(builder, registry, _context(tmp_path), play)
 
@@ -186,7 +203,7 @@ def _fake(asynchronous: bool, tmp_path: Path) -> BuilderUnderTest:
     return BuilderUnderTest(builder, registry, _context(tmp_path), finish, failing)
 
 
-BUILDING = ["buildah", "docker", "codebuild", "kaniko", "fake", "fake-async"]
+BUILDING = ["buildah", "docker", "codebuild", "kaniko", "kaniko-azure", "fake", "fake-async"]
 
 
 def _under_test(
@@ -207,8 +224,8 @@ def _under_test(
     if name == "docker":
         docker = DockerBuilder(registry, work_dir=work_dir, docker=_docker_as_buildah(tmp_path, monkeypatch))
         return BuilderUnderTest(docker, registry, _context(tmp_path))
-    if name == "kaniko":
-        return _kaniko(request, registry, tmp_path)
+    if name.startswith("kaniko"):
+        return _kaniko(request, registry, tmp_path, azure=name == "kaniko-azure")
     return _codebuild(request, registry, tmp_path)
 
 

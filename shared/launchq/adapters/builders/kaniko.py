@@ -12,7 +12,8 @@ Job), ``Failed`` is ``failed`` with the tail of the Kaniko pod's log. When a bui
 its log is read, then the Job (foreground: its pods and launchq's Docker-config Secret go
 with it) and the uploaded context are deleted; the ended result and log are kept in this
 process, and a Job already gone is judged from its events (``Completed``, or the
-controller's failure reason), else ``failed``. Polling is enough for builds: no watch.
+controller's failure reason), else ``failed``. While the local loops listen (``watch``), one
+watch on the build Jobs reports each end at once (``kaniko_watch``); polling stays the net.
 
 ``logs`` is the Kaniko pod's log, by lines from ``offset``. Cluster calls go through the
 target's one edge, ``kubernetes_client`` (the cluster named by ``KubeOptions``: a
@@ -42,6 +43,7 @@ from launchq.adapters.builders.kaniko_job import (
     kaniko_job,
     kaniko_job_name,
 )
+from launchq.adapters.builders.kaniko_watch import BuildWatch, ended_condition
 from launchq.adapters.registries.oci import OciRegistry
 from launchq.adapters.targets.kubernetes_client import (
     ClientFactory,
@@ -54,7 +56,7 @@ from launchq.adapters.targets.kubernetes_options import KubeOptions
 from launchq.build.build_context import dockerfile_in_context, packed_context
 from launchq.domain.models import Run
 from launchq.errors import AlreadyExists, InvalidInput, LaunchFailed, NotFound
-from launchq.ports import Builder, BuildPlan, BuildResult, Registry
+from launchq.ports import Builder, BuildNotice, BuildPlan, BuildResult, Registry
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -71,14 +73,6 @@ _REMEMBERED = 256  # ended builds whose result and log this process keeps
 _ECR_HOST = re.compile(r"^\d{12}\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com")
 _BUILD_ID = re.compile(r"^(?P<ns>[a-z0-9]([-a-z0-9]*[a-z0-9])?)/(?P<name>[a-z0-9]([-a-z0-9]*[a-z0-9])?)$")
 JOB = ("batch/v1", "Job")
-
-
-def _condition(job: dict[str, Any]) -> dict[str, Any] | None:
-    """The Job's final condition (``Complete`` or ``Failed``, status True), if it has ended."""
-    for condition in (job.get("status") or {}).get("conditions") or []:
-        if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
-            return dict(condition)
-    return None
 
 
 def _tail(text: str) -> str:
@@ -128,6 +122,7 @@ class KanikoBuilder(Builder):
         self._client: ClusterClient | None = None
         self._lock = threading.Lock()
         self._ended: OrderedDict[str, tuple[BuildResult, str]] = OrderedDict()
+        self._watch = BuildWatch(lambda: self.client, lambda: self.namespace)
 
     @classmethod
     def from_config(cls, config: KanikoBuilderConfig, registry: Registry, **options: Any) -> KanikoBuilder:
@@ -186,7 +181,12 @@ class KanikoBuilder(Builder):
         except (InvalidInput, LaunchFailed) as exc:
             return BuildResult(state="failed", image_uri=plan.image_uri, detail=str(exc))
         self._own_docker_config(job, found)
+        self._watch.follow()
         return BuildResult(state="building", build_id=build_id, image_uri=plan.image_uri)
+
+    def watch(self, notify: BuildNotice | None) -> None:
+        """Report each build's end as its Job's condition turns (``kaniko_watch``)."""
+        self._watch.listen(notify)
 
     def status(self, run: Run, build_id: str) -> BuildResult:
         where = _BUILD_ID.match(build_id)
@@ -203,7 +203,7 @@ class KanikoBuilder(Builder):
         except NotFound:
             return self._judged_from_events(namespace, name, build_id)
         image = str((job.get("metadata", {}).get("annotations") or {}).get(IMAGE_ANNOTATION, ""))
-        ended = _condition(job)
+        ended = ended_condition(job)
         if ended is None:
             return BuildResult(state="building", build_id=build_id, image_uri=image)
         log = self._pod_log(namespace, name)
@@ -252,6 +252,7 @@ class KanikoBuilder(Builder):
             run_id=run.id,
             image=self.kaniko_image,
             context_url=self.store.url(name),
+            context_secrets=self.store.kaniko_secrets(),
             dockerfile=dockerfile,
             destination=plan.image_uri,
             platform=plan.platform,

@@ -20,6 +20,12 @@ shape written out for users without launchq.
   ``GOOGLE_APPLICATION_CREDENTIALS``; ACR and any other registry -- the secret *is* a Docker
   ``config.json``, mounted at ``/kaniko/.docker``. Without a secret: workload identity
   (IRSA, GKE, Azure) through the pod's service account, with the ECR/ACR helper config.
+- **Context credentials**: ``s3://`` and ``gs://`` contexts are read with the registry's
+  credentials above or the pod's identity. An Azure blob context is read with the account
+  key only (Kaniko's ``AZURE_STORAGE_ACCESS_KEY``): launchq's own key goes into the build's
+  Secret (owned by the Job, as the Docker config) and reaches the container by
+  ``secretKeyRef``, never as a literal in the Job; without one, ``kaniko-config`` must set
+  that variable, else the build is refused before anything is uploaded.
 - **Security**: Kaniko unpacks the base image and runs the Dockerfile's ``RUN`` steps as
   root inside its own container (its README: "kaniko ... must be run as root"), so the
   restricted profile cannot apply. What is kept: ``allowPrivilegeEscalation: false``,
@@ -35,7 +41,7 @@ import copy
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from launchq.adapters.targets.kubernetes_spec import RUN_ID_LABEL
@@ -58,6 +64,7 @@ CONTAINER = "kaniko"
 BUILD_LABEL = "launchq.io/build"
 CONTEXT_ANNOTATION = "launchq.io/build-context"
 IMAGE_ANNOTATION = "launchq.io/image"
+AZURE_KEY = "AZURE_STORAGE_ACCESS_KEY"  # the only way Kaniko reads an Azure blob context
 CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]
 BUILD_TIMEOUT_SECONDS = 3600
 TTL_SECONDS = 600  # the builder deletes the Job itself; this only cleans up after a crash
@@ -109,6 +116,8 @@ class KanikoJob:
     secret_name: str | None = None
     secret_key: str | None = None
     skeleton: dict[str, Any] | None = None  # ``kaniko-config``
+    # Secret environment Kaniko needs to read the context (Azure's account key): kept out of reprs.
+    context_secrets: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def docker_config_secret(self) -> str:
@@ -154,8 +163,14 @@ def _credentials(job: KanikoJob) -> tuple[list[dict[str, Any]], list[dict[str, A
     if job.region:
         env.append({"name": "AWS_REGION", "value": job.region})
     if job.docker_config() is not None:
-        volumes.append({"name": "docker-config", "secret": {"secretName": job.docker_config_secret}})
+        source: dict[str, Any] = {"secretName": job.docker_config_secret}
+        if job.context_secrets:  # the Secret holds more than the Docker config: mount only that
+            source["items"] = [{"key": "config.json", "path": "config.json"}]
+        volumes.append({"name": "docker-config", "secret": source})
         mounts.append({"name": "docker-config", "mountPath": "/kaniko/.docker", "readOnly": True})
+    for name in sorted(job.context_secrets or {}):
+        ref = {"name": job.docker_config_secret, "key": name}
+        env.append({"name": name, "valueFrom": {"secretKeyRef": ref}})
     if not (job.secret_name and job.secret_key):
         return volumes, mounts, env
     where, file = {
@@ -174,6 +189,20 @@ def _credentials(job: KanikoJob) -> tuple[list[dict[str, Any]], list[dict[str, A
     elif job.registry_kind == "gcr":
         env.append({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": f"{where}/{file}"})
     return volumes, mounts, env
+
+
+def _check_context_credentials(job: KanikoJob, container: dict[str, Any]) -> None:
+    """Refuse an Azure blob context Kaniko could not read (it has no key from launchq or kaniko-config)."""
+    if not job.context_url.startswith(("https://", "http://")):
+        return
+    given = {str(item.get("name")) for item in container.get("env") or [] if isinstance(item, dict)}
+    if AZURE_KEY not in given and AZURE_KEY not in (job.context_secrets or {}):
+        raise InvalidInput(
+            f"Kaniko reads Azure blob contexts with the storage account key: set {AZURE_KEY} "
+            f"where launchq runs (the Helm chart's azureStorageAccessKey), or give the Kaniko "
+            f"container {AZURE_KEY} in kaniko-config",
+            field="builder.build-context-store",
+        )
 
 
 def _security_context(given: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +232,7 @@ def _skeleton(job: KanikoJob) -> tuple[dict[str, Any], dict[str, Any]]:
 def kaniko_job(job: KanikoJob) -> dict[str, Any]:
     """The ``batch/v1`` Job. Raises InvalidInput (``builder.kaniko-config``) for a skeleton it cannot use."""
     body, container = _skeleton(job)
+    _check_context_credentials(job, container)
     labels = {"app.kubernetes.io/name": "launchq-image-build", "app.kubernetes.io/managed-by": "launchq"}
     labels |= {RUN_ID_LABEL: job.run_id, BUILD_LABEL: job.name}
     body.update(apiVersion="batch/v1", kind="Job")
@@ -239,10 +269,12 @@ def kaniko_job(job: KanikoJob) -> dict[str, Any]:
 
 
 def docker_config_secret(job: KanikoJob, owner: dict[str, Any]) -> dict[str, Any] | None:
-    """The Secret holding launchq's Docker config, owned by the Job (it goes with it)."""
+    """The build's Secret, owned by the Job (it goes with it): launchq's Docker config and the
+    context's secrets (Azure's account key), whichever the build has; None for neither."""
     config = job.docker_config()
-    if config is None:
+    if config is None and not job.context_secrets:
         return None
+    data = {"config.json": json.dumps(config)} if config is not None else {}
     meta = owner.get("metadata") or {}
     return {
         "apiVersion": "v1",
@@ -256,5 +288,5 @@ def docker_config_secret(job: KanikoJob, owner: dict[str, Any]) -> dict[str, Any
             ],
         },
         "type": "Opaque",
-        "stringData": {"config.json": json.dumps(config)},
+        "stringData": {**data, **(job.context_secrets or {})},
     }
