@@ -4,7 +4,7 @@
 
 A group is a module ``tests/perf/<group>_bench.py`` with ``run(scale) -> list[Figure]``;
 modules are found here, not listed, so a group another engineer adds is picked up when it
-lands. Groups run in a fixed order (http, store, dynamodb, peers, then any other by name)
+lands. Groups run in a fixed order (http, enqueue, store, dynamodb, peers, then any other by name)
 so that the slowest, the peers, come last and the launchq / peer ratios can be computed
 from the http and peers figures once both ran. A group that fails is reported, the others
 still run and are written out, and the exit status is 1. Nothing here asserts a speed.
@@ -25,7 +25,7 @@ from tests.perf.figures import Figure, Scale
 from tests.perf.results import load_average, machine_info, machine_line, write_results
 
 HERE = Path(__file__).resolve().parent
-ORDER = ("http", "store", "dynamodb", "peers")
+ORDER = ("http", "enqueue", "store", "dynamodb", "peers")
 LAUNCHQ_SERIES = ("http", "launchq throughput")  # (group, series) of launchq's runs/s by max_jobs
 PEER_SUFFIX = " throughput"
 

@@ -1,4 +1,4 @@
-"""``make bench`` group "http", enqueue side: how fast ``launchq serve`` takes enqueue requests.
+"""``make bench`` group "enqueue": how fast ``launchq serve`` takes enqueue requests.
 
 The burst figures of ``http_bench`` mix two costs: taking the enqueues and starting the
 runs. This group measures the first alone: a queue whose one slot is held by a sleeping
@@ -18,7 +18,7 @@ from tests.functional.helpers import create_queue, enqueue, wait_state
 from tests.perf.figures import Figure, Scale, summarise
 from tests.perf.http_bench import PRIORITIES, progress, served
 
-GROUP = "http"
+GROUP = "enqueue"
 THREADS = (4, 16)
 BLOCKER = ["sleep", "3600"]
 
