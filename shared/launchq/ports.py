@@ -19,15 +19,39 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import ClassVar, Literal
-
-from pydantic import BaseModel, Field
+from typing import ClassVar
 
 from launchq.build.tarball import check_archive
 from launchq.domain.code_ref import CODE_SCHEME, MAX_UPLOAD_BYTES, code_digest
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, RunUpdate, Schedule
 from launchq.domain.states import RunState
 from launchq.errors import InvalidInput, LaunchFailed
+from launchq.port_values import (
+    BuildNotice,
+    BuildPlan,
+    BuildResult,
+    BuildState,
+    RegistryCredentials,
+    TargetState,
+    TargetStatus,
+)
+
+__all__ = [
+    "BuildNotice",
+    "BuildPlan",
+    "BuildResult",
+    "BuildState",
+    "Builder",
+    "CodeStore",
+    "Doorbell",
+    "Registry",
+    "RegistryCredentials",
+    "RunStore",
+    "ScheduleTrigger",
+    "Target",
+    "TargetState",
+    "TargetStatus",
+]
 
 
 class RunStore(ABC):
@@ -189,26 +213,6 @@ class ScheduleTrigger(ABC):
         """Remove the trigger of schedule ``name``; one that is missing is fine. Raises BackendUnavailable."""
 
 
-TargetState = Literal["starting", "running", "finished", "failed", "stopped", "lost", "preempted"]
-"""What a target says of a job. ``preempted``: the cluster took the job away (a pod evicted
-or disrupted to make room, a spot node reclaimed) through no fault of the run; the service
-requeues the run at its place in line (up to ``LAUNCHQ_MAX_PREEMPTIONS`` times) instead of
-failing it. A target that cannot tell a preemption from a failure never reports it."""
-
-
-class TargetStatus(BaseModel):
-    """What a target reports about a submitted run."""
-
-    state: TargetState
-    exit_code: int | None = None
-    detail: str = ""
-    unschedulable: bool = Field(
-        default=False,
-        description="a starting job the scheduler cannot place (detail: its words); past the start "
-        "timeout the run fails rather than being dead-lettered, as a replay would meet the same cluster",
-    )
-
-
 class Target(ABC):
     """Where runs execute (local-process, kubernetes, sagemaker, ...)."""
 
@@ -250,30 +254,6 @@ class Target(ABC):
         poll; ``None`` ends the notifications. The notice is a hint, not news: the run is
         settled from ``status`` as the reconciler would. The default pushes nothing; polling
         stays every target's safety net (after a restart, for jobs another process started)."""
-
-
-class BuildPlan(BaseModel):
-    """What to build for a run, decided before any build starts (content-addressed)."""
-
-    image_uri: str = Field(description="registry URI with the content-hash tag")
-    tag: str
-    context_dir: str = Field(description="local directory with the source and the Dockerfile")
-    dockerfile: str = Field(description="path of the Dockerfile inside the context")
-    platform: str = "linux/amd64"
-
-
-BuildState = Literal["ready", "building", "failed"]
-BuildNotice = Callable[[str, str, BuildState], None]
-"""``(run_id, build_id, state)`` of a build that changed state (``Builder.watch``)."""
-
-
-class BuildResult(BaseModel):
-    """Where a build stands: ``ready`` (image pushed), ``building`` (async), or ``failed``."""
-
-    state: BuildState
-    image_uri: str = ""
-    build_id: str = ""
-    detail: str = Field(default="", description="for failed: the tail of the build log")
 
 
 class Builder(ABC):
@@ -337,14 +317,6 @@ class Registry(ABC):
         """Short-lived push credentials (None: the builder's own login or an open registry).
 
         Raises BackendUnavailable."""
-
-
-class RegistryCredentials(BaseModel):
-    """A user name and a password/token for ``docker login``-style pushes; never logged."""
-
-    username: str
-    password: str = Field(repr=False)
-    server: str
 
 
 class CodeStore(ABC):

@@ -1,0 +1,72 @@
+"""The values the ports exchange: what a target reports, what a build is and where it stands,
+registry credentials. Pydantic models and literals only; ``launchq.ports`` re-exports them,
+so adapters and services import everything port-shaped from one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "BuildNotice",
+    "BuildPlan",
+    "BuildResult",
+    "BuildState",
+    "RegistryCredentials",
+    "TargetState",
+    "TargetStatus",
+]
+
+
+TargetState = Literal["starting", "running", "finished", "failed", "stopped", "lost", "preempted"]
+"""What a target says of a job. ``preempted``: the cluster took the job away (a pod evicted
+or disrupted to make room, a spot node reclaimed) through no fault of the run; the service
+requeues the run at its place in line (up to ``LAUNCHQ_MAX_PREEMPTIONS`` times) instead of
+failing it. A target that cannot tell a preemption from a failure never reports it."""
+
+
+class TargetStatus(BaseModel):
+    """What a target reports about a submitted run."""
+
+    state: TargetState
+    exit_code: int | None = None
+    detail: str = ""
+    unschedulable: bool = Field(
+        default=False,
+        description="a starting job the scheduler cannot place (detail: its words); past the start "
+        "timeout the run fails rather than being dead-lettered, as a replay would meet the same cluster",
+    )
+
+
+class BuildPlan(BaseModel):
+    """What to build for a run, decided before any build starts (content-addressed)."""
+
+    image_uri: str = Field(description="registry URI with the content-hash tag")
+    tag: str
+    context_dir: str = Field(description="local directory with the source and the Dockerfile")
+    dockerfile: str = Field(description="path of the Dockerfile inside the context")
+    platform: str = "linux/amd64"
+
+
+BuildState = Literal["ready", "building", "failed"]
+BuildNotice = Callable[[str, str, BuildState], None]
+"""``(run_id, build_id, state)`` of a build that changed state (``Builder.watch``)."""
+
+
+class BuildResult(BaseModel):
+    """Where a build stands: ``ready`` (image pushed), ``building`` (async), or ``failed``."""
+
+    state: BuildState
+    image_uri: str = ""
+    build_id: str = ""
+    detail: str = Field(default="", description="for failed: the tail of the build log")
+
+
+class RegistryCredentials(BaseModel):
+    """A user name and a password/token for ``docker login``-style pushes; never logged."""
+
+    username: str
+    password: str = Field(repr=False)
+    server: str
