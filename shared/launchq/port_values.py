@@ -4,6 +4,8 @@ so adapters and services import everything port-shaped from one place."""
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from typing import Literal
 
@@ -70,3 +72,9 @@ class RegistryCredentials(BaseModel):
     username: str
     password: str = Field(repr=False)
     server: str
+
+    def auth_file(self) -> str:
+        """A Docker ``config.json`` / containers ``auth.json`` holding these credentials (the
+        same ``auths`` map: buildah's ``--authfile``, a ``kubernetes.io/dockerconfigjson`` Secret)."""
+        pair = f"{self.username}:{self.password}".encode()
+        return json.dumps({"auths": {self.server: {"auth": base64.b64encode(pair).decode("ascii")}}})

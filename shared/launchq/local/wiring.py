@@ -11,7 +11,7 @@ from launchq.adapters.code_stores.local import LocalCodeStore
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.targets.kubernetes import KubernetesTarget
+from launchq.adapters.targets.kubernetes import KubernetesTarget, registry_pull_secret
 from launchq.adapters.targets.local_process import LocalProcessTarget
 from launchq.bootstrap import Services, build_services
 from launchq.domain.launch_config import LaunchConfig
@@ -31,9 +31,13 @@ def build_local(
     service = service_settings(settings, config)  # refused before anything is created
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     local = LocalProcessTarget(settings.data_dir, grace_seconds=settings.grace_seconds)
-    kube = [KubernetesTarget()] if importlib.util.find_spec("kubernetes") else []  # its SDK is optional
-    targets = {t.resource: t for t in [local, *cloud_targets(config), *kube]}
     registry = registry_for(config)
+    kube = (  # its SDK is optional; runs pull images launchq built with the registry's credentials
+        [KubernetesTarget(pull_secret=registry_pull_secret(registry))]
+        if importlib.util.find_spec("kubernetes")
+        else []
+    )
+    targets = {t.resource: t for t in [local, *cloud_targets(config), *kube]}
     ctx = Context(
         store=SqliteRunStore(settings.db_path),
         doorbell=doorbell or InProcessDoorbell(),

@@ -16,8 +16,6 @@ from the recorded result and ``logs`` from ``work_dir/<run id>/build.log``.
 
 from __future__ import annotations
 
-import base64
-import json
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -33,12 +31,6 @@ ImageFormat = Literal["docker", "oci"]
 def buildah_available(buildah: str = "buildah", timeout: float = 10.0) -> bool:
     """Whether ``buildah version`` runs here."""
     return executable_runs([buildah, "version"], timeout)
-
-
-def auth_file_text(credentials: RegistryCredentials) -> str:
-    """A containers-auth.json holding ``credentials`` for their server."""
-    pair = f"{credentials.username}:{credentials.password}".encode()
-    return json.dumps({"auths": {credentials.server: {"auth": base64.b64encode(pair).decode("ascii")}}})
 
 
 class BuildahBuilder(CliBuilder):
@@ -71,7 +63,7 @@ class BuildahBuilder(CliBuilder):
         common = [] if self.tls_verify else ["--tls-verify=false"]
         if credentials is not None:
             auth_file = private_dir / "auth.json"
-            write_private(auth_file, auth_file_text(credentials))
+            write_private(auth_file, credentials.auth_file())
             common += ["--authfile", str(auth_file)]
         dockerfile = Path(plan.context_dir) / plan.dockerfile
         bud = [

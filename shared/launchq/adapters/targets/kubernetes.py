@@ -73,11 +73,31 @@ from launchq.errors import (
     LaunchqError,
     NotFound,
 )
-from launchq.ports import Target, TargetStatus
+from launchq.ports import Registry, Target, TargetStatus
 
-__all__ = ["KubernetesTarget"]
+__all__ = ["KubernetesTarget", "registry_pull_secret"]
 
 PullSecret = Callable[[str], str | None]
+"""The Docker config (``.dockerconfigjson``) that lets a cluster pull ``image``, or None."""
+
+
+def registry_pull_secret(registry: Registry | None) -> PullSecret | None:
+    """Pull credentials for images in ``registry`` (the one launchq pushes built images to):
+    each run's job gets them as its own Secret; images elsewhere get none. None without a
+    registry. The registry's credentials are asked for at each submit (ECR's expire)."""
+    if registry is None:
+        return None
+    found = registry
+
+    def for_image(image: str) -> str | None:
+        if image.split("/", 1)[0] != found.image_uri("latest").split("/", 1)[0]:
+            return None
+        credentials = found.credentials()
+        return credentials.auth_file() if credentials is not None else None
+
+    return for_image
+
+
 _ENDED = frozenset({"finished", "failed", "stopped", "lost"})
 _WATCH_SECONDS = 60
 
