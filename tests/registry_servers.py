@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 _CONFIG = """\
 version: 0.1
@@ -100,12 +100,7 @@ def docker_registry(workdir: Path, *, users: Mapping[str, str] | None = None) ->
         _wait_registry(f"http://127.0.0.1:{port}", proc, log)
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @dataclass

@@ -77,15 +77,23 @@ def launchq_serve_process(
         wait_http(f"{base}/healthz", proc, log)
         yield base, proc
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, signal.SIGINT, timeout=15)
 
 
 LOCALSTACK = Path(__file__).resolve().parent / "localstack"
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes], sig: signal.Signals | None = signal.SIGTERM, timeout: float = 10
+) -> None:
+    """Send ``sig`` (None: already signalled) unless it has ended, wait ``timeout`` s, kill what lingers."""
+    if sig is not None and proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -108,12 +116,7 @@ def _server(argv: list[str], port: int, log: Path) -> Iterator[str]:
         _wait_port(port, proc, log)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @contextmanager

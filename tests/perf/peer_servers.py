@@ -25,7 +25,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.servers import free_port
+from tests.servers import free_port, stop_process
 
 INITDB_OPTIONS = ("-E", "UTF8", "--locale=C", "--no-sync")  # a bench cluster: no fsync at creation
 
@@ -69,17 +69,6 @@ def _wait_ready(probe: Callable[[], object], proc: subprocess.Popen[bytes], log:
             time.sleep(0.1)
 
 
-def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals | None) -> None:
-    """Signal (unless ``sig`` is None: already signalled), wait, and kill what lingers."""
-    if sig is not None and proc.poll() is None:
-        proc.send_signal(sig)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 @contextmanager
 def postgres_cluster() -> Iterator[str]:
     """A fresh cluster (``initdb -A trust``) on a free port; yields its conninfo.
@@ -117,7 +106,7 @@ def postgres_cluster() -> Iterator[str]:
             _wait_ready(lambda: psycopg.connect(conninfo, connect_timeout=2).close(), proc, log)
             yield conninfo
         finally:
-            _stop(proc, signal.SIGINT)  # PostgreSQL's "fast" shutdown: clients are cut off
+            stop_process(proc, signal.SIGINT, timeout=15)  # PostgreSQL's "fast" shutdown: clients are cut off
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -140,7 +129,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
         _wait_ready(lambda: redis.Redis.from_url(url).ping(), proc, log)
         yield url
     finally:
-        _stop(proc, signal.SIGTERM)
+        stop_process(proc, signal.SIGTERM, timeout=15)
 
 
 @contextmanager
@@ -172,7 +161,7 @@ def worker_processes(
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
         for proc in procs:
-            _stop(proc, None)
+            stop_process(proc, None, timeout=15)
 
 
 def check_alive(procs: list[subprocess.Popen[bytes]], log: Path) -> None:
