@@ -58,3 +58,13 @@ def race(argvs: list[list[str]], timeout: float) -> list[str]:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def most_at_once(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals open at one time (an end sorts before a start at the same instant)."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    most = open_now = 0
+    for _, step in edges:
+        open_now += step
+        most = max(most, open_now)
+    return most

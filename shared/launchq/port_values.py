@@ -1,6 +1,7 @@
 """The values the ports exchange: what a target reports, what a build is and where it stands,
-registry credentials. Pydantic models and literals only; ``launchq.ports`` re-exports them,
-so adapters and services import everything port-shaped from one place."""
+registry credentials, the log tail an agent shipped. Pydantic models and literals only;
+``launchq.ports`` re-exports them, so adapters and services import everything port-shaped
+from one place."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ __all__ = [
     "BuildPlan",
     "BuildResult",
     "BuildState",
+    "LogTail",
     "RegistryCredentials",
     "TargetState",
     "TargetStatus",
@@ -78,3 +80,21 @@ class RegistryCredentials(BaseModel):
         same ``auths`` map: buildah's ``--authfile``, a ``kubernetes.io/dockerconfigjson`` Secret)."""
         pair = f"{self.username}:{self.password}".encode()
         return json.dumps({"auths": {self.server: {"auth": base64.b64encode(pair).decode("ascii")}}})
+
+
+#: How much of a shipped job log the control plane keeps per run: the last 64 KiB of characters.
+LOG_TAIL_CHARS = 64 * 1024
+
+
+class LogTail(BaseModel):
+    """The end of a job's log that an agent shipped (``RunStore.save_log_tail``).
+
+    For runs whose job the control plane cannot read itself (an agent's local process or
+    cluster): only a bounded tail is kept, and ``end`` says where it stands in the whole
+    log, so the agent resumes shipping from ``end`` and a reader asks for offsets past it.
+    ``text`` need not be exactly the log's last ``len(text)`` characters: a gap the agent
+    could not ship is kept as a marker line, so no length relation to ``end`` is enforced.
+    """
+
+    text: str = Field(max_length=LOG_TAIL_CHARS, description="the last characters of the log")
+    end: int = Field(ge=0, description="offset just past ``text`` in the whole log")

@@ -13,24 +13,20 @@ idempotency persistence layers do.
 
 from __future__ import annotations
 
-import hashlib
-import io
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from pathlib import Path
 from typing import ClassVar
 
-from launchq.build.tarball import check_archive
-from launchq.domain.code_ref import CODE_SCHEME, MAX_UPLOAD_BYTES, code_digest
+from launchq.code_store_port import CodeStore
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, RunUpdate, Schedule
 from launchq.domain.states import RunState
-from launchq.errors import InvalidInput, LaunchFailed
 from launchq.port_values import (
     BuildNotice,
     BuildPlan,
     BuildResult,
     BuildState,
+    LogTail,
     RegistryCredentials,
     TargetState,
     TargetStatus,
@@ -44,6 +40,7 @@ __all__ = [
     "Builder",
     "CodeStore",
     "Doorbell",
+    "LogTail",
     "Registry",
     "RegistryCredentials",
     "RunStore",
@@ -58,7 +55,9 @@ class RunStore(ABC):
     """The single source of truth for queues, runs, their order and their states.
 
     Every state change is a conditional write: it names the state it expects and fails
-    with ``StaleWrite`` when the record moved on. Every transition appends a ``RunEvent``.
+    with ``StaleWrite`` when the record moved on. Every version bump appends exactly one
+    ``RunEvent``: a run at version ``n`` has ``n`` events, ``events[v - 1]`` produced
+    version ``v`` (the enqueue, event 0, produced version 1) and ``events[v]`` left it.
     Every method also raises BackendUnavailable when the database cannot be reached (or,
     for SQLite, stays locked past its busy timeout); nothing is written half-way then.
     """
@@ -148,12 +147,34 @@ class RunStore(ABC):
         reason: str,
         now: datetime,
         update: RunUpdate | None = None,
+        expected_version: int | None = None,
     ) -> Run:
         """Move a run from ``expected`` to ``to`` (conditional write) and record the event.
 
-        Raises NotFound; Conflict if the transition is not allowed; StaleWrite if the run
-        is not in ``expected`` any more; BackendUnavailable.
+        ``expected_version``, when given, also requires exactly that version, so an agent
+        whose lease expired cannot move a run another agent now holds. Raises NotFound;
+        Conflict if the transition is not allowed; StaleWrite if the run is not in
+        ``expected`` (field ``state``) or not at ``expected_version`` (field ``version``);
+        BackendUnavailable.
         """
+
+    @abstractmethod
+    def renew_lease(self, run_id: str, version: int, lease_until: datetime) -> Run:
+        """An agent's heartbeat: set ``lease_expires_at`` of a run still ``claimed`` or
+        ``building`` at exactly ``version``. No version bump, no event (a renewal never makes
+        the agent's next report stale). A renewal racing the reconciler's expiry of the same
+        lease may lose: beats at a third of the lease make that two missed beats.
+        Raises NotFound; StaleWrite (field ``version``) when the run moved on; BackendUnavailable.
+        """
+
+    @abstractmethod
+    def save_log_tail(self, run_id: str, tail: LogTail) -> None:
+        """Replace the shipped log of a run whose job the control plane cannot read itself
+        (merging chunks is the caller's work). Raises NotFound, BackendUnavailable."""
+
+    @abstractmethod
+    def log_tail(self, run_id: str) -> LogTail | None:
+        """The tail last saved for the run; None if none was. Raises NotFound, BackendUnavailable."""
 
     @abstractmethod
     def events(self, run_id: str) -> list[RunEvent]:
@@ -248,6 +269,11 @@ class Target(ABC):
         output yet: ``("", offset)``). Raises InvalidInput (field ``offset``) for a negative
         offset, BackendUnavailable."""
 
+    def sees(self, run: Run) -> bool:
+        """Whether this process can reach ``run``'s job; reconcilers leave a job they cannot
+        (another host's local process) to one that can, rather than call it ``lost``."""
+        return True
+
     def watch(self, notify: Callable[[str], None] | None) -> None:  # noqa: B027 - optional hook
         """Optional: call ``notify(run_id)`` (from any thread, promptly) when a job this process
         started has ended, so its run is settled at once rather than on the reconciler's next
@@ -317,66 +343,3 @@ class Registry(ABC):
         """Short-lived push credentials (None: the builder's own login or an open registry).
 
         Raises BackendUnavailable."""
-
-
-class CodeStore(ABC):
-    """Uploaded code archives (``POST /code``), stored by content and named ``code://<sha256>``.
-
-    A reference is the sha256 of the uploaded bytes, so uploading the same archive twice
-    gives the same reference and a stored archive is checked on the way out. The shared
-    work (validation, naming, integrity) is done here; a backend fills ``_write`` and
-    ``_read_into`` (``launchq.adapters.code_stores``: a local directory, an S3 bucket).
-    """
-
-    def put(self, data: bytes) -> str:
-        """Store an uploaded tar or tar.gz archive; return its reference ``code://<sha256>``.
-
-        The archive must be readable and pass the same member rules as
-        :func:`launchq.build.tarball.safe_extract`. Raises InvalidInput(field="code")
-        otherwise or above :data:`MAX_UPLOAD_BYTES`; BackendUnavailable.
-        """
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise InvalidInput(f"the archive is larger than {MAX_UPLOAD_BYTES} bytes", field="code")
-        if not data:
-            raise InvalidInput("the archive is empty", field="code")
-        check_archive(io.BytesIO(data), field="code")
-        digest = hashlib.sha256(data).hexdigest()
-        self._write(digest, data)
-        return f"{CODE_SCHEME}{digest}"
-
-    def digest(self, ref: str) -> str:
-        """The sha256 hex a reference names. Raises InvalidInput(field="uri") if malformed."""
-        return code_digest(ref)
-
-    def fetch(self, ref: str, dest: Path) -> Path:
-        """Write the archive ``ref`` names into the directory ``dest``; return the file's path.
-
-        Raises InvalidInput (malformed ref), NotFound (nothing stored under it),
-        LaunchFailed (the stored bytes do not match their digest), BackendUnavailable.
-        """
-        digest = self.digest(ref)
-        dest.mkdir(parents=True, exist_ok=True)
-        path = dest / f"code-{digest}"
-        try:
-            self._read_into(digest, path)
-            with path.open("rb") as stream:
-                actual = hashlib.file_digest(stream, "sha256").hexdigest()
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
-        if actual != digest:
-            path.unlink(missing_ok=True)
-            raise LaunchFailed(f"stored code {ref} is corrupt (its content hashes to {actual})")
-        return path
-
-    @abstractmethod
-    def _write(self, digest: str, data: bytes) -> None:
-        """Keep ``data`` under ``digest``; idempotent, since a digest always carries the same
-        bytes. Raises BackendUnavailable."""
-
-    @abstractmethod
-    def _read_into(self, digest: str, path: Path) -> None:
-        """Write the bytes stored under ``digest`` to the file ``path``.
-
-        Raises NotFound (field ``uri``) when nothing is stored under it, BackendUnavailable.
-        """

@@ -26,7 +26,7 @@ from launchq.domain.models import Queue, Run, RunSpec
 from launchq.domain.states import RunState
 from launchq.ports import RunStore
 from tests.contract.conftest import dynamodb_client
-from tests.helpers import race
+from tests.helpers import most_at_once, race
 
 pytestmark = pytest.mark.integration
 
@@ -166,16 +166,6 @@ def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedSto
     client.delete_table(TableName=table)
 
 
-def _most_at_once(intervals: list[tuple[float, float]]) -> int:
-    """The most intervals open at one time (an end sorts before a start at the same instant)."""
-    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
-    most = open_now = 0
-    for _, step in edges:
-        open_now += step
-        most = max(most, open_now)
-    return most
-
-
 def test_four_processes_claim_every_run_exactly_once(shared: SharedStore) -> None:
     # GIVEN many queued runs on an unlimited queue (400 in SQLite, 300 in DynamoDB Local)
     store = shared.store
@@ -219,7 +209,7 @@ def test_racing_dispatchers_never_exceed_max_jobs_and_finish_every_run_once(shar
     # AND the queue's own count never went over 3, nor did the runs seen holding a slot
     samples = [sample for result in results for sample in result["samples"]]
     assert max(samples) <= 3
-    most = _most_at_once([(start, end) for _, start, end in log])
+    most = most_at_once([(start, end) for _, start, end in log])
     assert 2 <= most <= 3, most  # at least 2: the limit was actually contended
     # AND the store agrees: nothing active or waiting, every run finished with its five events
     assert (store.count_active("gpu"), store.count_queued("gpu")) == (0, 0)

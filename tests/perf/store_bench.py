@@ -6,9 +6,14 @@ Figures (each the median of ``scale.repetitions`` samples, with min and max):
   own connection settings (``sqlite_schema.connect``: WAL, ``synchronous = NORMAL``): insert
   a row, claim the head with ``UPDATE ... WHERE id = (SELECT ... ORDER BY priority, seq
   LIMIT 1) RETURNING id``, finish it; each statement its own transaction.
-- "full life in process, 1 dispatcher": what the bare loop does, through the store: add_run,
-  claim, claimed->starting (with a handle), starting->running, running->finished, each
-  with its event; and "full life / bare loop", the two paired repetition by repetition.
+- "full life in process, 1 dispatcher": what the bare loop does, through the store: a run's
+  life as the issue counts it and as a no-op local run lives it (enqueue, claim, submit,
+  end): add_run, claim, claimed->starting with what the dispatcher writes at submit (the
+  handle, the resolved arguments, the start time, the lease cleared), starting->finished
+  with the exit code (the exit watcher settles a job that ended before anyone saw it
+  running), each with its event; and "full life / bare loop", the two paired repetition by
+  repetition. "... with a running move" adds starting->running, as a job the reconciler
+  saw running has.
   The two loops alternate in chunks of 250 runs, so a change of load on the machine
   (others' tests) weighs on both alike.
 - "full life, K dispatchers" (K = 1, 2, 4): N runs enqueued beforehand; K processes
@@ -42,7 +47,7 @@ from typing import Any
 from launchq.adapters.stores.common import ENQUEUED_REASON
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.stores.sqlite_rows import INSERT_COLUMNS, insert_values
-from launchq.adapters.stores.sqlite_schema import connect
+from launchq.adapters.stores.sqlite_schema import EVENT_BITS, connect
 from launchq.domain.models import Queue, Run, RunEvent, RunSpec, RunUpdate
 from launchq.domain.priority import Priority
 from launchq.domain.states import RunState
@@ -52,7 +57,7 @@ GROUP = "store"
 QUEUE = "bench"
 MAX_JOBS = 8  # above every K here: claims take the bounded-queue path without ever waiting for a slot
 DISPATCHERS = (1, 2, 4)
-LIFE = ("queued", "claimed", "starting", "running", "finished")
+LIFE = ("queued", "claimed", "starting", "finished")
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 LEASE = T0 + timedelta(minutes=5)
 
@@ -109,40 +114,46 @@ def open_store(path: Path) -> SqliteRunStore:
     return store
 
 
-def live(store: SqliteRunStore, run: Run) -> None:
-    """A claimed run's remaining life, as the local dispatcher and its exit watcher move it."""
-    store.transition(
-        run.id, RunState.CLAIMED, RunState.STARTING, "submitted", T0, RunUpdate(handle={"pid": "1"})
-    )
-    store.transition(run.id, RunState.STARTING, RunState.RUNNING, "running", T0, RunUpdate(started_at=T0))
-    store.transition(
-        run.id, RunState.RUNNING, RunState.FINISHED, "exit 0", T0, RunUpdate(exit_code=0, finished_at=T0)
-    )
+def live(store: SqliteRunStore, run: Run, running: bool = False) -> None:
+    """A claimed run's remaining life, as the local dispatcher and its exit watcher move it
+    (``running``: with the move a job seen running gets)."""
+    submitted = RunUpdate(handle={"pid": "1"}, resolved=run.resolved, started_at=T0, clear_lease=True)
+    store.transition(run.id, RunState.CLAIMED, RunState.STARTING, "submitted to local-process", T0, submitted)
+    if running:
+        store.transition(run.id, RunState.STARTING, RunState.RUNNING, "job is running", T0)
+    ended = RunUpdate(exit_code=0, finished_at=T0)
+    source = RunState.RUNNING if running else RunState.STARTING
+    store.transition(run.id, source, RunState.FINISHED, "exit 0", T0, ended)
 
 
-def life_chunk(store: SqliteRunStore, runs: list[Run]) -> float:
+def life_chunk(store: SqliteRunStore, runs: list[Run], running: bool = False) -> float:
     """Seconds for the full lives of ``runs``, enqueue included."""
     started = time.perf_counter()
     for run in runs:
         store.add_run(run)
         claimed = store.claim(QUEUE, T0, LEASE)
         assert claimed is not None
-        live(store, claimed)
+        live(store, claimed, running)
     return time.perf_counter() - started
 
 
-def in_process(tmp: Path, count: int) -> tuple[float, float]:
-    """Runs/s of the bare loop and of the store's full life, ``count`` of each, interleaved."""
+def in_process(tmp: Path, count: int) -> tuple[float, float, float]:
+    """Runs/s of the bare loop, of the store's full life and of the life with a running move,
+    ``count`` of each, interleaved."""
     conn, store = bare_database(tmp / "bare.db"), open_store(tmp / "life.db")
+    longer = open_store(tmp / "running.db")
     runs = [new_run(index) for index in range(count)]
-    bare = life = 0.0
+    more = [new_run(index) for index in range(count)]
+    bare = life = running = 0.0
     for first in range(0, count, CHUNK):
         size = min(CHUNK, count - first)
         bare += bare_chunk(conn, first, size)
         life += life_chunk(store, runs[first : first + size])
+        running += life_chunk(longer, more[first : first + size], running=True)
     conn.close()
     store.close()
-    return count / bare, count / life
+    longer.close()
+    return count / bare, count / life, count / running
 
 
 # -- the store, K processes ----------------------------------------------------------------
@@ -159,12 +170,13 @@ def bulk_enqueue(path: Path, count: int) -> None:
     values = [(run.id, insert_values(run, run.model_dump_json())) for run in templates]
     columns = INSERT_COLUMNS.count(",") + 1
     sql = f"INSERT INTO runs ({INSERT_COLUMNS}, seq) VALUES ({', '.join('?' * (columns + 1))})"  # noqa: S608
+    history = f"INSERT INTO run_history (key, body) VALUES (? << {EVENT_BITS}, ?)"  # noqa: S608
     # The fill alone skips the journal: each page is written once, not to the WAL and then
     # again to the file. The claims measured afterwards run on the store's own settings.
     conn = sqlite3.connect(path, isolation_level=None)
     for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -1000000"):
         conn.execute(f"PRAGMA {pragma}")
-    (last,) = conn.execute("SELECT value FROM counters WHERE name = 'run_seq'").fetchone()
+    (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()
 
     at = [name.strip() for name in INSERT_COLUMNS.split(",")].index("body")
     marker = "0" * 32  # a run id's length, replaced by each row's id
@@ -182,15 +194,14 @@ def bulk_enqueue(path: Path, count: int) -> None:
 
     def events() -> Iterator[tuple[object, ...]]:
         for offset in range(count):
-            yield (last + 1 + offset, 0, event_json.replace(marker, run_id(offset)))
+            yield (last + 1 + offset, event_json.replace(marker, run_id(offset)))
 
     derived = [(kind, name, ddl) for kind, name, ddl in _derived(conn)]
     conn.execute("BEGIN IMMEDIATE")
     for kind, name, _ in derived:
         conn.execute(f"DROP {kind} {name}")
     conn.executemany(sql, rows())
-    conn.executemany("INSERT INTO run_events (seq, idx, body) VALUES (?, ?, ?)", events())
-    conn.execute("UPDATE counters SET value = ? WHERE name = 'run_seq'", (last + count,))
+    conn.executemany(history, events())
     for _, _, ddl in derived:
         conn.execute(ddl)
     conn.execute("COMMIT")
@@ -254,7 +265,7 @@ def check_every_run_finished_once(path: Path, count: int, claims: list[list[str]
             if states != list(LIFE):
                 raise RuntimeError(f"run {run_id} has the events {states}")
         conn = store._conn()
-        (events,) = conn.execute("SELECT COUNT(*) FROM run_events").fetchone()
+        (events,) = conn.execute("SELECT COUNT(*) FROM run_history").fetchone()
         if events != count * len(LIFE):
             raise RuntimeError(f"{events} events for {count} lives of {len(LIFE)}")
     finally:
@@ -286,13 +297,14 @@ def scratch() -> Iterator[Path]:
 
 
 def throughput_figures(scale: Scale, count: int) -> list[Figure]:
-    bare, life = [], []
+    bare, life, longer = [], [], []
     per_k: dict[int, list[float]] = {k: [] for k in DISPATCHERS}
     for _ in range(scale.repetitions):
         with scratch() as tmp:
-            reference, ours = in_process(tmp, count)
+            reference, ours, running = in_process(tmp, count)
             bare.append(reference)
             life.append(ours)
+            longer.append(running)
             for k in DISPATCHERS:
                 per_k[k].append(life_dispatchers(tmp / f"k{k}.db", count, k))
     note = f"{count} runs"
@@ -306,7 +318,14 @@ def throughput_figures(scale: Scale, count: int) -> list[Figure]:
             "full life / bare loop",
             "ratio",
             [ours / ref for ours, ref in zip(life, bare, strict=True)],
-            note="in-process full life over the bare loop, paired by repetition",
+            note="in-process life (enqueue, claim, submit, end) over the bare loop, paired by repetition",
+        ),
+        summarise(
+            GROUP,
+            "full life with a running move / bare loop",
+            "ratio",
+            [ours / ref for ours, ref in zip(longer, bare, strict=True)],
+            note="the same life with starting -> running (a job seen running), paired by repetition",
         ),
     ]
     for k, samples in per_k.items():

@@ -104,6 +104,16 @@ def write_v1_database(path: Path) -> dict[str, tuple[Run, list[RunEvent]]]:
     return runs
 
 
+def assert_todays_layout(path: Path) -> None:
+    """Version 4's tables, indexes and triggers, and nothing of the older layouts."""
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert {"runs_queued", "runs_slots", "runs_enqueued", "runs_moved", "run_history", "run_logs"} <= names
+    assert not {"events", "runs_line", "run_events", "runs_active", "counters", "runs_v3"} & names
+
+
 def assert_reads_as_written(store: SqliteRunStore, written: dict[str, tuple[Run, list[RunEvent]]]) -> None:
     for run, events in written.values():
         assert store.get_run(run.id) == run
@@ -267,12 +277,7 @@ def test_a_version_2_database_keeps_its_runs_and_events_and_loses_the_old_layout
         store.transition("run-queued", S.CLAIMED, S.STOPPED, "stopped", T0)
         assert [e.reason for e in store.events("run-queued")] == ["step 0", "claimed", "stopped"]
         assert store.count_active("gpu") == 1
-        # AND the layout is version 3's: no events table, no state-keyed line index
-        with sqlite3.connect(path) as conn:
-            assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-            names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        conn.close()
-        assert {"runs_queued", "runs_active", "runs_enqueued", "runs_moved", "run_events"} <= names
-        assert not {"events", "runs_line"} & names
+        # AND the layout is today's: no events table, no state-keyed line index
+        assert_todays_layout(path)
     finally:
         store.close()

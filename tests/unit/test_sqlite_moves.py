@@ -1,7 +1,8 @@
 """How the SQLite store writes a move (its layout, ``sqlite_schema``; its rows, ``sqlite_rows``).
 
-A move rewrites only the columns that change; ``body`` is rewritten only when a field
-that only it holds changes. Events are written by the database in the moving statement.
+A move rewrites only the columns that change; ``body`` (the run as enqueued) is never
+rewritten. Events are written by the database in the moving statement, and a move between
+active states writes no page but the run's row and its history's.
 The runs handed out share nothing mutable with the store's parse cache or with each other.
 The claim finds its run through an index, so its cost does not grow with the queue.
 """
@@ -17,6 +18,7 @@ import pytest
 
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, RUN_WHERE, move_sql
+from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, EVENT_BITS, EVENTS_PER_RUN
 from launchq.domain.models import Run, RunUpdate
 from launchq.domain.states import RunState as S
 from launchq.errors import StaleWrite
@@ -76,13 +78,67 @@ def test_a_move_without_body_fields_leaves_the_body_text_alone(store: SqliteRunS
     )
 
 
-def test_a_move_that_sets_the_handle_rewrites_the_body(store: SqliteRunStore, path: Path) -> None:
+def test_a_move_that_sets_the_handle_and_resolved_args_writes_their_columns_not_the_body(
+    store: SqliteRunStore, path: Path
+) -> None:
     run = _claimed(store)
-    moved = store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1, RunUpdate(handle={"pid": "7"}))
     (body,) = _row(path, run.id, "body")
-    assert Run.model_validate_json(str(body)).handle == {"pid": "7"}
+    update = RunUpdate(handle={"pid": "7"}, resolved={"env": {"A": "1"}}, build_id="b-1", image_uri="r/i:1")
+    moved = store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1, update)
+    assert _row(path, run.id, "handle, resolved, build_id, image_uri, body") == (
+        '{"pid":"7"}',
+        '{"env":{"A":"1"}}',
+        "b-1",
+        "r/i:1",
+        body,
+    )
+    assert Run.model_validate_json(str(body)).handle == {}
     assert store.get_run(run.id) == moved
-    assert moved.handle == {"pid": "7"}
+    assert (moved.handle, moved.resolved, moved.build_id, moved.image_uri) == (
+        {"pid": "7"},
+        {"env": {"A": "1"}},
+        "b-1",
+        "r/i:1",
+    )
+
+
+def test_a_run_whose_history_is_full_cannot_move_and_nothing_is_overwritten(
+    store: SqliteRunStore, path: Path
+) -> None:
+    # GIVEN a claimed run whose history already holds its last possible event
+    run = _claimed(store)
+    last = (run.seq << EVENT_BITS) + EVENTS_PER_RUN - 1
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO run_history (key, body) VALUES (?, '{}')", (last,))
+    conn.close()
+    # WHEN it moves  THEN the move is refused and the run stays as it was
+    with pytest.raises(sqlite3.IntegrityError, match="at most 16777216 events"):
+        store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1)
+    assert store.get_run(run.id) == run
+
+
+def _wal_pages(path: Path) -> list[int]:
+    """The page numbers of the frames in ``path``'s WAL, in order (header 32 bytes, each frame
+    a 24-byte header starting with its page number, then the page)."""
+    wal = path.with_name(path.name + "-wal").read_bytes()
+    size = 24 + int.from_bytes(wal[8:12], "big")
+    return [int.from_bytes(wal[at : at + 4], "big") for at in range(32, len(wal), size)]
+
+
+def test_moves_between_active_states_write_only_the_run_row_and_its_history(
+    store: SqliteRunStore, path: Path
+) -> None:
+    # GIVEN a claimed run, and the WAL emptied (no checkpoint will run during the moves)
+    run = _claimed(store)
+    conn = store._conn()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
+    # WHEN it moves claimed -> starting -> running (it keeps its slot)
+    store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1, RunUpdate(handle={"pid": "7"}))
+    store.transition(run.id, S.STARTING, S.RUNNING, "running", T1, RunUpdate(started_at=T1))
+    # THEN the only pages written are the runs table's and the history's: no index, no queue
+    owners = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+    assert {owners[page] for page in _wal_pages(path)} == {"runs", "run_history"}
 
 
 def test_each_move_records_one_event_and_a_stale_move_records_none(store: SqliteRunStore) -> None:
@@ -149,27 +205,48 @@ def test_a_move_may_set_only_the_columns_a_move_owns() -> None:
         move_sql(("body",), RUN_WHERE)
 
 
-def test_the_claim_reads_the_line_and_the_slot_count_from_their_partial_indexes(
+def test_the_claim_reads_the_line_from_its_partial_index_and_the_slot_count_from_the_queue(
     store: SqliteRunStore,
 ) -> None:
-    # The line and the active count are partial indexes (a move among active states changes
-    # neither); SQLite uses one only for a query naming its condition with the same literals.
+    # SQLite uses a partial index only for a query naming its condition with the same literals.
     sql = move_sql(("claimed_at", "lease_expires_at"), CLAIM_WHERE)
     plan = store._conn().execute(f"EXPLAIN QUERY PLAN {sql}", ("x",) * sql.count("?")).fetchall()
     details = " | ".join(str(row[3]) for row in plan)
     assert "USING INDEX runs_queued (queue=?)" in details
-    assert "USING INDEX runs_active (queue=?)" in details
+    assert "SEARCH q USING INDEX sqlite_autoindex_queues_1 (name=?)" in details
 
 
-def test_the_slot_count_follows_runs_into_and_out_of_the_active_states(store: SqliteRunStore) -> None:
-    # runs_active holds a run only while it is active: claimed -> starting -> running keeps it,
-    # an end drops it, and the count read through the index says so at each step.
+def _counted(path: Path) -> list[tuple[object, ...]]:
+    """Each queue's kept slot count beside the count of its active runs."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT name, active, (SELECT COUNT(*) FROM runs WHERE runs.queue = queues.name"  # noqa: S608
+            f" AND state IN {ACTIVE_SQL}) FROM queues ORDER BY name"
+        ).fetchall()
+    conn.close()
+    return rows
+
+
+def test_the_slot_count_follows_runs_into_and_out_of_the_active_states(
+    store: SqliteRunStore, path: Path
+) -> None:
+    # queues.active counts a run only while it is active: claimed -> starting -> running keeps
+    # it, a requeue or an end gives it back; at each step it equals a count of the runs.
+    store.create_queue(build_queue("cpu", max_jobs=-1))
     run = _claimed(store)
     assert (store.count_active("gpu"), store.count_queued("gpu")) == (1, 0)
+    store.transition(run.id, S.CLAIMED, S.QUEUED, "claim expired", T1, RunUpdate(clear_lease=True))
+    assert (store.count_active("gpu"), store.count_queued("gpu")) == (0, 1)
+    run = store.claim("gpu", T1, LEASE)
+    assert run is not None
     store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1)
     store.transition(run.id, S.STARTING, S.RUNNING, "running", T1)
     assert store.count_active("gpu") == 1
+    other, _ = store.add_run(build_run("cpu"))
+    assert store.claim("cpu", T1, LEASE) is not None
+    assert _counted(path) == [("cpu", 1, 1), ("gpu", 1, 1)]
     store.transition(run.id, S.RUNNING, S.FINISHED, "exit 0", T1, RunUpdate(exit_code=0))
-    assert store.count_active("gpu") == 0
+    store.transition(other.id, S.CLAIMED, S.STOPPED, "stopped", T1)
+    assert _counted(path) == [("cpu", 0, 0), ("gpu", 0, 0)]
     store.add_run(build_run("gpu"))
-    assert (store.count_active("gpu"), store.count_queued("gpu")) == (0, 1)
+    assert (store.count_active("gpu"), store.count_queued("gpu"), store.count_active("none")) == (0, 1, 0)

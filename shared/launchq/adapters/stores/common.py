@@ -19,6 +19,9 @@ CLAIMED_REASON = "claimed by dispatcher"
 #: States that block deleting a queue: waiting runs and runs holding a slot.
 LIVE_OR_WAITING = frozenset(ACTIVE | {RunState.QUEUED})
 
+#: States whose run holds a claim's lease (``RunStore.renew_lease``); later ones are the target's.
+LEASE_STATES = frozenset({RunState.CLAIMED, RunState.BUILDING})
+
 
 def ensure_allowed(expected: RunState, to: RunState) -> None:
     """Raise Conflict when the state machine does not allow ``expected -> to``."""
@@ -46,22 +49,44 @@ def transitioned(
     now: datetime,
     update: RunUpdate | None = None,
     deep: bool = True,
+    expected_version: int | None = None,
 ) -> tuple[Run, RunEvent]:
     """The run after moving ``expected -> to``, and the event recording it.
 
     Raises Conflict if the transition is not allowed; StaleWrite if ``run`` is not in
-    ``expected``. ``run`` itself is not modified. ``deep=False`` shares the nested values
-    (spec, build, ...) with ``run``: for a store that serialises the result rather than
-    keeping it (a deep copy is most of a move's cost there).
+    ``expected`` or (when given) not at ``expected_version``. ``run`` itself is not
+    modified. ``deep=False`` shares the nested values (spec, build, ...) with ``run``: for
+    a store that serialises the result rather than keeping it (a deep copy is most of a
+    move's cost there).
     """
     ensure_allowed(expected, to)
     if run.state != expected:
         raise StaleWrite(f"run {run.id} is {run.state.value}, not {expected.value}", field="state")
+    ensure_version(run, expected_version)
     changes = update_changes(update)
     changes.update(state=to, reason=reason, updated_at=now, version=run.version + 1)
     moved = run.model_copy(update=changes, deep=deep)
     event = RunEvent(run_id=run.id, at=now, from_state=expected, to_state=to, reason=reason)
     return moved, event
+
+
+def ensure_version(run: Run, expected_version: int | None) -> None:
+    """Raise StaleWrite (field ``version``) when ``run`` is not at ``expected_version`` (None: any)."""
+    if expected_version is not None and run.version != expected_version:
+        raise StaleWrite(f"run {run.id} is at version {run.version}, not {expected_version}", field="version")
+
+
+def renewed(run: Run, version: int, lease_until: datetime) -> Run:
+    """``run`` with its lease extended to ``lease_until`` (``RunStore.renew_lease``).
+
+    Raises StaleWrite (field ``version``) unless the run still holds a lease (claimed or
+    building) at exactly ``version``. No version bump: a heartbeat is not a move.
+    """
+    ensure_version(run, version)
+    if run.state not in LEASE_STATES:
+        held = f"run {run.id} is {run.state.value}: only a claimed or building run holds a lease"
+        raise StaleWrite(held, field="version")
+    return run.model_copy(update={"lease_expires_at": lease_until})
 
 
 def claimed(run: Run, now: datetime, lease_until: datetime) -> tuple[Run, RunEvent]:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from launchq.adapters.stores import common
 from launchq.adapters.stores import dynamodb_items as items
+from launchq.adapters.stores.dynamodb_agents import DynamoAgentRuns
 from launchq.adapters.stores.dynamodb_items import ABSENT, EXISTS, n, s
 from launchq.adapters.stores.dynamodb_line import Entry, Line
 from launchq.adapters.stores.dynamodb_listing import Listing
@@ -70,7 +71,7 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
     table.create(items.table_definition(table_name))
 
 
-class DynamoRunStore(DynamoSchedules, RunStore):
+class DynamoRunStore(DynamoSchedules, DynamoAgentRuns, RunStore):
     """A ``RunStore`` on the DynamoDB table ``table_name``; builds a client when none is given."""
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
@@ -317,10 +318,13 @@ class DynamoRunStore(DynamoSchedules, RunStore):
         reason: str,
         now: datetime,
         update: RunUpdate | None = None,
+        expected_version: int | None = None,
     ) -> Run:
         common.ensure_allowed(expected, to)
         current, item = self._run_and_item(run_id)
-        moved, event = common.transitioned(current, expected, to, reason=reason, now=now, update=update)
+        moved, event = common.transitioned(
+            current, expected, to, reason=reason, now=now, update=update, expected_version=expected_version
+        )
         token = items.slot_token(item)
         # an active run of the earlier layout stays counted on its queue item while active
         old_active = (items.is_old(item) and expected.active) or "la" in item
@@ -337,7 +341,7 @@ class DynamoRunStore(DynamoSchedules, RunStore):
                 others.append(
                     self._tx.update(items.slots_key(current.queue), "ADD room :one", EXISTS, {":one": n(1)})
                 )
-        self._write_move(moved_item, current, expected, others)
+        self._write_move(moved_item, current, expected, others, expected_version)
         if token is not None and not to.active:
             self._slots.release(current.queue, run_id, token)
         return moved
@@ -358,19 +362,25 @@ class DynamoRunStore(DynamoSchedules, RunStore):
         return version
 
     def _write_move(
-        self, item: Item, current: Run, expected: RunState, others: list[TransactWriteItemTypeDef]
+        self,
+        item: Item,
+        current: Run,
+        expected: RunState,
+        others: list[TransactWriteItemTypeDef],
+        expected_version: int | None,
     ) -> None:
-        """Write a moved run: one conditional PutItem, or a transaction with ``others``."""
+        """Write a moved run (one conditional PutItem, or a transaction with ``others``) on the
+        state and version ``current`` was read in: ``expected_version`` when one was given."""
         try:
             if not others:
                 self._db.put(item, items.RUN_UNCHANGED, items.unchanged(current), items.RUN_NAMES)
             else:
                 self._db.transact([self._tx.put_run(item, current), *others])
         except ConditionFailed as exc:
-            raise items.moved_on(current.id, expected, exc.item) from exc
+            raise items.moved_on(current.id, expected, exc.item, expected_version) from exc
         except Cancelled as exc:
             if exc.failed(0):
-                raise items.moved_on(current.id, expected, exc.item(0)) from exc
+                raise items.moved_on(current.id, expected, exc.item(0), expected_version) from exc
             raise NotFound(f"queue {current.queue!r} does not exist", field="queue") from exc
 
     def events(self, run_id: str) -> list[RunEvent]:

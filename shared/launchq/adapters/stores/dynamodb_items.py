@@ -12,6 +12,7 @@ queue name, ever created      ``QUEUE_NAMES``        ``<queue>``
 a limited queue's slots       ``SLOTS``              ``<queue>`` (see ``dynamodb_slots``)
 idempotency key (-> run id)   ``QUEUE#<queue>``      ``IDEM#<key>``
 run (+ its events)            ``RUN#<id>``           ``RUN``
+its shipped log tail          ``RUN#<id>``           ``LOG`` (see ``dynamodb_agents``)
 schedule                      ``SCHEDULES``          ``<name>``
 ============================  =====================  ================================
 
@@ -214,7 +215,7 @@ def run_item(run: Run, events: list[str], *, old_events: bool = False, slot: int
     ``sl``, the token of the slot it holds on a limited queue (see ``dynamodb_slots``)."""
     item: Item = {
         **run_key(run.id),
-        "body": s(run.model_dump_json(exclude_defaults=True)),
+        "body": s(run_body(run)),
         "state": s(run.state.value),
         "version": n(run.version),
         "seq": n(run.seq),
@@ -226,6 +227,11 @@ def run_item(run: Run, events: list[str], *, old_events: bool = False, slot: int
     if slot is not None:
         item["sl"] = n(slot)
     return item
+
+
+def run_body(run: Run) -> str:
+    """The run's JSON as its item keeps it: without default values (most items stay under 1 KB)."""
+    return run.model_dump_json(exclude_defaults=True)
 
 
 def is_old(item: Item) -> bool:
@@ -364,13 +370,17 @@ def table_definition(table_name: str) -> CreateTableInputTypeDef:
 
 
 # -- errors about items, phrased for the store's callers ------------------------------
-def moved_on(run_id: str, expected: RunState, now: Item | None) -> NotFound | StaleWrite:
+def moved_on(
+    run_id: str, expected: RunState, now: Item | None, expected_version: int | None = None
+) -> NotFound | StaleWrite:
     if now is None:
         return NotFound(f"run {run_id!r} does not exist", field="run")
     state, version = text(now, "state"), number(now, "version")
+    # a caller that named the version it holds lost on the version when the state is still the one
+    by_version = expected_version is not None and state == expected.value
     return StaleWrite(
         f"run {run_id} changed while moving it from {expected.value} (now {state}, version {version})",
-        field="state",
+        field="version" if by_version else "state",
     )
 
 

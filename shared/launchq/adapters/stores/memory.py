@@ -16,7 +16,7 @@ from launchq.adapters.stores import common
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import RunState
 from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
-from launchq.ports import RunStore
+from launchq.ports import LogTail, RunStore
 
 
 class MemoryRunStore(RunStore):
@@ -31,6 +31,7 @@ class MemoryRunStore(RunStore):
         self._active: dict[str, set[str]] = {}  # run ids holding a slot, per queue
         self._idempotency: dict[tuple[str, str], str] = {}
         self._events: dict[str, list[RunEvent]] = {}
+        self._log_tails: dict[str, LogTail] = {}
         self._schedules: dict[str, Schedule] = {}
         self._seq = 0
 
@@ -217,14 +218,38 @@ class MemoryRunStore(RunStore):
         reason: str,
         now: datetime,
         update: RunUpdate | None = None,
+        expected_version: int | None = None,
     ) -> Run:
         common.ensure_allowed(expected, to)
         with self._lock:
             run, event = common.transitioned(
-                self._run(run_id), expected, to, reason=reason, now=now, update=update
+                self._run(run_id),
+                expected,
+                to,
+                reason=reason,
+                now=now,
+                update=update,
+                expected_version=expected_version,
             )
             self._save_moved(run, event)
             return run.model_copy(deep=True)
+
+    def renew_lease(self, run_id: str, version: int, lease_until: datetime) -> Run:
+        with self._lock:
+            run = common.renewed(self._run(run_id), version, lease_until)
+            self._runs[run_id] = run
+            return run.model_copy(deep=True)
+
+    def save_log_tail(self, run_id: str, tail: LogTail) -> None:
+        with self._lock:
+            self._run(run_id)
+            self._log_tails[run_id] = tail.model_copy()
+
+    def log_tail(self, run_id: str) -> LogTail | None:
+        with self._lock:
+            self._run(run_id)
+            tail = self._log_tails.get(run_id)
+            return None if tail is None else tail.model_copy()
 
     def events(self, run_id: str) -> list[RunEvent]:
         with self._lock:

@@ -5,25 +5,26 @@ same file. Every write is atomic on the database's write lock, taken before anyt
 read: a claim or a move is one conditional ``UPDATE`` statement (an autocommit statement
 takes the lock up front, as ``BEGIN IMMEDIATE`` does), anything longer is one ``BEGIN
 IMMEDIATE`` transaction. So two claimers never get the same run, a move applies only to a
-run still in its expected state (a move that must rewrite the body also checks the
-version it read), and the event of each insert and move is written by the database in
-the same statement (``sqlite_schema``'s triggers). A lock held longer than the busy
-timeout surfaces as ``BackendUnavailable``.
+run still in its expected state (and version, when the caller names one), and the event
+of each insert and move is written by the database in the same statement
+(``sqlite_schema``'s triggers). A lock held longer than the busy timeout surfaces as
+``BackendUnavailable``.
 
-Why it is shaped so (cProfile over 10,000 no-op lives: enqueue, claim, starting, running,
-finished): a life went mostly to a deep copy and a full pydantic parse and re-serialisation
-of the run per move, and the queue's JSON parsed per claim. Now a move writes only the
-columns that change, reuses the parse of the unchanged ``body`` (``sqlite_rows``) and hands
-out a cheap copy; a claim is one statement reading the queue's ``max_jobs`` column. The
-PRAGMAs and their durability are ``sqlite_schema``'s; sqlite3's statement cache (128 per
-connection) holds every statement used here.
+Why it is shaped so (cProfile over 10,000 no-op lives, and the pages each statement writes
+to the WAL): a life went mostly to a deep copy and a full pydantic parse and
+re-serialisation of the run per move, then to the WAL frames of the pages it touched. Now
+a move writes only the columns that change (every field a move sets is one), never
+re-serialises the run, reuses the parse of the unchanged ``body`` (``sqlite_rows``) and
+hands out a cheap copy; a claim is one statement reading the queue's ``max_jobs`` and
+``active`` columns. The PRAGMAs and their durability are ``sqlite_schema``'s; sqlite3's
+statement cache (128 per connection) holds every statement used here.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 
 from launchq.adapters.stores import common
@@ -31,29 +32,36 @@ from launchq.adapters.stores.sqlite_connections import SqliteConnections, _unava
 from launchq.adapters.stores.sqlite_rows import (
     CLAIM_WHERE,
     INSERT_RUN,
-    MOVE_COLUMNS,
     PARSED,
     READ_COLUMNS,
+    RUN_VERSION_WHERE,
     RUN_WHERE,
-    UPDATE_ALL,
     detached,
     handed_out,
     insert_values,
     move_sql,
     move_values,
     stored_run,
-    update_all_values,
 )
-from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL
+from launchq.adapters.stores.sqlite_schema import EVENT_BITS, EVENTS_PER_RUN
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import RunState
 from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
-from launchq.ports import RunStore
+from launchq.ports import LogTail, RunStore
 
 __all__ = ["SqliteRunStore", "_unavailable"]  # _unavailable: where it was before the split
 
 _BLOCKING_JSON = json.dumps(sorted(state.value for state in common.LIVE_OR_WAITING))
 _SELECT_RUN = f"SELECT {READ_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608 (fixed columns)
+_CLAIM = move_sql(("claimed_at", "lease_expires_at"), CLAIM_WHERE)
+_RENEW = (
+    f"UPDATE runs SET lease_expires_at = ? WHERE id = ? AND version = ?"  # noqa: S608 (constants)
+    f" AND state IN {tuple(sorted(state.value for state in common.LEASE_STATES))} RETURNING {READ_COLUMNS}"
+)
+_HISTORY = (
+    f"SELECT body FROM run_history WHERE key BETWEEN ?1 << {EVENT_BITS}"  # noqa: S608 (constants)
+    f" AND (?1 << {EVENT_BITS}) + {EVENTS_PER_RUN - 1} ORDER BY key"
+)
 
 
 class SqliteRunStore(SqliteConnections, RunStore):
@@ -222,13 +230,10 @@ class SqliteRunStore(SqliteConnections, RunStore):
         return {str(run_id): int(place) for run_id, place in rows}
 
     def count_active(self, queue: str) -> int:
-        # Literal states: the partial index runs_active answers it (sqlite_schema).
+        # The queue's own count, kept by the runs_slots trigger (sqlite_schema).
         with self._tx() as conn:
-            (count,) = conn.execute(
-                f"SELECT COUNT(*) FROM runs INDEXED BY runs_active WHERE queue = ? AND state IN {ACTIVE_SQL}",  # noqa: S608 (constant)
-                (queue,),
-            ).fetchone()
-        return int(count)
+            row = conn.execute("SELECT active FROM queues WHERE name = ?", (queue,)).fetchone()
+        return 0 if row is None else int(row[0])
 
     def count_queued(self, queue: str) -> int:
         with self._tx() as conn:
@@ -239,12 +244,9 @@ class SqliteRunStore(SqliteConnections, RunStore):
         return int(count)
 
     def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
-        update = RunUpdate(claimed_at=now, lease_expires_at=lease_until)
-        columns, values = move_values(common.update_changes(update))
-        row = self._write(
-            move_sql(columns, CLAIM_WHERE),
-            (RunState.CLAIMED.value, common.CLAIMED_REASON, now.isoformat(), *values, queue, queue),
-        )
+        at, lease = now.isoformat(), lease_until.isoformat()
+        claimed = (RunState.CLAIMED.value, common.CLAIMED_REASON, at, at, lease)
+        row = self._write(_CLAIM, (*claimed, queue, queue))
         if row is not None:
             return handed_out(row)
         with self._tx() as conn:
@@ -259,46 +261,61 @@ class SqliteRunStore(SqliteConnections, RunStore):
         reason: str,
         now: datetime,
         update: RunUpdate | None = None,
+        expected_version: int | None = None,
     ) -> Run:
         common.ensure_allowed(expected, to)
-        changes = common.update_changes(update)
-        if not MOVE_COLUMNS.issuperset(changes):
-            return self._transition_body(
-                run_id,
-                lambda current: common.transitioned(
-                    current, expected, to, reason=reason, now=now, update=update, deep=False
-                )[0],
-            )
-        columns, values = move_values(changes)
-        row = self._write(
-            move_sql(columns, RUN_WHERE), (to.value, reason, now.isoformat(), *values, run_id, expected.value)
+        columns, values = move_values(common.update_changes(update))
+        where, condition = (
+            (RUN_WHERE, (run_id, expected.value))
+            if expected_version is None
+            else (RUN_VERSION_WHERE, (run_id, expected.value, expected_version))
         )
+        row = self._write(move_sql(columns, where), (to.value, reason, now.isoformat(), *values, *condition))
         if row is None:
-            with self._tx() as conn:
-                current = self._run(conn, run_id)  # NotFound for a run that does not exist
-            state = current.state.value
-            raise StaleWrite(f"run {run_id} is {state}, not {expected.value}", field="state")
+            raise self._stale(run_id, expected, expected_version)
         return handed_out(row)
 
-    def _transition_body(self, run_id: str, move: Callable[[Run], Run]) -> Run:
-        """A move that changes a field only ``body`` holds: read the run, ``move`` it by the
-        shared rules, write every column and the new body on condition of the state and
-        version read (one transaction)."""
-        with self._tx("IMMEDIATE") as conn:
+    def _stale(self, run_id: str, expected: RunState, expected_version: int | None) -> StaleWrite:
+        """Why a conditional move or renewal found no row (NotFound for an unknown run)."""
+        with self._tx() as conn:
             current = self._run(conn, run_id)
-            run = move(current)
-            body = run.model_dump_json()
-            if conn.execute(UPDATE_ALL, update_all_values(run, body, current)).rowcount != 1:
-                raise StaleWrite(f"run {run_id} changed while it was being moved", field="version")
-        PARSED.put(body, run)
-        return detached(run)
+        if current.state is not expected:
+            return StaleWrite(f"run {run_id} is {current.state.value}, not {expected.value}", field="state")
+        stale = f"run {run_id} is at version {current.version}, not {expected_version}"
+        return StaleWrite(stale, field="version")
+
+    def renew_lease(self, run_id: str, version: int, lease_until: datetime) -> Run:
+        row = self._write(_RENEW, (lease_until.isoformat(), run_id, version))
+        if row is not None:
+            return handed_out(row)
+        with self._tx() as conn:
+            current = self._run(conn, run_id)
+        common.renewed(current, version, lease_until)  # raises the StaleWrite that says why
+        raise StaleWrite(f"run {run_id} changed while its lease was renewed", field="version")
+
+    def save_log_tail(self, run_id: str, tail: LogTail) -> None:
+        row = self._write(
+            "INSERT INTO run_logs (seq, text, end) SELECT seq, ?, ? FROM runs WHERE id = ?"
+            " ON CONFLICT (seq) DO UPDATE SET text = excluded.text, end = excluded.end RETURNING seq",
+            (tail.text, tail.end, run_id),
+        )
+        if row is None:
+            raise NotFound(f"run {run_id!r} does not exist", field="run")
+
+    def log_tail(self, run_id: str) -> LogTail | None:
+        with self._tx() as conn:
+            self._run(conn, run_id)  # NotFound for a run that does not exist
+            row = conn.execute(
+                "SELECT text, end FROM run_logs WHERE seq = (SELECT seq FROM runs WHERE id = ?)", (run_id,)
+            ).fetchone()
+        return None if row is None else LogTail(text=row[0], end=row[1])
 
     def events(self, run_id: str) -> list[RunEvent]:
         with self._tx() as conn:
             row = conn.execute("SELECT seq FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise NotFound(f"run {run_id!r} does not exist", field="run")
-            rows = conn.execute("SELECT body FROM run_events WHERE seq = ? ORDER BY idx", row).fetchall()
+            rows = conn.execute(_HISTORY, row).fetchall()
         return [RunEvent.model_validate_json(body) for (body,) in rows]
 
     # -- schedules ----------------------------------------------------------------------

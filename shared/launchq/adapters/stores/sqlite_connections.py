@@ -20,6 +20,19 @@ from launchq.adapters.stores.sqlite_schema import connect, create_schema
 from launchq.errors import BackendUnavailable
 
 
+class _Process:
+    """This process's id, kept current across ``fork`` without a ``getpid`` call per use."""
+
+    pid = os.getpid()
+
+    @classmethod
+    def forked(cls) -> None:
+        cls.pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_Process.forked)
+
+
 class SqliteConnections:
     """The connections to one SQLite file (created with its parent directory if missing)."""
 
@@ -47,12 +60,12 @@ class SqliteConnections:
     def _conn(self) -> sqlite3.Connection:
         """This thread's connection; a forked child opens its own instead of sharing one."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
+        if conn is None or getattr(self._local, "pid", None) != _Process.pid:
             try:
                 conn = connect(self.path, self.busy_timeout)
             except sqlite3.OperationalError as exc:
                 raise _unavailable(exc) from exc
-            self._local.conn, self._local.pid = conn, os.getpid()
+            self._local.conn, self._local.pid = conn, _Process.pid
             with self._lock:
                 self._connections.append(conn)
         return conn

@@ -1,22 +1,23 @@
 """Runs to SQLite rows and back, and the statements that move them (``sqlite_schema``'s layout).
 
-Reading a run used to be a full pydantic validation of its JSON (RunSpec's validators,
-the bounds checks) on every move: most of a move's cost. ``body`` now only changes when a
-move changes a field kept in it, so its parse is kept in a small cache keyed by the text
-itself: a cached parse is never stale, since different text is a different key. A read is
-the cached run with the row's columns laid over it.
+``body`` is the run as enqueued and never changes, so its parse is kept in a small cache
+keyed by the text itself (a cached parse is never stale: different text is a different
+key); a read is the cached run with the row's columns laid over it. Every field a move may
+change is a column, so a move is one small ``UPDATE`` that never re-serialises the run.
 
 The cached runs stay inside the store. What the store hands out is ``detached``: a copy
 that owns every mutable value (the store contract: changing a run you got changes nothing
 stored). It copies containers and models and keeps immutable leaves (strings, numbers,
 enums, timestamps), a third of the cost of pydantic's deep copy, which is mostly spent
-copying timestamps.
+copying timestamps; the handle and resolved arguments read from their JSON columns are
+new objects already and are not copied again.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import json
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -26,50 +27,51 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL
-from launchq.domain.models import Run
+from launchq.domain.models import Run, RunUpdate
 from launchq.domain.priority import Priority
 from launchq.domain.states import RunState
 
-#: The columns a read selects, in ``handed_out``'s order (``body`` last).
+#: The columns a read selects, in ``_overlay``'s order (``body`` last).
 READ_COLUMNS = (
     "state, priority, seq, version, reason, updated_at, claimed_at, lease_expires_at,"
-    " started_at, finished_at, exit_code, body"
+    " started_at, finished_at, exit_code, preemptions, build_id, image_uri, handle, resolved, body"
 )
 
-#: ``INSERT`` of a new run, its seq the next one, only if its queue exists; values from
-#: ``insert_values`` then the queue's name. The ``runs_enqueued`` trigger advances the
-#: counter and records the event.
+#: ``INSERT`` of a new run (its seq the next rowid), only if its queue exists; values from
+#: ``insert_values`` then the queue's name. The ``runs_enqueued`` trigger records the event.
 INSERT_COLUMNS = (
-    "id, queue, state, priority, version, idempotency_key, body, reason,"
-    " updated_at, claimed_at, lease_expires_at, started_at, finished_at, exit_code"
+    "id, queue, state, priority, version, idempotency_key, reason, updated_at, claimed_at,"
+    " lease_expires_at, started_at, finished_at, exit_code, preemptions, body"
 )
 INSERT_RUN = (
-    f"INSERT INTO runs ({INSERT_COLUMNS}, seq) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"  # noqa: S608
-    " (SELECT value + 1 FROM counters WHERE name = 'run_seq') FROM queues WHERE name = ?"
-    " RETURNING seq"
+    f"INSERT INTO runs ({INSERT_COLUMNS}) SELECT {', '.join('?' * (INSERT_COLUMNS.count(',') + 1))}"  # noqa: S608
+    " FROM queues WHERE name = ? RETURNING seq"
 )
 
 _TIMES = ("updated_at", "claimed_at", "lease_expires_at", "started_at", "finished_at")
-#: Columns a move may set besides state, version, reason and updated_at. A move that sets any
-#: other field (handle, build_id, image_uri, resolved: kept only in ``body``) rewrites ``body``.
-MOVE_COLUMNS = frozenset({"claimed_at", "lease_expires_at", "started_at", "finished_at", "exit_code"})
+#: Columns a move may set besides state, version, reason and updated_at: every field of
+#: ``RunUpdate`` (``clear_lease`` sets claimed_at and lease_expires_at).
+MOVE_COLUMNS = frozenset(RunUpdate.model_fields) - {"clear_lease"}
+_JSON_COLUMNS = frozenset({"handle", "resolved"})
+_JSON_TEXT = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+_STATES = {state.value: state for state in RunState}
+_PRIORITIES = {int(priority): priority for priority in Priority}
 _MAX_JOBS = "COALESCE(q.max_jobs, json_extract(q.body, '$.max_jobs'))"
 
 #: Where a claim moves a run: the head of its queue's line, if the queue has a free slot.
-#: Parameters: the queue's name, twice. The states are literals so that SQLite reads the
-#: partial indexes ``runs_queued`` and ``runs_active`` (``sqlite_schema``), named
-#: so that the plan cannot drift to a scan of the queue's runs (SQLite refuses the statement
-#: rather than not use an index it names).
+#: Parameters: the queue's name, twice. The line is the partial index ``runs_queued``,
+#: named so that the plan cannot drift to a scan of the queue's runs (SQLite refuses the
+#: statement rather than not use an index it names); the slot count is ``queues.active``.
 CLAIM_WHERE = (
-    "id = (SELECT id FROM runs INDEXED BY runs_queued"  # noqa: S608 (constants)
+    "seq = (SELECT seq FROM runs INDEXED BY runs_queued"  # noqa: S608 (constants)
     " WHERE queue = ? AND state = 'queued' ORDER BY priority, seq LIMIT 1)"
-    f" AND EXISTS (SELECT 1 FROM queues AS q WHERE q.name = ? AND ({_MAX_JOBS} = -1 OR"
-    " (SELECT COUNT(*) FROM runs INDEXED BY runs_active"
-    f" WHERE queue = q.name AND state IN {ACTIVE_SQL}) < {_MAX_JOBS}))"
+    " AND EXISTS (SELECT 1 FROM queues AS q WHERE q.name = ?"
+    f" AND ({_MAX_JOBS} = -1 OR q.active < {_MAX_JOBS}))"
 )
 #: Where a transition moves a run: that run, if still in the expected state (id, state).
 RUN_WHERE = "id = ? AND state = ?"
+#: The same, if also at the expected version (id, state, version).
+RUN_VERSION_WHERE = "id = ? AND state = ? AND version = ?"
 
 
 def iso(value: datetime | None) -> str | None:
@@ -81,8 +83,12 @@ def _time(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
-def _column_value(value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value
+def _column_value(name: str, value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if name in _JSON_COLUMNS:
+        return _JSON_TEXT(value)
+    return value
 
 
 def insert_values(run: Run, body: str) -> tuple[object, ...]:
@@ -94,14 +100,15 @@ def insert_values(run: Run, body: str) -> tuple[object, ...]:
         int(run.priority),
         run.version,
         run.idempotency_key,
-        body,
         run.reason,
         *(iso(getattr(run, name)) for name in _TIMES),
         run.exit_code,
+        run.preemptions,
+        body,
     )
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=128)
 def move_sql(columns: tuple[str, ...], where: str) -> str:
     """The one-statement move: new state and reason, the next version, ``columns`` set,
     where ``where`` holds; returns the moved row. ``columns`` are checked against the
@@ -119,41 +126,15 @@ def move_sql(columns: tuple[str, ...], where: str) -> str:
 def move_values(changes: dict[str, object]) -> tuple[tuple[str, ...], tuple[object, ...]]:
     """The columns and values ``move_sql`` sets for ``changes`` (``common.update_changes``)."""
     columns = tuple(sorted(changes))
-    return columns, tuple(_column_value(changes[name]) for name in columns)
+    return columns, tuple(_column_value(name, changes[name]) for name in columns)
 
 
-#: The cold path's write: every column and the body, on condition of state and version.
-UPDATE_ALL = (
-    "UPDATE runs SET state = ?, version = ?, reason = ?, updated_at = ?, claimed_at = ?,"
-    " lease_expires_at = ?, started_at = ?, finished_at = ?, exit_code = ?, body = ?"
-    " WHERE id = ? AND state = ? AND version = ?"
-)
-
-
-def update_all_values(run: Run, body: str, before: Run) -> tuple[object, ...]:
-    """``UPDATE_ALL``'s parameters: ``run`` written over ``before``."""
-    return (
-        run.state.value,
-        run.version,
-        run.reason,
-        *(iso(getattr(run, name)) for name in _TIMES),
-        run.exit_code,
-        body,
-        run.id,
-        before.state.value,
-        before.version,
-    )
-
-
-def _overlay(row: Sequence[Any]) -> tuple[Run, dict[str, object] | None]:
-    state, priority, seq, version, reason, updated_at, *times, exit_code, body = row
-    parsed = PARSED.get(body)
-    if updated_at is None:  # a row no version-2 code has written: body has it all
-        return parsed, None
-    claimed_at, lease_expires_at, started_at, finished_at = times
-    return parsed, {
-        "state": RunState(state),
-        "priority": Priority(priority),
+def _overlay(row: Sequence[Any]) -> tuple[Run, dict[str, object]]:
+    (state, priority, seq, version, reason, updated_at, claimed_at, lease_expires_at, started_at,
+     finished_at, exit_code, preemptions, build_id, image_uri, handle, resolved, body) = row  # fmt: skip
+    columns: dict[str, object] = {
+        "state": _STATES[state],
+        "priority": _PRIORITIES[priority],
         "seq": seq,
         "version": version,
         "reason": reason,
@@ -163,14 +144,25 @@ def _overlay(row: Sequence[Any]) -> tuple[Run, dict[str, object] | None]:
         "started_at": _time(started_at),
         "finished_at": _time(finished_at),
         "exit_code": exit_code,
+        "preemptions": preemptions,
     }
+    # NULL: as in body (what enqueue and the migration leave)
+    if build_id is not None:
+        columns["build_id"] = build_id
+    if image_uri is not None:
+        columns["image_uri"] = image_uri
+    if handle is not None:
+        columns["handle"] = json.loads(handle)
+    if resolved is not None:
+        columns["resolved"] = json.loads(resolved)
+    return PARSED.get(body), columns
 
 
 def stored_run(row: Sequence[Any]) -> Run:
     """The run a ``SELECT {READ_COLUMNS}`` row holds, sharing nested values with the cache:
     for the store's own use only."""
     parsed, columns = _overlay(row)
-    return parsed if columns is None else parsed.model_copy(update=columns)
+    return parsed.model_copy(update=columns)
 
 
 def handed_out(row: Sequence[Any]) -> Run:
@@ -207,20 +199,14 @@ def _mutable_fields(model: type[BaseModel]) -> tuple[str, ...]:
 
 def detached(value: _Value, update: dict[str, object] | None = None) -> _Value:
     """A copy of ``value`` (a model, or JSON-like data) sharing no mutable part with it;
-    ``update`` (immutable values) replaces fields of a model."""
+    ``update`` (values immutable, or owned by the caller alone) replaces fields of a model."""
     copied: _Value = _copy(value, update)
     return copied
 
 
 def _copy(value: Any, update: dict[str, object] | None = None) -> Any:
     if isinstance(value, BaseModel):
-        copied = value.model_copy(update=update)  # a new __dict__: its mutable values are replaced
-        fields = copied.__dict__
-        for name in _mutable_fields(type(value)):
-            item = fields[name]
-            if type(item) not in _IMMUTABLE:
-                fields[name] = _copy(item)
-        return copied
+        return _copy_model(value, update)
     if type(value) is dict:
         return {key: item if type(item) in _IMMUTABLE else _copy(item) for key, item in value.items()}
     if type(value) is list:
@@ -229,6 +215,32 @@ def _copy(value: Any, update: dict[str, object] | None = None) -> Any:
         _IMMUTABLE.add(type(value))
         return value
     return copy.deepcopy(value)
+
+
+_set = object.__setattr__
+
+
+def _copy_model(value: BaseModel, update: dict[str, object] | None) -> BaseModel:
+    """What ``model_copy(update=...)`` makes (a new instance over a copy of ``__dict__``, the
+    fields set and the extras and private values copied), without its generic steps (a
+    third of a handout's cost), then the mutable fields replaced by copies."""
+    cls = type(value)
+    fields = value.__dict__.copy()
+    if update:
+        fields.update(update)
+    for name in _mutable_fields(cls):
+        if update is not None and name in update:
+            continue  # the caller's own new value
+        item = fields[name]
+        if type(item) not in _IMMUTABLE:
+            fields[name] = _copy(item)
+    copied = cls.__new__(cls)
+    _set(copied, "__dict__", fields)
+    _set(copied, "__pydantic_fields_set__", value.__pydantic_fields_set__.union(update or ()))
+    extra, private = value.__pydantic_extra__, value.__pydantic_private__
+    _set(copied, "__pydantic_extra__", None if extra is None else _copy(extra))
+    _set(copied, "__pydantic_private__", None if private is None else _copy(private))
+    return copied
 
 
 class ParseCache:
