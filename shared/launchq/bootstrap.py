@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from launchq.service.agents import AgentService, RingWaiter
 from launchq.service.code import CodeService
 from launchq.service.context import Context
 from launchq.service.dispatcher import Dispatcher
@@ -31,10 +32,13 @@ class Services:
     reconciler: Reconciler
     code: CodeService
     state_changes: StateChangeService
+    agents: AgentService
 
 
-def build_services(ctx: Context, runs: RunService | None = None) -> Services:
-    """``runs`` lets a deployment put its own enqueue guard in front (see launchq.aws)."""
+def build_services(ctx: Context, runs: RunService | None = None, rings: RingWaiter | None = None) -> Services:
+    """``runs`` lets a deployment put its own enqueue guard in front (see launchq.aws).
+    ``rings``: the doorbell agents' long polls listen to, where this process hears it (the
+    local server's ``InProcessDoorbell``); without one, agents poll with back-off."""
     runs = runs or RunService(ctx)
     schedules = ScheduleService(ctx, runs)
     dispatcher = Dispatcher(ctx)
@@ -48,4 +52,5 @@ def build_services(ctx: Context, runs: RunService | None = None) -> Services:
         reconciler=reconciler,
         code=CodeService(ctx),
         state_changes=StateChangeService(ctx, dispatcher, reconciler),
+        agents=AgentService(ctx, rings),
     )

@@ -101,7 +101,7 @@ def test_exit_zero_is_finished_with_output_in_logs(target: LocalProcessTarget) -
     assert "hello err" in text
     assert offset == Path(run.handle["log"]).stat().st_size
     assert target.logs(run, offset) == ("", offset)
-    assert set(run.handle) == {"pid", "pgid", "workspace", "log", "exit_file"}
+    assert set(run.handle) == {"pid", "pgid", "workspace", "log", "exit_file", "host"}
 
 
 def test_nonzero_exit_is_failed_with_its_code(target: LocalProcessTarget) -> None:

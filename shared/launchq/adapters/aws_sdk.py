@@ -256,19 +256,21 @@ def sigv4_headers(
     region: str,
     method: str,
     url: str,
-    params: Mapping[str, str],
+    params: Mapping[str, str] | list[tuple[str, str]],
     headers: Mapping[str, str],
     body: bytes,
 ) -> dict[str, str]:
     """The SigV4 headers (``Authorization``, ``X-Amz-Date``, ``X-Amz-Security-Token``) of a request.
 
-    ``params`` are the decoded query pairs (the SDK encodes them canonically); the frozen
+    ``params`` are the decoded query pairs, a list when a key repeats (the SDK encodes and sorts
+    them canonically; a dict would sign only a repeated key's last value); the frozen
     credentials are asked for on every call, so temporary ones are refreshed before they expire.
     """
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
-    signed = AWSRequest(method=method, url=url, params=dict(params), headers=dict(headers), data=body)
+    pairs: Any = params if isinstance(params, list) else dict(params)  # stubs: Mapping; botocore: pairs too
+    signed = AWSRequest(method=method, url=url, params=pairs, headers=dict(headers), data=body)
     SigV4Auth(credentials.get_frozen_credentials(), service, region).add_auth(signed)
     return {name: signed.headers[name] for name in SIGNATURE_HEADERS if name in signed.headers}
 

@@ -99,6 +99,7 @@ def build_aws(settings: AwsSettings) -> Services:
         registry=registry,
         code_store=code_store,
         build_dir=BUILD_DIR,
+        control_plane=True,  # agents queues are left to agents over HTTP
     )
     return build_services(ctx, runs=IdempotentRunService(ctx, settings.table_name))
 

@@ -78,7 +78,7 @@ class AwsSigV4(httpx.Auth):
             region=self.region,
             method=request.method,
             url=str(request.url.copy_with(query=None)),
-            params=dict(request.url.params.multi_items()),
+            params=request.url.params.multi_items(),  # a repeated key keeps every value
             headers={k: v for k, v in request.headers.items() if k.lower() not in _UNSIGNED},
             body=request.content,
         )

@@ -153,8 +153,27 @@ def serve(
     _load("launchq.local.server").serve(host=host, port=port, data_dir=data_dir, config_path=config)
 
 
+def _control_plane(ctx: typer.Context, url: str | None, api_key: str | None) -> Any:
+    """The control plane ``launchq agent --url`` pulls from (None: the local store), with the
+    top-level ``--auth``/``--profile`` (SigV4) or a Bearer ``--api-key``. ``launchq --url X
+    agent`` counts too; the top-level default URL does not, so a bare ``agent`` stays local."""
+    root = ctx.parent
+    source = root.get_parameter_source("url") if root is not None else None
+    if url is None and root is not None and getattr(source, "name", "") == "COMMANDLINE":
+        url = root.params["url"]  # (typer's vendored click: its ParameterSource matched by name)
+    if url is None:
+        if api_key:
+            raise CliError("--api-key: only used with --url (an agent on its own store needs no key)")
+        return None
+    state = ctx.find_object(opt.AppState) or opt.AppState()
+    remote = _load("launchq.remote.wiring")
+    auth = _load("launchq.remote.client").agent_auth(url, api_key, state.auth, state.profile)
+    return remote.ControlPlane(url=url, auth=auth)
+
+
 @app.command()
 def agent(
+    ctx: typer.Context,
     queue: Annotated[
         list[str] | None, typer.Option("--queue", "-q", help="Queue to work on (repeat for several).")
     ] = None,
@@ -165,14 +184,36 @@ def agent(
         Path | None, typer.Option("--config", "-c", help="Agent config: launch-config.yaml.")
     ] = None,
     data_dir: DataDir = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="LAUNCHQ_URL",
+            help="Pull runs from the launchq control plane at this URL [default: the local store].",
+        ),
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="LAUNCHQ_API_KEY",
+            help="API key sent as 'Authorization: Bearer' (https://, or http:// to this machine only).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run a local agent that takes runs off queues and starts them, like `wandb launch-agent`."""
+    """Run an agent that takes runs off queues and starts them, like `wandb launch-agent`."""
     if config is not None and not config.is_file():
         raise CliError(f"-c/--config: cannot read {str(config)!r}: no such file")
     if max_jobs is not None and (max_jobs == 0 or max_jobs < -1):
         raise CliError("-j/--max-jobs: must be -1 (no limit) or at least 1")
+    remote = _control_plane(ctx, url, api_key)
     _load("launchq.local.agent").run_agent(
-        queues=list(queue or []), max_jobs=max_jobs, config_path=config, data_dir=data_dir
+        queues=list(queue or []),
+        max_jobs=max_jobs,
+        config_path=config,
+        data_dir=data_dir,
+        **({"control_plane": remote} if remote is not None else {}),  # a local agent: as before
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -44,12 +45,30 @@ TemplateVariables = Annotated[
 ]
 
 
+class DispatchChoice(StrEnum):
+    """``Queue.dispatch``: who takes the queue's runs."""
+
+    SERVER = "server"
+    AGENTS = "agents"
+
+
+Dispatch = Annotated[
+    DispatchChoice | None,
+    typer.Option(
+        "--dispatch",
+        help="server: the control plane launches the runs; agents: only agents pulling over HTTP "
+        "(launchq agent --url) take them, e.g. on a GPU machine the control plane cannot reach.",
+    ),
+]
+
+
 def _settings(
     config: str | None,
     max_jobs: int | None,
     prioritization: bool | None,
     allow_overrides: bool | None,
     template_variables: str | None,
+    dispatch: DispatchChoice | None = None,
 ) -> dict[str, Any]:
     """Only the settings given on the command line; the server's defaults fill the rest."""
     body: dict[str, Any] = {}
@@ -63,6 +82,8 @@ def _settings(
         body["prioritization"] = prioritization
     if allow_overrides is not None:
         body["allow_overrides"] = allow_overrides
+    if dispatch is not None:
+        body["dispatch"] = dispatch.value
     return body
 
 
@@ -82,12 +103,13 @@ def create_queue(
     prioritization: Prioritization = None,
     allow_overrides: AllowOverrides = None,
     template_variables: TemplateVariables = None,
+    dispatch: Dispatch = None,
 ) -> None:
     """Create a queue that sends its runs to one resource."""
     body = {
         "name": name,
         "resource": resource,
-        **_settings(config, max_jobs, prioritization, allow_overrides, template_variables),
+        **_settings(config, max_jobs, prioritization, allow_overrides, template_variables, dispatch),
     }
     with client_from(ctx) as client:
         queue = client.create_queue(body)
@@ -105,9 +127,10 @@ def update_queue(
     prioritization: Prioritization = None,
     allow_overrides: AllowOverrides = None,
     template_variables: TemplateVariables = None,
+    dispatch: Dispatch = None,
 ) -> None:
     """Change some settings of a queue; the ones not given stay as they are."""
-    changes = _settings(config, max_jobs, prioritization, allow_overrides, template_variables)
+    changes = _settings(config, max_jobs, prioritization, allow_overrides, template_variables, dispatch)
     if resource is not None:
         changes["resource"] = resource
     if not changes:

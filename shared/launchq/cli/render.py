@@ -86,6 +86,7 @@ def print_queue(queue: JsonObject) -> None:
                 ("name", queue.get("name")),
                 ("entity", queue.get("entity")),
                 ("resource", queue.get("resource")),
+                ("dispatch", queue.get("dispatch")),
                 ("max_jobs", _max_jobs(queue.get("max_jobs"))),
                 ("prioritization", queue.get("prioritization")),
                 ("allow_overrides", queue.get("allow_overrides")),

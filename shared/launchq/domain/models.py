@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -35,6 +35,9 @@ from launchq.domain.wandb_types import WandbInt
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, '_', '.', '-'")]
 JsonObject = dict[str, Any]
+QueueDispatch = Literal["server", "agents"]
+"""Who takes a queue's runs: the control plane's own dispatcher (``server``), or only agents
+pulling over HTTP (``agents``: ``launchq agent --url``, e.g. a GPU machine behind a firewall)."""
 # W&B's entity (team or user) of a queue created without one, unless the deployment sets its
 # own (ServiceSettings.entity, from LAUNCHQ_ENTITY on AWS); its runs' WANDB_ENTITY.
 DEFAULT_ENTITY = "local"
@@ -82,6 +85,11 @@ class QueueSettings(BaseModel):
     max_jobs: WandbInt = Field(default=1, ge=-1, description="concurrent runs; -1 = unlimited")
     allow_overrides: bool = Field(default=True, description="runs may deep-merge resource_args")
     entity: str = DEFAULT_ENTITY
+    dispatch: QueueDispatch = Field(
+        default="server",
+        description="server: the control plane launches the runs; agents: only agents pulling "
+        "over HTTP (launchq agent --url) take them",
+    )
 
     @field_validator("max_jobs")
     @classmethod

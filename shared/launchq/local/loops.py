@@ -22,6 +22,7 @@ from launchq.bootstrap import Services
 from launchq.domain.states import RunState
 from launchq.errors import LaunchqError
 from launchq.ports import BuildNotice, BuildState
+from launchq.service.dispatcher import serves
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,12 @@ class Loops:
         return run
 
     def _watched(self, rung: set[str]) -> list[str]:
-        names = [q.name for q in self.services.queues.all()] if not rung else sorted(rung - {""})
+        """The queues to dispatch (the rung ones, else all) and to count against ``max_jobs``.
+        Agents queues are not a control plane's: the dispatcher passes over them when rung."""
+        if rung:
+            names = sorted(rung - {""})
+        else:
+            names = [q.name for q in self.services.queues.all() if serves(self.services.ctx, q)]
         return [n for n in names if self.queues is None or n in self.queues]
 
     def _dispatch_loop(self) -> None:

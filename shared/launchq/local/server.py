@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -67,6 +68,19 @@ def _raise_stopped(signum: int, frame: FrameType | None) -> None:
     raise _Stopped(signal.Signals(signum).name)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also runs ``on_exit`` when told to stop (Ctrl-C, SIGTERM),
+    before its graceful shutdown waits for the requests in progress."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+
 def _run(server: uvicorn.Server) -> None:
     """Run uvicorn until Ctrl-C / SIGTERM, then return normally.
 
@@ -108,6 +122,7 @@ def serve(
     loops.start()
     log.info("launchq serving on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir)
     try:
-        _run(uvicorn.Server(server_config(services, settings.host, settings.port)))
+        # agents' long polls answer at once, so the graceful shutdown is not spent waiting on them
+        _run(_Server(server_config(services, settings.host, settings.port), doorbell.release_listeners))
     finally:
         loops.stop()

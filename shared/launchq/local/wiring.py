@@ -17,6 +17,7 @@ from launchq.bootstrap import Services, build_services
 from launchq.domain.launch_config import LaunchConfig
 from launchq.local.build_wiring import builder_for, cloud_targets, registry_for
 from launchq.local.settings import LocalSettings
+from launchq.ports import RunStore
 from launchq.service.context import Context, ServiceSettings
 from launchq.service.queues import QueueCreate
 from launchq.service.targets import TargetCatalog
@@ -24,9 +25,15 @@ from launchq.validation import invalid_input
 
 
 def build_local(
-    settings: LocalSettings, doorbell: InProcessDoorbell | None = None, config: LaunchConfig | None = None
+    settings: LocalSettings,
+    doorbell: InProcessDoorbell | None = None,
+    config: LaunchConfig | None = None,
+    store: RunStore | None = None,
 ) -> Services:
-    """Raises InvalidInput when ``config`` asks for what this machine cannot do."""
+    """Raises InvalidInput when ``config`` asks for what this machine cannot do.
+
+    ``store``: where runs live; the SQLite file in the data directory unless an agent
+    pulls from a control plane (``launchq.remote.wiring``)."""
     config = config or LaunchConfig()
     service = service_settings(settings, config)  # refused before anything is created
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -38,9 +45,10 @@ def build_local(
         else []
     )
     targets = {t.resource: t for t in [local, *cloud_targets(config), *kube]}
+    doorbell = doorbell or InProcessDoorbell()
     ctx = Context(
-        store=SqliteRunStore(settings.db_path),
-        doorbell=doorbell or InProcessDoorbell(),
+        store=store or SqliteRunStore(settings.db_path),
+        doorbell=doorbell,
         targets=TargetCatalog(targets),
         builder=builder_for(config, registry, settings.data_dir / "builds"),
         trigger=ReconcilerOnlyTrigger(),  # nothing outside this process fires schedules
@@ -48,8 +56,10 @@ def build_local(
         registry=registry,
         code_store=LocalCodeStore(settings.data_dir / "code"),
         build_dir=settings.data_dir / "build-contexts",
+        # owning the store, it leaves agents queues to agents over HTTP; an agent serves them
+        control_plane=store is None,
     )
-    return build_services(ctx)
+    return build_services(ctx, rings=doorbell)  # agents' long polls hear this doorbell
 
 
 def service_settings(settings: LocalSettings, config: LaunchConfig) -> ServiceSettings:

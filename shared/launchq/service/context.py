@@ -71,3 +71,7 @@ class Context:
     registry: Registry | None = None
     code_store: CodeStore | None = None
     build_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "launchq-builds")
+    # True in a process that owns the store (launchq serve, the Lambda functions): its
+    # dispatcher and reconciler leave the runs of ``dispatch: agents`` queues to the agents
+    # pulling over HTTP (``launchq.service.dispatcher.serves``). An agent serves them.
+    control_plane: bool = False

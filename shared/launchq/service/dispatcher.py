@@ -11,7 +11,7 @@ import logging
 from datetime import timedelta
 
 from launchq.config.resolve import MacroValues, substitute_macros
-from launchq.domain.models import Run, RunUpdate
+from launchq.domain.models import Queue, Run, RunUpdate
 from launchq.domain.states import RunState
 from launchq.errors import InvalidInput, LaunchFailed, NotFound, StaleWrite
 from launchq.ports import Target
@@ -34,6 +34,17 @@ def macro_values(run: Run, image_uri: str) -> MacroValues:
     )
 
 
+def serves(ctx: Context, queue: Queue) -> bool:
+    """Whether this process's dispatcher and reconciler take care of ``queue``'s runs.
+
+    A control plane (``Context.control_plane``) leaves the runs of ``dispatch: agents``
+    queues to the agents that pull them over HTTP: it may have no target for their
+    resource, and their jobs run on machines it cannot reach. It still expires their
+    claims (a dead agent's runs go back in line) and fires their schedules.
+    """
+    return not (ctx.control_plane and queue.dispatch == "agents")
+
+
 class Dispatcher:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -44,6 +55,8 @@ class Dispatcher:
         """Claim and launch runs of ``queue`` until it has no free slot, no queued run, or
         ``limit`` launches were made. Returns the runs it handled (in their new states)."""
         handled: list[Run] = []
+        if self._left_to_agents(queue):
+            return handled
         target: Target | None = None  # the queue's, looked up once per pass
         while limit is None or len(handled) < limit:
             now = self.ctx.clock()
@@ -82,6 +95,15 @@ class Dispatcher:
             return run if built is None else self._submit(run, target, built)
         except (LaunchFailed, InvalidInput) as exc:
             return self._dead_letter(run, str(exc))
+
+    def _left_to_agents(self, queue: str) -> bool:
+        """A control plane never claims from an agents queue (nor from one that is gone)."""
+        if not self.ctx.control_plane:
+            return False  # an agent claims only from queues it was given
+        try:
+            return not serves(self.ctx, self.ctx.store.get_queue(queue))
+        except NotFound:
+            return True
 
     def _target(self, run: Run) -> Target:
         return self.ctx.targets.get(self.ctx.store.get_queue(run.queue).resource)

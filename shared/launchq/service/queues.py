@@ -8,13 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from launchq.config.queue_check import config_is_to_blame, free_text_names, stand_in_values
 from launchq.config.resolve import check_queue_settings, parse_config_text, render, unwrap_resource
-from launchq.domain.models import BoundedJsonObject, Name, Queue, QueueSettings, RunSpec
+from launchq.domain.models import BoundedJsonObject, Name, Queue, QueueDispatch, QueueSettings, RunSpec
 from launchq.domain.template_vars import TemplateVariable
 from launchq.domain.wandb_types import WandbInt
 from launchq.errors import InvalidInput
 from launchq.ports import Target
 from launchq.service.builds import PENDING_IMAGE, split_build_options
 from launchq.service.context import Context
+from launchq.service.targets import KNOWN_RESOURCES, TargetCatalog
 
 # What the target is asked to accept alongside the config: a run that brings everything else.
 _STAND_IN_RUN = RunSpec(entry_point=["launchq-config-check"], docker_image=PENDING_IMAGE)
@@ -46,8 +47,31 @@ class QueuePatch(BaseModel):
     prioritization: bool | None = None
     max_jobs: WandbInt | None = Field(default=None, ge=-1)
     allow_overrides: bool | None = None
+    dispatch: QueueDispatch | None = None
 
     _parse_config = field_validator("config", mode="before")(_config_object)
+
+
+def queue_target(targets: TargetCatalog, settings: QueueSettings) -> Target | None:
+    """The target the control plane launches the queue's runs on; None for ``dispatch: agents``.
+
+    An agents queue's runs are launched by agents on their own machines, with their own
+    targets, kubeconfig, registry and files: the control plane's target (if it has one for
+    the resource) is not theirs, so it is not asked about the queue's config or runs (a
+    local-process run's ``uri`` names a directory on the agent's machine, not here). Its
+    resource must still be one launchq knows. Raises InvalidInput (field ``resource``) for an
+    unknown resource, or one this deployment has no target for on a ``server`` queue.
+    """
+    if settings.dispatch == "agents" and settings.resource in KNOWN_RESOURCES:
+        return None
+    try:
+        return targets.get(settings.resource)
+    except InvalidInput as exc:
+        if settings.resource not in KNOWN_RESOURCES:
+            raise
+        raise InvalidInput(
+            f"{exc.detail}; set dispatch: agents to serve it from agents", field="resource"
+        ) from None
 
 
 def check_config_fits_target(settings: QueueSettings, target: Target) -> None:
@@ -78,9 +102,10 @@ class QueueService:
         self.ctx = ctx
 
     def create(self, body: QueueCreate) -> Queue:
-        target = self.ctx.targets.get(body.resource)
+        target = queue_target(self.ctx.targets, body)
         check_queue_settings(body)
-        check_config_fits_target(body, target)
+        if target is not None:
+            check_config_fits_target(body, target)
         entity = body.entity if "entity" in body.model_fields_set else self.ctx.settings.entity
         queue = Queue(**{**body.model_dump(), "entity": entity}, created_at=self.ctx.clock())
         self.ctx.store.create_queue(queue)
@@ -107,9 +132,10 @@ class QueueService:
         merged = QueueSettings.model_validate(
             {**current.model_dump(include=set(QueueSettings.model_fields)), **changes}
         )
-        target = self.ctx.targets.get(merged.resource)
+        target = queue_target(self.ctx.targets, merged)
         check_queue_settings(merged)
-        check_config_fits_target(merged, target)
+        if target is not None:
+            check_config_fits_target(merged, target)
         updated = self.ctx.store.update_queue(current.model_copy(update=merged.__dict__))
         self.ctx.doorbell.ring(name)  # a raised max_jobs may free slots
         return updated

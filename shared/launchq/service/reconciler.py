@@ -15,6 +15,11 @@ moves and is the attempt number a target uses to keep a resubmitted job apart fr
 one taken away. The ``max_preemptions``-th preemption fails the run instead ("preempted N
 times"): a job that can never hold its place must not loop for ever.
 
+Agents: on a control plane (``Context.control_plane``) the runs of ``dispatch: agents``
+queues are their agents' to poll, build and settle; it only expires their claims (a dead
+agent's unlaunched runs go back in line). Anywhere, a job the target does not see
+(``Target.sees``: another host's local process) is left to the process that sees it.
+
 Start timeout: a run ``starting`` too long is dead-lettered (a launch that never took
 hold: worth a replay), except when the target says the scheduler cannot place it
 (``TargetStatus.unschedulable``): that is ``failed`` with the scheduler's words, as a
@@ -31,7 +36,7 @@ from launchq.domain.states import RunState
 from launchq.errors import LaunchqError
 from launchq.ports import Target, TargetStatus
 from launchq.service.context import Context
-from launchq.service.dispatcher import Dispatcher
+from launchq.service.dispatcher import Dispatcher, serves
 from launchq.service.schedules import ScheduleService
 from launchq.service.transitions import Transitions
 
@@ -62,6 +67,8 @@ class Reconciler:
         the ring that should have started it was lost. A spare ring costs one empty claim."""
         store = self.ctx.store
         for queue in store.list_queues():
+            if not serves(self.ctx, queue):
+                continue  # agents ask for work themselves (POST /agents/wait)
             try:
                 if store.count_queued(queue.name) and queue.has_free_slot(store.count_active(queue.name)):
                     self.ctx.doorbell.ring(queue.name)
@@ -84,7 +91,8 @@ class Reconciler:
         for run in self.ctx.store.list_runs(states=[RunState.BUILDING], limit=10_000):
             try:
                 if run.build_id:
-                    self.dispatcher.resume(run)
+                    if self._serves(run):  # an agent's build is followed by that agent
+                        self.dispatcher.resume(run)
                 elif self.ctx.clock() - run.updated_at > limit:
                     self.moves.settle(  # not retried: a write meanwhile is progress
                         run,
@@ -111,10 +119,17 @@ class Reconciler:
                 log.warning("could not requeue preempted run %s: %s", run.id, exc)
 
     def poll(self, run: Run) -> Run:
-        """Apply the target's view of one live run."""
+        """Apply the target's view of one live run.
+
+        A run whose job this process cannot reach is left as it is, to a process that can:
+        on a control plane the runs of agents queues, and anywhere a job the target does not
+        see (another host's local process). A stop before launch asks no target: settled here.
+        """
         if run.state == RunState.STOPPING:
             return self._poll_stopping(run)
-        target = self._target(run)
+        target = self._reachable_target(run)
+        if target is None:
+            return run
         status = target.status(run)
         if status.state in _ENDED or status.state in ("stopped", "lost"):
             return self._ended(run, status)
@@ -124,8 +139,16 @@ class Reconciler:
             return self._move(run, RunState.RUNNING, status.detail or "job is running")
         return self._starting(run, status, target) if status.state == "starting" else run
 
-    def _target(self, run: Run) -> Target:
-        return self.ctx.targets.get(self.ctx.store.get_queue(run.queue).resource)
+    def _serves(self, run: Run) -> bool:
+        return not self.ctx.control_plane or serves(self.ctx, self.ctx.store.get_queue(run.queue))
+
+    def _reachable_target(self, run: Run) -> Target | None:
+        """The run's target when this process serves its queue and the target sees its job."""
+        queue = self.ctx.store.get_queue(run.queue)
+        if not serves(self.ctx, queue):
+            return None
+        target = self.ctx.targets.get(queue.resource)
+        return target if target.sees(run) else None
 
     def _starting(self, run: Run, status: TargetStatus, target: Target) -> Run:
         """A job not started past the start timeout is stopped and dead-lettered; failed when
@@ -168,7 +191,9 @@ class Reconciler:
     def _poll_stopping(self, run: Run) -> Run:
         if run.started_at is None:
             return self._move(run, RunState.STOPPED, "stopped before it was launched")
-        target = self._target(run)
+        target = self._reachable_target(run)
+        if target is None:
+            return run
         status = target.status(run)
         if status.state in ("running", "starting"):
             target.stop(run)  # idempotent: makes sure a stop survives a restart of the server

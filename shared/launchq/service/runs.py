@@ -12,8 +12,10 @@ from launchq.domain.models import Run, RunEvent, RunSpec
 from launchq.domain.priority import Priority
 from launchq.domain.states import ACTIVE, RunState
 from launchq.errors import Conflict, InvalidInput, StaleWrite
+from launchq.ports import LogTail
 from launchq.service.builds import BuildService, split_build_options
 from launchq.service.context import Context
+from launchq.service.queues import queue_target
 from launchq.service.transitions import Transitions
 
 LogSource = Literal["job", "build"]
@@ -27,6 +29,23 @@ def request_hash(queue: str, spec: RunSpec) -> str:
     """Fingerprint of an enqueue request, to tell a retry from a reused idempotency key."""
     body = f"{queue}\n{spec.model_dump_json(exclude_unset=False)}"
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def shipped_log(tail: LogTail | None, offset: int) -> tuple[str, int]:
+    """``Target.logs`` over the tail an agent shipped: the log from ``offset`` on, and the
+    offset to ask for next (``tail.end``). Only the tail is kept: a reader from before it
+    gets the whole tail, after a line saying how much is gone. A tail may hold a gap marker
+    (a chunk the agent could not ship) that is not as long as the gap: offsets into it are
+    counted from its end, so reading from 0, or following from ``next_offset``, is exact;
+    a reader starting elsewhere in such a tail may be off by the marker's length."""
+    if tail is None or offset >= tail.end:
+        return "", offset
+    skip = len(tail.text) - (tail.end - offset)  # characters of the tail before ``offset``
+    if offset > 0 and skip >= 0:
+        return tail.text[skip:], tail.end
+    lost = tail.end - len(tail.text) - offset
+    gone = f"[... {lost} earlier characters not kept ...]\n" if lost > 0 else ""
+    return gone + tail.text, tail.end
 
 
 def new_run_id() -> str:
@@ -53,7 +72,7 @@ class RunService:
             raise InvalidInput(
                 f"queue {queue.name!r} does not allow prioritization; leave priority unset", field="priority"
             )
-        target = self.ctx.targets.get(queue.resource)
+        target = queue_target(self.ctx.targets, queue)  # None: an agent's target checks at launch
         resolved, build = split_build_options(queue.resource, resolve_resource_args(queue, spec))
         now = self.ctx.clock()
         run = Run(
@@ -69,7 +88,8 @@ class RunService:
             created_at=now,
             updated_at=now,
         )
-        target.validate(self.builds.check(target, spec, run), resolved)
+        if target is not None:
+            target.validate(self.builds.check(target, spec, run), resolved)
         return run
 
     def enqueue(self, queue_name: str, spec: RunSpec, idempotency_key: str | None = None) -> tuple[Run, bool]:
@@ -114,8 +134,11 @@ class RunService:
             return run, text, next_offset
         if run.started_at is None:
             return run, "", offset
-        queue = self.ctx.store.get_queue(run.queue)
-        text, next_offset = self.ctx.targets.get(queue.resource).logs(run, offset)
+        target = queue_target(self.ctx.targets, self.ctx.store.get_queue(run.queue))
+        if target is None:  # an agent's job: what the agent shipped
+            text, next_offset = shipped_log(self.ctx.store.log_tail(run.id), offset)
+        else:
+            text, next_offset = target.logs(run, offset)
         return run, text, next_offset
 
     def stop(self, run_id: str, reason: str = "stop requested") -> Run:
@@ -135,7 +158,12 @@ class RunService:
             except StaleWrite:
                 continue
             if moved.state == RunState.STOPPING and moved.handle:
-                queue = self.ctx.store.get_queue(moved.queue)
-                self.ctx.targets.get(queue.resource).stop(moved)
+                self._stop_job(moved)
             return moved
         raise Conflict(f"run {run_id} kept changing state; try again", field="state")
+
+    def _stop_job(self, run: Run) -> None:
+        """Tell the run's job to stop; an agents queue's job is stopped by its agent's reconciler."""
+        target = queue_target(self.ctx.targets, self.ctx.store.get_queue(run.queue))
+        if target is not None:
+            target.stop(run)

@@ -32,7 +32,14 @@ class Transitions:
         self.ctx = ctx
 
     def move(
-        self, run: Run, to: RunState, reason: str, update: RunUpdate | None = None, *, retry: bool = False
+        self,
+        run: Run,
+        to: RunState,
+        reason: str,
+        update: RunUpdate | None = None,
+        *,
+        retry: bool = False,
+        exact: bool = False,
     ) -> Run:
         """Move ``run`` from the state it is in to ``to``, and ring its queue's doorbell when
         that frees a slot or puts the run back in line. Returns the moved run.
@@ -43,16 +50,19 @@ class Transitions:
         Never for moves whose precondition is more than the state (a claim's lease, a build
         that stopped making progress): those must see the StaleWrite.
 
+        ``exact``: the run must also still be at ``run.version`` (an agent's report: a run
+        its lease lost and another agent now holds is not its to move).
+
         Raises NotFound; Conflict (the state machine forbids the move); StaleWrite (the
         run moved on); BackendUnavailable (store or doorbell; the move may have been stored).
         """
         for _ in range(STALE_ATTEMPTS - 1 if retry else 0):
             try:
-                return self._write(run, to, reason, update)
+                return self._write(run, to, reason, update, exact)
             except StaleWrite:
                 if self.ctx.store.get_run(run.id).state is not run.state:
                     raise  # the move's precondition is gone: not ours to redo
-        return self._write(run, to, reason, update)
+        return self._write(run, to, reason, update, exact)
 
     def settle(
         self, run: Run, to: RunState, reason: str, update: RunUpdate | None = None, *, retry: bool = False
@@ -64,8 +74,14 @@ class Transitions:
         except StaleWrite:
             return self.ctx.store.get_run(run.id)
 
-    def _write(self, run: Run, to: RunState, reason: str, update: RunUpdate | None) -> Run:
-        moved = self.ctx.store.transition(run.id, run.state, to, reason, self.ctx.clock(), update)
+    def _write(
+        self, run: Run, to: RunState, reason: str, update: RunUpdate | None, exact: bool = False
+    ) -> Run:
+        store, now = self.ctx.store, self.ctx.clock()
+        if exact:
+            moved = store.transition(run.id, run.state, to, reason, now, update, expected_version=run.version)
+        else:
+            moved = store.transition(run.id, run.state, to, reason, now, update)
         if wakes_dispatcher(run.state, to):
             self.ctx.doorbell.ring(run.queue)
         return moved

@@ -23,6 +23,34 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
+{{/* The launchq control plane the agent pulls its runs from (`launchq agent --url`): baseUrl,
+unless it is empty or W&B's own API (W&B's values files carry https://api.wandb.ai, which serves
+no launchq queues: the agent then keeps its own store, as without baseUrl). Stops the render
+where the CLI would refuse to start, so that a bad value is a failed install, not a crash loop. */}}
+{{- define "launchq-agent.controlPlane" -}}
+{{- $url := .Values.baseUrl | default "" | trim -}}
+{{- if $url -}}
+{{- $parsed := urlParse $url -}}
+{{- $host := $parsed.hostname | lower -}}
+{{- if not (regexMatch "(^|\\.)wandb\\.(ai|io)$" $host) -}}
+{{- if $parsed.userinfo -}}
+{{- fail "baseUrl: credentials in the URL would be a plain value in the Deployment: put the key in agent.apiKey" -}}
+{{- end -}}
+{{- $loopback := or (eq $host "localhost") (hasSuffix ".localhost" $host) (eq $host "::1") (hasPrefix "127." $host) -}}
+{{- if and (eq $parsed.scheme "http") (not $loopback) (.Values.agent.apiKey | default "" | trim) -}}
+{{- fail (printf "baseUrl: agent.apiKey is sent only over https (plain http only to a loopback host), not to %s" $url) -}}
+{{- end -}}
+{{- $url -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The variable agent.apiKey reaches the agent as: the control plane's bearer token when
+baseUrl names one, else W&B's name for it (kept as before; unused by launchq's own store). */}}
+{{- define "launchq-agent.apiKeyEnv" -}}
+{{- if include "launchq-agent.controlPlane" . }}LAUNCHQ_API_KEY{{ else }}WANDB_API_KEY{{ end -}}
+{{- end -}}
+
 {{/* Every namespace the agent launches into, its own first, each once (as JSON: fromJsonArray). */}}
 {{- define "launchq-agent.targetNamespaces" -}}
 {{- prepend (.Values.additionalTargetNamespaces | default list) (include "launchq-agent.namespace" .) | uniq | toJson -}}
@@ -87,6 +115,8 @@ or one the chart sets itself (Kubernetes would silently keep the last one). */}}
 {{- range list "HOME" "PYTHONDONTWRITEBYTECODE" "LAUNCHQ_DATA_DIR" "LAUNCHQ_START_TIMEOUT_SECONDS" "WANDB_API_KEY" "AZURE_STORAGE_ACCESS_KEY" "GIT_CONFIG_COUNT" "GIT_CONFIG_KEY_0" "GIT_CONFIG_VALUE_0" "SSL_CERT_FILE" "REQUESTS_CA_BUNDLE" "AWS_CA_BUNDLE" "GIT_SSL_CAINFO" -}}
 {{- $_ := set $seen . "the chart" -}}
 {{- end -}}
+{{- $_ := set $seen "LAUNCHQ_URL" "the chart (baseUrl)" -}}
+{{- $_ := set $seen "LAUNCHQ_API_KEY" "the chart (agent.apiKey)" -}}
 {{- range $key := list "additionalEnvVars" "additionalSecretEnvVars" -}}
 {{- range include "launchq-agent.envPairs" (get $.Values $key | default list) | fromJsonArray -}}
 {{- if hasKey $seen .name -}}

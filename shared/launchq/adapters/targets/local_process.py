@@ -27,6 +27,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from launchq.adapters.targets.local_exits import ExitWatcher
+from launchq.adapters.targets.local_process_host import HOST_KEY, host_id
 from launchq.adapters.targets.local_supervisor import supervisor_argv, write_exit_code
 from launchq.build.workspace import (
     DEFAULT_CLONE_TIMEOUT,
@@ -185,6 +187,7 @@ class LocalProcessTarget(Target):
         if not run.spec.entry_point:
             raise LaunchFailed("no entry point to run")
         run_dir.mkdir(parents=True, exist_ok=True)
+        host = self.host  # before the job starts: a job must never run without its host
         workspace, log, exit_file = run_dir / "workspace", run_dir / "output.log", run_dir / "exit_code"
         for stale in (exit_file, run_dir / "stop_requested"):
             stale.unlink(missing_ok=True)
@@ -218,7 +221,17 @@ class LocalProcessTarget(Target):
             "workspace": str(workspace),
             "log": str(log),
             "exit_file": str(exit_file),
+            HOST_KEY: host,
         }
+
+    @cached_property
+    def host(self) -> str:
+        """The id of this machine and data directory (``local_process_host``), made once."""
+        return host_id(self.data_dir)
+
+    def sees(self, run: Run) -> bool:
+        """Only jobs of this host; a run without a host key (from before hosts) is seen."""
+        return run.handle.get(HOST_KEY, self.host) == self.host
 
     def status(self, run: Run) -> TargetStatus:
         self._reap()
