@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from launchq.code_store_port import CodeStore
+from launchq.domain.jobs import Job, JobSpec
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, RunUpdate, Schedule
 from launchq.domain.states import RunState
 from launchq.port_values import (
@@ -179,6 +180,33 @@ class RunStore(ABC):
     @abstractmethod
     def events(self, run_id: str) -> list[RunEvent]:
         """Oldest first. Raises NotFound, BackendUnavailable."""
+
+    # -- launch jobs --------------------------------------------------------------------
+    @abstractmethod
+    def add_job_version(self, spec: JobSpec, now: datetime) -> Job:
+        """Store ``spec`` as the next version of its name (1 for a new name), created ``now``.
+
+        Atomic: two creates of one name racing get distinct, consecutive versions, and a
+        stored version is never changed. Raises BackendUnavailable.
+        """
+
+    @abstractmethod
+    def get_job(self, name: str, version: int | None = None) -> Job:
+        """Version ``version`` of job ``name``; None: its latest (highest) version.
+
+        Raises NotFound (field ``job``) for an unknown name or version; BackendUnavailable.
+        """
+
+    @abstractmethod
+    def list_jobs(self) -> list[Job]:
+        """The latest version of every job, by name. Raises BackendUnavailable."""
+
+    @abstractmethod
+    def list_job_versions(self, name: str) -> list[Job]:
+        """Every version of job ``name``, newest first.
+
+        Raises NotFound (field ``job``) for an unknown name; BackendUnavailable.
+        """
 
     # -- schedules ----------------------------------------------------------------------
     @abstractmethod

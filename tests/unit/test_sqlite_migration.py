@@ -105,12 +105,14 @@ def write_v1_database(path: Path) -> dict[str, tuple[Run, list[RunEvent]]]:
 
 
 def assert_todays_layout(path: Path) -> None:
-    """Version 4's tables, indexes and triggers, and nothing of the older layouts."""
+    """Today's tables, indexes and triggers (version 4's, and version 5's jobs), and nothing
+    of the older layouts."""
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
-    assert {"runs_queued", "runs_slots", "runs_enqueued", "runs_moved", "run_history", "run_logs"} <= names
+    today = {"runs_queued", "runs_slots", "runs_enqueued", "runs_moved", "run_history", "run_logs", "jobs"}
+    assert today <= names
     assert not {"events", "runs_line", "run_events", "runs_active", "counters", "runs_v3"} & names
 
 

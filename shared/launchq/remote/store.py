@@ -13,8 +13,8 @@ claimed again by someone else must not hand this agent the newer version. Once a
 left those states (its job submitted), the latest version seen is used, since what moves it
 then (a job's end, a stop) depends on its state alone.
 
-What an agent never needs (creating queues, enqueueing, schedules, places in line, saving
-log tails) raises ``NotForAgents``. ``list_queues`` returns the agent's own queues, and
+What an agent never needs (creating queues, enqueueing, jobs, schedules, places in line,
+saving log tails) raises ``NotForAgents``. ``list_queues`` returns the agent's own queues, and
 ``list_schedules`` none: the control plane fires schedules, not its agents.
 """
 
@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
+from launchq.domain.jobs import Job, JobSpec
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import TERMINAL, RunState
 from launchq.errors import LaunchqError, NotFound, StaleWrite
@@ -242,6 +243,19 @@ class RemoteRunStore(RunStore):
 
     def log_tail(self, run_id: str) -> LogTail | None:
         raise NotForAgents("shipped logs are read from the control plane (launchq runs logs)")
+
+    # -- launch jobs: resolved by the control plane at enqueue -----------------------------
+    def add_job_version(self, spec: JobSpec, now: datetime) -> Job:
+        raise NotForAgents("jobs are created on the control plane (launchq job create)")
+
+    def get_job(self, name: str, version: int | None = None) -> Job:
+        raise NotForAgents("jobs live on the control plane (launchq job describe)")
+
+    def list_jobs(self) -> list[Job]:
+        raise NotForAgents("jobs live on the control plane (launchq job list)")
+
+    def list_job_versions(self, name: str) -> list[Job]:
+        raise NotForAgents("jobs live on the control plane (launchq job describe)")
 
     # -- schedules ------------------------------------------------------------------------
     def list_schedules(self) -> list[Schedule]:

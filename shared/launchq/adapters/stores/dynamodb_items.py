@@ -14,6 +14,7 @@ idempotency key (-> run id)   ``QUEUE#<queue>``      ``IDEM#<key>``
 run (+ its events)            ``RUN#<id>``           ``RUN``
 its shipped log tail          ``RUN#<id>``           ``LOG`` (see ``dynamodb_agents``)
 schedule                      ``SCHEDULES``          ``<name>``
+launch job: head, version     ``JOBS``, ``JOB#<n>``  ``<name>``, ``V#<version>`` (``dynamodb_jobs``)
 ============================  =====================  ================================
 
 A run is one item, and one run's life is about one item write per step. Its events are

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from launchq.adapters.stores import common
+from launchq.domain.jobs import Job, JobSpec, stored_version, unknown_job
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import RunState
 from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
@@ -33,6 +34,7 @@ class MemoryRunStore(RunStore):
         self._events: dict[str, list[RunEvent]] = {}
         self._log_tails: dict[str, LogTail] = {}
         self._schedules: dict[str, Schedule] = {}
+        self._jobs: dict[str, list[Job]] = {}  # versions per name, oldest first (index = version - 1)
         self._seq = 0
 
     # -- plumbing (call with the lock held) ---------------------------------------------
@@ -255,6 +257,37 @@ class MemoryRunStore(RunStore):
         with self._lock:
             self._run(run_id)
             return [event.model_copy(deep=True) for event in self._events[run_id]]
+
+    # -- launch jobs --------------------------------------------------------------------
+    def _versions(self, name: str) -> list[Job]:
+        try:
+            return self._jobs[name]
+        except KeyError:
+            raise unknown_job(name) from None
+
+    def add_job_version(self, spec: JobSpec, now: datetime) -> Job:
+        with self._lock:
+            versions = self._jobs.setdefault(spec.name, [])
+            job = stored_version(spec, len(versions) + 1, now)
+            versions.append(job)
+            return job.model_copy(deep=True)
+
+    def get_job(self, name: str, version: int | None = None) -> Job:
+        with self._lock:
+            versions = self._versions(name)
+            if version is None:
+                return versions[-1].model_copy(deep=True)
+            if not 1 <= version <= len(versions):
+                raise unknown_job(name, version)
+            return versions[version - 1].model_copy(deep=True)
+
+    def list_jobs(self) -> list[Job]:
+        with self._lock:
+            return [self._jobs[name][-1].model_copy(deep=True) for name in sorted(self._jobs)]
+
+    def list_job_versions(self, name: str) -> list[Job]:
+        with self._lock:
+            return [job.model_copy(deep=True) for job in reversed(self._versions(name))]
 
     # -- schedules ----------------------------------------------------------------------
     def create_schedule(self, schedule: Schedule) -> None:

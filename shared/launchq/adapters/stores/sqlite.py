@@ -29,6 +29,7 @@ from datetime import datetime
 
 from launchq.adapters.stores import common
 from launchq.adapters.stores.sqlite_connections import SqliteConnections, _unavailable
+from launchq.adapters.stores.sqlite_jobs import SqliteJobs
 from launchq.adapters.stores.sqlite_rows import (
     CLAIM_WHERE,
     INSERT_RUN,
@@ -64,7 +65,7 @@ _HISTORY = (
 )
 
 
-class SqliteRunStore(SqliteConnections, RunStore):
+class SqliteRunStore(SqliteJobs, SqliteConnections, RunStore):
     """A ``RunStore`` on one SQLite file (created with its parent directory if missing)."""
 
     @staticmethod

@@ -12,6 +12,9 @@ processes opening an old file at once migrate it once).
   where version 3 kept them), the events copied to ``run_history`` under their new keys,
   each queue's ``active`` count computed, and the old tables, indexes and triggers dropped.
 
+Version 5 (launch jobs) only adds the ``jobs`` table, which ``create_schema`` creates
+after this module's work (or on a version 4 file, instead of it): nothing is rebuilt.
+
 Older code must not write a migrated file (it looks for tables that are gone); the README
 says to back the file up before upgrading.
 """

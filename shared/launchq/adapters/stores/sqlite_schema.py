@@ -1,6 +1,6 @@
 """The SQLite store's schema and connection setup (used by ``...stores.sqlite``).
 
-Layout (schema version 4, ``PRAGMA user_version``). Shaped by what a run's life writes to
+Layout (schema version 5, ``PRAGMA user_version``). Shaped by what a run's life writes to
 the WAL: every page a commit touches is a 4 kB frame, and frames, not rows or bytes, are
 most of a move's cost (about 20 us each on a VM's disk, against a few us of SQL). Measured
 per life (enqueue, claim, submit, end) with the WAL's frame headers: 23.9 frames in
@@ -25,6 +25,8 @@ version 3, 14.6 here.
   at most 2**24 events: a trigger refuses the move that would write one more (its key
   would be the next run's), so nothing is ever overwritten.
 - ``run_logs``: the log tail an agent shipped for a run (``RunStore.save_log_tail``).
+- ``jobs``: every version of every launch job, keyed by (name, version); a version is
+  inserted once and never updated (``sqlite_jobs``). Version 5 added it, and only it.
 
 Events are written by the database itself (triggers, below): inserting a run records its
 "enqueued" event and every change of a run's version records the move, in the same
@@ -37,8 +39,11 @@ committed since the last checkpoint; the database itself stays consistent (never
 is the trade SQLite documents for WAL, and the right one for a local launcher: a lost
 "claimed" on power loss is re-adopted or expired by the reconciler like any lost lease.
 
-Older files (versions 1 to 3) are migrated once, when a store first opens them, inside
-the ``BEGIN IMMEDIATE`` transaction that reads the version (``sqlite_migrate``).
+Older files are migrated once, when a store first opens them, inside the ``BEGIN
+IMMEDIATE`` transaction that reads the version: versions 1 to 3 to version 4's layout
+(``sqlite_migrate``), then a version 4 file gains the ``jobs`` table (every other
+``CREATE ... IF NOT EXISTS`` below finds its object there already). A version 5 file
+opened by version 4's code is left as it is: that code never looks at ``jobs``.
 """
 
 from __future__ import annotations
@@ -49,7 +54,9 @@ from pathlib import Path
 from launchq.adapters.stores.common import ENQUEUED_REASON
 from launchq.domain.states import ACTIVE
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+#: The last layout ``sqlite_migrate`` rebuilds to; later versions only add tables.
+REBUILT_VERSION = 4
 
 #: Bits of a ``run_history`` key that number a run's events (the rest is the run's seq).
 EVENT_BITS = 24
@@ -83,6 +90,14 @@ RUNS_TABLE = """
     )
 """
 
+#: Version 5: launch jobs. WITHOUT ROWID: the key is the table's only index, and a job's
+#: versions are neighbours in it (the latest is one step back from the name's end).
+JOBS_TABLE = """
+    CREATE TABLE IF NOT EXISTS jobs (
+        name TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (name, version)
+    ) WITHOUT ROWID
+"""
+
 TABLES = (
     """
     CREATE TABLE IF NOT EXISTS queues (
@@ -97,6 +112,7 @@ TABLES = (
     "CREATE TABLE IF NOT EXISTS run_history (key INTEGER PRIMARY KEY, body TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS run_logs (seq INTEGER PRIMARY KEY, text TEXT NOT NULL, end INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, body TEXT NOT NULL)",
+    JOBS_TABLE,
 )
 
 _NEXT_EVENT = (
@@ -181,7 +197,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
     try:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version < SCHEMA_VERSION:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'").fetchone():
+            has_runs = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'")
+            if version < REBUILT_VERSION and has_runs.fetchone():
                 to_version_4(conn)
             for statement in (*TABLES, *INDEXES_AND_TRIGGERS):
                 conn.execute(statement)
