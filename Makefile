@@ -10,7 +10,9 @@ SERVER_STAMP := $(VENV)/.server-$(shell cat $(LOCKS)/server.txt pyproject.toml |
 DEV_STAMP := $(VENV)/.dev-$(shell cat $(LOCKS)/dev.txt pyproject.toml | sha1sum | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell cat $(LOCKS)/bench.txt 2>/dev/null | sha1sum | cut -c1-12)
 NODE_STAMP := tests/localstack/node_modules/.installed-$(shell cat tests/localstack/package-lock.json | sha1sum | cut -c1-12)
-DATA_DIR ?= $(CURDIR)/.launchq
+# launchq's own rule for its data directory (launchq.local.settings): LAUNCHQ_DATA_DIR, else
+# .launchq/ here, which an agent or CLI started from this directory then finds by itself.
+DATA_DIR ?= $(or $(LAUNCHQ_DATA_DIR),$(CURDIR)/.launchq)
 HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=

@@ -13,6 +13,7 @@ from launchq.service.agents import AgentService, RingWaiter
 from launchq.service.code import CodeService
 from launchq.service.context import Context
 from launchq.service.dispatcher import Dispatcher
+from launchq.service.jobs import JobService
 from launchq.service.queues import QueueService
 from launchq.service.reconciler import Reconciler
 from launchq.service.runs import RunService
@@ -33,6 +34,7 @@ class Services:
     code: CodeService
     state_changes: StateChangeService
     agents: AgentService
+    jobs: JobService
 
 
 def build_services(ctx: Context, runs: RunService | None = None, rings: RingWaiter | None = None) -> Services:
@@ -53,4 +55,5 @@ def build_services(ctx: Context, runs: RunService | None = None, rings: RingWait
         code=CodeService(ctx),
         state_changes=StateChangeService(ctx, dispatcher, reconciler),
         agents=AgentService(ctx, rings),
+        jobs=runs.jobs,
     )

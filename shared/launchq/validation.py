@@ -10,9 +10,10 @@ validators' words are the message), and any further errors follow as ``field: me
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from pydantic import ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from launchq.errors import InvalidInput
 
@@ -66,3 +67,27 @@ def invalid_input(
     if rest:
         detail += "; " + "; ".join(f"{where}: {why}" for where, why in rest)
     return InvalidInput(detail, field=field or None)
+
+
+_SHOWN_CHARS = 80
+
+
+def pattern_in_words(rule: str) -> WrapValidator:
+    """A validator for a string field with a ``pattern``: a value that does not match is told
+    ``rule`` in words ("must be 1 to 63 characters: ...") instead of the regular expression,
+    which stays in the JSON schema (OpenAPI, the SAM template's AllowedPattern)."""
+
+    def in_words(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            if exc.errors()[0]["type"] != "string_pattern_mismatch":
+                raise
+            shown = repr(value) if len(value) <= _SHOWN_CHARS else repr(value[:_SHOWN_CHARS]) + "..."
+            raise PydanticCustomError(
+                "string_pattern_mismatch",
+                "{value} is not allowed: use {rule}",
+                {"value": shown, "rule": rule},
+            ) from None
+
+    return WrapValidator(in_words)

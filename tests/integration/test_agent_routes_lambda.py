@@ -36,7 +36,8 @@ from launchq.adapters.stores.dynamodb import create_table
 from launchq.aws.settings import AwsSettings
 from launchq.aws.wiring import build_aws
 from launchq.bootstrap import Services
-from launchq.cli.auth import AuthMode, AwsSigV4
+from launchq.cli.auth import AuthMode
+from launchq.cli.sigv4 import AwsSigV4
 from launchq.domain.models import RunUpdate
 from launchq.domain.states import TERMINAL, RunState
 from launchq.errors import Conflict, InvalidInput, NotFound, StaleWrite

@@ -116,7 +116,7 @@ def test_launch_config_maps_wandb_keys_and_flags_override_it(fake: FakeApi, tmp_
         "project": "from-config",
         "args": ["--epochs", "3"],
         "entry_point": ["python", "train.py"],
-        "env": {"WANDB_CONFIG": '{"lr": 0.1}'},
+        "run_config": {"lr": 0.1},  # the server checks it and gives it to the job as WANDB_CONFIG
         "resource_args": {"cpu": 1},
         "template_variables": {"gpus": 4, "zone": "a"},
         "priority": "critical",

@@ -63,7 +63,7 @@ def test_queue_list_and_show(fake: FakeApi) -> None:
 
     assert listed.exit_code == 0, listed.output
     row = next(line for line in listed.stdout.splitlines() if "gpu" in line)
-    assert [c.strip() for c in row.strip("│ ").split("│")] == ["gpu", "kubernetes", "unlimited", "1", "5"]
+    assert row.split() == ["gpu", "kubernetes", "unlimited", "1", "5"]  # piped: columns, no box
     assert shown.exit_code == 0, shown.output
     assert "config:\nspec:\n  parallelism: 2\n" in shown.stdout
 
@@ -182,10 +182,20 @@ def test_agent_hands_its_flags_to_run_agent(monkeypatch: pytest.MonkeyPatch, tmp
     config = tmp_path / "launch-config.yaml"
     config.write_text("max_jobs: 2\n")
 
-    result = CliRunner().invoke(app, ["agent", "-q", "a", "-q", "b", "-j", "3", "-c", str(config)])
+    log = tmp_path / "agent.log"
+    argv = ["agent", "-q", "a", "-q", "b", "-j", "3", "-c", str(config), "-e", "team", "-l", str(log), "-vv"]
+    result = CliRunner().invoke(app, argv)
 
     assert result.exit_code == 0, result.output
-    assert seen == {"queues": ["a", "b"], "max_jobs": 3, "config_path": config, "data_dir": None}
+    assert seen == {
+        "queues": ["a", "b"],
+        "max_jobs": 3,
+        "config_path": config,
+        "data_dir": None,
+        "entity": "team",
+        "log_file": str(log),
+        "verbose": 2,
+    }
 
 
 @pytest.mark.parametrize("value", ["0", "-2"])

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from launchq import __version__
 from launchq.api.agent_routes import build_agent_router
 from launchq.api.errors import register_error_handlers
+from launchq.api.job_routes import build_job_router
 from launchq.api.limits import load_body
 from launchq.api.routes import build_router
 from launchq.bootstrap import Services
@@ -27,6 +28,7 @@ def _configure(app: ApiGatewayResolver, services: Services) -> None:
     register_error_handlers(app)
     app.include_router(build_router(services))
     app.include_router(build_agent_router(services))
+    app.include_router(build_job_router(services))
     app.enable_swagger(path="/docs", title=TITLE, version=__version__)
 
     @app.get("/openapi.json", include_in_schema=False)

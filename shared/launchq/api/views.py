@@ -51,6 +51,7 @@ class RunView(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     spec: RunSpec
+    job: str | None = None
     resolved: JsonObject
     events: list[EventView] | None = None
 
@@ -72,6 +73,7 @@ class RunView(BaseModel):
             started_at=run.started_at,
             finished_at=run.finished_at,
             spec=run.spec,
+            job=run.job,
             resolved=run.resolved,
             events=[EventView.of(e) for e in events] if events is not None else None,
         )

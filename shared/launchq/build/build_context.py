@@ -7,7 +7,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from launchq.build.tarball import pack_context
 from launchq.errors import InvalidInput, LaunchFailed
@@ -24,6 +24,26 @@ def dockerfile_in_context(context: Path, dockerfile: str) -> str:
     if not full.is_file():
         raise InvalidInput(f"{dockerfile!r} does not exist in the build context", field="dockerfile")
     return relative.as_posix()
+
+
+def source_subdir(source: Path, subdir: str | None) -> Path:
+    """The directory an image is built from: ``subdir`` of the prepared ``source`` (W&B's
+    ``--build-context``, so a monorepo builds one project), else the whole source.
+
+    Raises InvalidInput(field="build_context") when ``subdir`` leads out of the source (also
+    through a symlink: the build must never see the machine's other files) or is not a directory.
+    """
+    if not subdir:
+        return source
+    relative = PurePosixPath(subdir)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise InvalidInput(f"{subdir!r} must be a relative path inside the source", field="build_context")
+    path = source.joinpath(*relative.parts).resolve()
+    if not path.is_relative_to(source.resolve()):
+        raise InvalidInput(f"{subdir!r} is outside the source", field="build_context")
+    if not path.is_dir():
+        raise InvalidInput(f"{subdir!r} is not a directory in the source", field="build_context")
+    return path
 
 
 @contextmanager

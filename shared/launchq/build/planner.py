@@ -7,8 +7,9 @@ dispatcher can ask the registry for the tag and skip a build that was already do
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from launchq.build.build_context import source_subdir
 from launchq.build.dockerfile import (
     GENERATED_NAME,
     base_image_for,
@@ -33,27 +34,34 @@ def plan_build(
 ) -> BuildPlan:
     """Prepare ``workdir/context`` and return the plan for building it.
 
-    The source's own Dockerfile (``options.dockerfile``, else ``Dockerfile`` at its root)
-    wins, and its first ``FROM`` is the base image; otherwise one is generated and written
-    as ``Dockerfile.launchq`` in the context. ``BuildPlan.dockerfile`` is relative to the
+    The context is the source, or its ``spec.build_context`` sub-directory (W&B's
+    ``--build-context``). The source's own Dockerfile (``options.dockerfile``, a path from the
+    source's root as W&B's ``-D`` is, else ``Dockerfile`` at the context's root) wins, and its
+    first ``FROM`` is the base image; otherwise one is generated and written as
+    ``Dockerfile.launchq`` in the context. ``BuildPlan.dockerfile`` is relative to the
     context. A platform ``options`` leaves out is :data:`DEFAULT_PLATFORM` (callers fill in
     the builder's with ``BuildOptions.with_default_platform``). Raises InvalidInput (a user
     mistake in the source, the options or the Dockerfile), LaunchFailed (the source cannot
     be fetched), BackendUnavailable.
     """
-    context = workdir / "context"
-    source_digest = prepare_source(spec, context, code_store)
-    own = find_dockerfile(context, options.dockerfile)
+    source = workdir / "context"
+    source_digest = prepare_source(spec, source, code_store)
+    context = source_subdir(source, spec.build_context)
+    own = (
+        find_dockerfile(source, options.dockerfile) if options.dockerfile else find_dockerfile(context, None)
+    )
     if own is not None:
         text = read_dockerfile(own)
         base_image = first_base_image(text)
-        dockerfile = own.relative_to(context.resolve())
+        dockerfile = _within_context(context, own, text)
     else:
         text = render_dockerfile(context, options, spec.entry_point)
         base_image = base_image_for(options)
         dockerfile = Path(GENERATED_NAME)
         (context / dockerfile).write_text(text, encoding="utf-8")
     platform = options.platform or DEFAULT_PLATFORM
+    if spec.build_context:  # the same source built from another directory is another image
+        source_digest = f"{source_digest}:{PurePosixPath(spec.build_context).as_posix()}"
     tag = content_tag(source_digest, text, base_image, platform)
     return BuildPlan(
         image_uri=registry.image_uri(tag),
@@ -62,3 +70,14 @@ def plan_build(
         dockerfile=dockerfile.as_posix(),
         platform=platform,
     )
+
+
+def _within_context(context: Path, dockerfile: Path, text: str) -> Path:
+    """``dockerfile`` relative to ``context``; one outside it (``-D`` names a file beside a
+    ``--build-context``) is copied in as ``Dockerfile.launchq``, since asynchronous builders
+    ship only the context."""
+    root = context.resolve()
+    if dockerfile.is_relative_to(root):
+        return dockerfile.relative_to(root)
+    (context / GENERATED_NAME).write_text(text, encoding="utf-8")
+    return Path(GENERATED_NAME)

@@ -83,7 +83,12 @@ def _head_commit(clone: Path) -> str:
     return commit
 
 
-def _from_code(spec: RunSpec, ref: str, dest: Path, code_store: CodeStore | None) -> str:
+def unpack_code(spec: RunSpec, ref: str, dest: Path, code_store: CodeStore | None) -> str:
+    """Make ``dest`` a fresh directory holding the uploaded code ``ref``; return its digest.
+
+    Also how local-process fills a run's workspace from ``code://``. Raises InvalidInput
+    (a ``git_version``, an unsafe archive), LaunchFailed (no store, nothing uploaded).
+    """
     if spec.git_version is not None:
         raise InvalidInput("applies to git sources, not to uploaded code", field="git_version")
     if code_store is None:
@@ -113,7 +118,7 @@ def prepare_source(spec: RunSpec, dest: Path, code_store: CodeStore | None) -> s
             field="uri",
         )
     if is_code_ref(uri):
-        return _from_code(spec, uri, dest, code_store)
+        return unpack_code(spec, uri, dest, code_store)
     check_source(uri, spec.git_version)
     prepare_workspace(dest, uri, spec.git_version)
     git_dir = dest / ".git"

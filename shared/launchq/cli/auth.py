@@ -8,18 +8,17 @@ service ``execute-api``. Signing is on when the URL is an
 for (``--auth aws-iam`` / ``LAUNCHQ_AUTH=aws-iam``, e.g. for a custom domain); ``--auth none``
 turns it off. The SDK comes with the ``aws`` extra and is imported only when signing is on, so
 local mode never needs it. Secrets never leave this module except inside the signature.
+The signer itself (an ``httpx.Auth``) is ``launchq.cli.sigv4``'s, imported only when a
+request is to be signed, so a command that signs nothing starts without httpx.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Generator
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import httpx
 
 from launchq.adapters import aws_sdk
 from launchq.cli.errors import CliError
@@ -27,15 +26,9 @@ from launchq.errors import BackendUnavailable, InvalidInput
 
 if TYPE_CHECKING:
     from launchq.adapters.aws_sdk import Credentials
+    from launchq.cli.sigv4 import AwsSigV4
 
-SERVICE = "execute-api"
 _API_GATEWAY_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
-# Headers left out of the signature: set or rewritten by HTTP clients and proxies on the way
-# (API Gateway sits behind such proxies); the body is covered by its hash whatever these say.
-_UNSIGNED = frozenset(
-    {"accept", "accept-encoding", "authorization", "connection", "content-length", "expect",
-     "transfer-encoding", "user-agent"}
-)  # fmt: skip
 
 
 class AuthMode(StrEnum):
@@ -50,40 +43,6 @@ def api_gateway_region(url: str) -> str | None:
     """The region in an ``https://{id}.execute-api.{region}.amazonaws.com`` URL, else None."""
     match = _API_GATEWAY_HOST.match((urlsplit(url).hostname or "").lower())
     return match.group(1) if match else None
-
-
-class AwsSigV4(httpx.Auth):
-    """Signs each request's exact bytes (method, path, query, headers, body hash) for ``execute-api``.
-
-    Credentials are asked for on every request (``get_frozen_credentials``), so temporary ones
-    from a role or SSO are refreshed by the SDK before they expire.
-    """
-
-    requires_request_body = True
-
-    def __init__(self, credentials: Credentials, region: str) -> None:
-        self._credentials = credentials
-        self.region = region
-
-    @property
-    def source(self) -> str:
-        """Where the credentials came from (``env``, ``shared-credentials-file``, ...): no secret."""
-        return str(getattr(self._credentials, "method", None) or "the default chain")
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        """Add ``Authorization``, ``X-Amz-Date`` (and ``X-Amz-Security-Token``) to ``request``."""
-        signature = aws_sdk.sigv4_headers(
-            self._credentials,
-            service=SERVICE,
-            region=self.region,
-            method=request.method,
-            url=str(request.url.copy_with(query=None)),
-            params=request.url.params.multi_items(),  # a repeated key keeps every value
-            headers={k: v for k, v in request.headers.items() if k.lower() not in _UNSIGNED},
-            body=request.content,
-        )
-        request.headers.update(signature)
-        yield request
 
 
 def _identity(profile: str | None) -> tuple[Credentials, str | None]:
@@ -128,5 +87,7 @@ def signer_for(url: str, mode: AuthMode, profile: str | None = None) -> AwsSigV4
         return None
     if mode is AuthMode.AUTO and profile is None and api_gateway_region(url) is None:
         return None
+    from launchq.cli.sigv4 import AwsSigV4
+
     credentials, configured = _identity(profile)  # first: it is where an unknown profile shows
     return AwsSigV4(credentials, _region(url, configured))

@@ -3,25 +3,92 @@
 Every transport or HTTP failure leaves this module as a ``CliError``: ``Unreachable`` when
 no answer came back, ``ApiError`` (status, ``error``, ``detail``) when the API said no. A 401/403
 never comes from launchq itself, only from API Gateway's IAM auth in front of it, so it is told
-apart with what to check (signing on or off, where the credentials came from).
+apart with what to check (signing on or off, where the credentials came from). A URL that
+answers, but not as launchq would (an HTML page, another service's JSON), is told apart too:
+``GET /healthz`` is asked, and the error says what answered there instead (``NotLaunchq``).
+
+httpx is imported on the first client, not with this module: ``launchq --help`` and every
+command that fails before talking to the API start without it (see ``_httpx``).
 """
 
 from __future__ import annotations
 
 import base64
+import sys
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
-import httpx
-
-from launchq.cli.auth import AwsSigV4
 from launchq.cli.errors import ApiError, CliError, Unreachable
+
+if TYPE_CHECKING:
+    import httpx
+
+    from launchq.cli.auth import AwsSigV4
 
 JsonObject = dict[str, Any]
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = 30.0
+HEALTH_PATH = "/healthz"
+
+
+def _httpx() -> ModuleType:
+    """httpx, imported when the first client is made.
+
+    ``import httpx`` also imports httpx's own command line (``httpx._main``: rich, pygments,
+    click), only to offer ``httpx.main``, which launchq never calls; that is about half of
+    httpx's import time, so it is marked absent first unless something imported it already
+    (httpx then defines a stand-in ``main`` that asks for ``httpx[cli]``).
+    """
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    import httpx
+
+    return httpx
+
+
+class NotLaunchq(CliError):
+    """The URL answers HTTP, but what answers is not launchq (exit 2: the URL is the mistake)."""
+
+    def __init__(self, base_url: str, health: str) -> None:
+        super().__init__(f"{base_url}: not a launchq API (GET {HEALTH_PATH} returned {health})")
+
+
+def _is_json(response: httpx.Response) -> bool:
+    return "json" in response.headers.get("content-type", "").lower()
+
+
+def _looks_foreign(response: httpx.Response) -> bool:
+    """Whether launchq (or the API Gateway in front of it) could not have sent ``response``:
+    a body that is not JSON, or an error whose JSON has neither ``error`` nor ``message``."""
+    if not response.content:
+        return False  # 204 and friends: launchq's own empty answers
+    if not _is_json(response):
+        return True
+    if response.status_code < 400:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return True
+    return not (isinstance(body, dict) and ("error" in body or "message" in body))
+
+
+def _health_summary(response: httpx.Response) -> str:
+    """What ``GET /healthz`` answered, in a few words: status, reason and the content type."""
+    kind = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+    return f"{response.status_code} {response.reason_phrase}, {kind}".strip()
+
+
+def is_launchq_health(response: httpx.Response) -> bool:
+    """Whether ``response`` is launchq's ``GET /healthz``: 200, ``{"status": "ok", "version": ...}``."""
+    if response.status_code != 200 or not _is_json(response):
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("status") == "ok" and "version" in body
 
 
 @dataclass(frozen=True)
@@ -102,7 +169,10 @@ class ApiClient:
             raise CliError(f"--url: {base_url!r} is not an http:// or https:// URL")
         self.base_url = base_url.rstrip("/")
         self.signer = signer
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport, auth=signer)
+        self._http = _httpx().Client(
+            base_url=self.base_url, timeout=timeout, transport=transport, auth=signer
+        )
+        self._checked = False  # whether GET /healthz has shown that launchq answers here
 
     def __enter__(self) -> Self:
         return self
@@ -129,8 +199,20 @@ class ApiClient:
         params: dict[str, str | int] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
+        response = self._send(method, path, json=json, params=params, headers=headers)
+        if _looks_foreign(response):
+            self._check_launchq()
+        if response.status_code in (401, 403):
+            raise auth_refused(response, self.base_url, self.signer)
+        if response.status_code >= 400:
+            raise api_error(response)
+        return response
+
+    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """One HTTP exchange; a transport failure becomes Unreachable, saying which."""
+        httpx = _httpx()
         try:
-            response = self._http.request(method, path, json=json, params=params, headers=headers)
+            return self._http.request(method, path, **options)
         except httpx.ConnectError:
             raise Unreachable(
                 f"cannot reach launchq at {self.base_url} — is `launchq serve` running?"
@@ -139,11 +221,20 @@ class ApiClient:
             raise Unreachable(f"launchq at {self.base_url} did not answer in time") from None
         except httpx.HTTPError as exc:
             raise Unreachable(f"talking to launchq at {self.base_url} failed: {exc}") from None
-        if response.status_code in (401, 403):
-            raise auth_refused(response, self.base_url, self.signer)
-        if response.status_code >= 400:
-            raise api_error(response)
-        return response
+
+    def _check_launchq(self) -> None:
+        """Ask ``GET /healthz`` whether launchq answers at the URL (once per client).
+
+        Called when an answer could not have come from launchq. Raises NotLaunchq when the
+        health check is not launchq's; returns when it is, so the odd answer is reported as
+        it stands.
+        """
+        if self._checked:
+            return
+        health = self._send("GET", HEALTH_PATH)
+        if not is_launchq_health(health):
+            raise NotLaunchq(self.base_url, _health_summary(health))
+        self._checked = True
 
     def _object(self, response: httpx.Response) -> JsonObject:
         try:
@@ -151,6 +242,7 @@ class ApiClient:
         except ValueError:
             body = None
         if not isinstance(body, dict):
+            self._check_launchq()
             raise Unreachable(
                 f"unexpected answer from launchq at {self.base_url}: "
                 f"{response.request.method} {response.request.url.path} did not return a JSON object"
@@ -160,6 +252,7 @@ class ApiClient:
     def _list(self, response: httpx.Response, key: str) -> list[JsonObject]:
         items = self._object(response).get(key)
         if not isinstance(items, list):
+            self._check_launchq()
             raise Unreachable(f"unexpected answer from launchq: no {key!r} list")
         return [item for item in items if isinstance(item, dict)]
 
@@ -191,9 +284,11 @@ class ApiClient:
         response = self._request("POST", f"/queues/{_segment(queue)}/runs", json=spec, headers=headers)
         return self._object(response)
 
-    def list_runs(self, *, queue: str | None = None, state: str | None = None) -> list[JsonObject]:
-        """``GET /runs?queue=&state=`` (filters left out when not given)."""
-        params: dict[str, str | int] = {}
+    def list_runs(
+        self, *, queue: str | None = None, state: str | None = None, limit: int | None = None
+    ) -> list[JsonObject]:
+        """``GET /runs?queue=&state=&limit=``, newest first (left out when not given)."""
+        params: dict[str, str | int] = {} if limit is None else {"limit": limit}
         if queue:
             params["queue"] = queue
         if state:
@@ -217,6 +312,22 @@ class ApiClient:
     def stop_run(self, run_id: str) -> JsonObject:
         """``POST /runs/{id}/stop``; answers the run (202)."""
         return self._object(self._request("POST", f"/runs/{_segment(run_id)}/stop"))
+
+    # -- launch jobs ------------------------------------------------------------------
+    def create_job(self, body: JsonObject) -> JsonObject:
+        """``POST /jobs``: the job's next version (``{name, version, ...}``)."""
+        return self._object(self._request("POST", "/jobs", json=body))
+
+    def list_jobs(self) -> list[JsonObject]:
+        """``GET /jobs``: the latest version of every job."""
+        return self._list(self._request("GET", "/jobs"), "jobs")
+
+    def get_job(self, name: str, version: str | None = None) -> JsonObject:
+        """``GET /jobs/{name}`` (the latest, with ``versions``) or ``/jobs/{name}/versions/{version}``."""
+        path = f"/jobs/{_segment(name)}"
+        if version is not None:
+            path = f"{path}/versions/{_segment(version)}"
+        return self._object(self._request("GET", path))
 
     # -- schedules --------------------------------------------------------------------
     def create_schedule(self, body: JsonObject) -> JsonObject:

@@ -5,18 +5,18 @@ Every mistake raises ``CliError`` (exit status 2) with one line that names the o
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from launchq.cli.errors import CliError
-from launchq.config.templates import Syntax, parse_config_text
-from launchq.domain.priority import parse_priority
 from launchq.errors import InvalidInput
+
+if TYPE_CHECKING:  # the loaders below bring pydantic and yaml: imported when used (CLI start)
+    from launchq.config.templates import Syntax
 
 JsonObject = dict[str, Any]
 Scalar = str | int | float
@@ -35,6 +35,7 @@ LAUNCH_CONFIG_KEYS = (
     "overrides",
     "priority",
     "project",
+    "resource",
     "resource_args",
     "template_variables",
     "uri",
@@ -69,6 +70,8 @@ def load_object(option: str, value: str) -> JsonObject:
             raise CliError(f"{option}: cannot read {str(path)!r}: {reason}") from None
         source = f" (in {str(path)!r})"
         syntax = "json" if path.suffix.lower() == ".json" else "yaml"
+    from launchq.config.templates import parse_config_text
+
     try:
         return parse_config_text(text, field=option, syntax=syntax)
     except InvalidInput as exc:
@@ -109,6 +112,8 @@ def parse_env(items: Iterable[str], option: str = "--env") -> dict[str, str]:
 
 def priority_label(value: object, option: str = "priority") -> str:
     """``critical|high|medium|low`` or ``0..3`` → the label the API takes."""
+    from launchq.domain.priority import parse_priority
+
     try:
         return parse_priority(value).label
     except ValueError as exc:
@@ -171,7 +176,8 @@ def _config_sources(config: JsonObject) -> JsonObject:
 def _config_overrides(config: JsonObject) -> JsonObject:
     """``overrides.{args, entry_point, run_config}`` and ``env``.
 
-    ``run_config`` reaches the job as ``WANDB_CONFIG``, the variable W&B's agent sets from it.
+    ``run_config`` is sent as the run's ``run_config``: the server checks it against a job's
+    input schema and hands it to the job as ``WANDB_CONFIG``, the variable W&B's agent sets.
     """
     body: JsonObject = {}
     overrides = _section(CONFIG_OPTION, config, "overrides")
@@ -184,8 +190,8 @@ def _config_overrides(config: JsonObject) -> JsonObject:
     elif entry_point is not None:
         body["entry_point"] = _strings(f"{CONFIG_OPTION}: overrides.entry_point", entry_point)
     env = {str(k): str(v) for k, v in _section(CONFIG_OPTION, config, "env").items()}
-    if overrides.get("run_config"):
-        env["WANDB_CONFIG"] = json.dumps(_section(CONFIG_OPTION, overrides, "run_config"))
+    if overrides.get("run_config") is not None:
+        body["run_config"] = _section(f"{CONFIG_OPTION}: overrides", overrides, "run_config")
     if env:
         body["env"] = env
     return body
@@ -207,12 +213,17 @@ def _config_queue_fields(config: JsonObject) -> JsonObject:
     return body
 
 
-def body_from_launch_config(config: JsonObject) -> tuple[JsonObject, str | None]:
-    """Map a W&B launch config (``wandb launch -c``) onto a run body; also return its ``entity``."""
+def body_from_launch_config(config: JsonObject) -> tuple[JsonObject, str | None, str | None]:
+    """Map a W&B launch config (``wandb launch -c``) onto a run body; also return its ``entity``
+    and ``resource`` (both checked against the queue, which alone decides them in launchq)."""
     _check_keys(CONFIG_OPTION, config, LAUNCH_CONFIG_KEYS)
     body = {**_config_sources(config), **_config_overrides(config), **_config_queue_fields(config)}
-    entity = config.get("entity")
-    return body, None if entity is None else _string(f"{CONFIG_OPTION}: entity", entity)
+    entity, resource = (config.get(key) for key in ("entity", "resource"))
+    return (
+        body,
+        None if entity is None else _string(f"{CONFIG_OPTION}: entity", entity),
+        None if resource is None else _string(f"{CONFIG_OPTION}: resource", resource),
+    )
 
 
 # -- launch / schedule flags ----------------------------------------------------------------
@@ -233,14 +244,52 @@ class RunFlags:
     project: str | None = None
     entity: str | None = None
     env: list[str] = field(default_factory=list)
+    job: str | None = None
+    dockerfile: str | None = None
+    base_image: str | None = None
+    build_context: str | None = None
+    resource: str | None = None
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    """The body of ``POST /queues/{q}/runs`` and the entity the user expects the queue in."""
+    """The body of ``POST /queues/{q}/runs``, and what the user expects of the queue: its
+    entity and resource (``-e``, ``-r``: checked), and a base image for its builder (``-B``)."""
 
     body: JsonObject
     entity: str | None
+    resource: str | None = None
+    base_image: str | None = None
+
+    def for_queue(self, name: str, get_queue: Callable[[str], JsonObject]) -> JsonObject:
+        """The body to send to queue ``name``, read with ``get_queue`` only when a check needs it.
+
+        W&B's ``-r`` picks the resource; in launchq the queue does, so one that differs is an
+        error rather than a run somewhere unexpected. ``-B`` goes where the API takes build
+        options: ``resource_args.<the queue's resource>.builder.base_image``.
+        """
+        if self.entity is None and self.resource is None and self.base_image is None:
+            return self.body
+        queue = get_queue(name)
+        owner, resource = queue.get("entity"), str(queue.get("resource"))
+        if self.entity is not None and owner != self.entity:
+            raise CliError(f"entity: queue {name!r} belongs to entity {owner!r}, not {self.entity!r}")
+        if self.resource is not None and resource != self.resource:
+            raise CliError(f"resource: queue {name!r} runs on {resource!r}, not {self.resource!r}")
+        if self.base_image is None:
+            return self.body
+        return {**self.body, "resource_args": _with_base_image(self.body, resource, self.base_image)}
+
+
+def _with_base_image(body: JsonObject, resource: str, image: str) -> JsonObject:
+    """``body``'s resource args with ``builder.base_image`` set under ``resource`` (the flag wins)."""
+    resource_args = dict(body.get("resource_args") or {})
+    own = resource_args.get(resource, {})
+    builder = own.get("builder", {}) if isinstance(own, dict) else None
+    if not isinstance(builder, dict):
+        raise CliError(f"-B/--base-image: resource_args.{resource}.builder must be an object to hold it")
+    resource_args[resource] = {**own, "builder": {**builder, "base_image": image}}
+    return resource_args
 
 
 def absolute_if_local(uri: str) -> str:
@@ -250,13 +299,17 @@ def absolute_if_local(uri: str) -> str:
     return str(Path(uri).expanduser().resolve())
 
 
+# Flags copied into the body as they are, under the API's name (W&B's spelling on the command line).
+_NAMED_FLAGS = ("uri", "git_version", "docker_image", "name", "project", "job", "dockerfile", "build_context")
+
+
 def build_run_request(flags: RunFlags) -> RunRequest:
     """Start from ``-c`` (if any) and let each flag override it, as ``wandb launch`` does."""
     body: JsonObject = {}
-    entity = None
+    entity = resource = None
     if flags.config is not None:
-        body, entity = body_from_launch_config(load_object(CONFIG_OPTION, flags.config))
-    named = {key: getattr(flags, key) for key in ("uri", "git_version", "docker_image", "name", "project")}
+        body, entity, resource = body_from_launch_config(load_object(CONFIG_OPTION, flags.config))
+    named = {key: getattr(flags, key) for key in _NAMED_FLAGS}
     body.update({key: value for key, value in named.items() if value is not None})
     if isinstance(body.get("uri"), str):
         body["uri"] = absolute_if_local(body["uri"])
@@ -272,4 +325,39 @@ def build_run_request(flags: RunFlags) -> RunRequest:
         body["template_variables"] = {**body.get("template_variables", {}), **parse_set_vars(flags.set_vars)}
     if flags.env:
         body["env"] = {**body.get("env", {}), **parse_env(flags.env)}
-    return RunRequest(body=body, entity=flags.entity or entity)
+    return RunRequest(
+        body=body,
+        entity=flags.entity or entity,
+        resource=flags.resource or resource,
+        base_image=flags.base_image,
+    )
+
+
+def fill_bare_option(
+    args: list[str], names: Collection[str], value: str, takes_value: Collection[str]
+) -> list[str]:
+    """``args`` with ``value`` put after each of ``names`` that was given bare: last, or followed
+    by another option. This is click's ``flag_value`` for an option whose value is optional
+    (``wandb launch -q`` means the queue ``default``), which typer's own parser does not offer.
+
+    ``takes_value`` are the options that consume the next argument (``-a -q`` passes ``-q`` to
+    the entry point); nothing after ``--`` is touched.
+    """
+    filled: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        filled.append(arg)
+        index += 1
+        if arg == "--":
+            return filled + args[index:]
+        if arg in names and (index == len(args) or _is_option(args[index])):
+            filled.append(value)
+        elif arg in takes_value and index < len(args):
+            filled.append(args[index])
+            index += 1
+    return filled
+
+
+def _is_option(arg: str) -> bool:
+    return arg.startswith("-") and arg != "-"

@@ -14,15 +14,16 @@ from types import ModuleType
 from typing import Annotated, Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from launchq import __version__
 from launchq.cli import options as opt
 from launchq.cli.auth import AuthMode
-from launchq.cli.client import DEFAULT_URL, JsonObject, check_entity
+from launchq.cli.client import DEFAULT_URL, JsonObject
 from launchq.cli.code import code_app
 from launchq.cli.errors import SERVER_ERROR, USER_ERROR, CliError, Unreachable
-from launchq.cli.inputs import RunFlags, build_run_request
+from launchq.cli.inputs import RunFlags, build_run_request, fill_bare_option
+from launchq.cli.jobs import job_app
 from launchq.cli.queues import queue_app
 from launchq.cli.runs import runs_app
 from launchq.cli.schedules import schedule_app
@@ -83,6 +84,7 @@ app.add_typer(queue_app, name="queue")
 app.add_typer(runs_app, name="runs")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(code_app, name="code")
+app.add_typer(job_app, name="job")
 
 
 def _show_version(value: bool) -> None:
@@ -107,7 +109,9 @@ def root(
     ] = AuthMode.AUTO,
     profile: Annotated[
         str | None,
-        typer.Option("--profile", help="AWS profile to sign with [default: AWS_PROFILE, else the chain]."),
+        typer.Option(
+            "--profile", help="AWS profile to sign with.", show_default="AWS_PROFILE, else the chain"
+        ),
     ] = None,
     version: Annotated[
         bool,
@@ -130,7 +134,8 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        help="Local database and logs [default: $LAUNCHQ_DATA_DIR or ~/.local/share/launchq].",
+        help="Local database and logs.",
+        show_default="$LAUNCHQ_DATA_DIR, else ./.launchq if it exists, else ~/.local/share/launchq",
     ),
 ]
 
@@ -138,10 +143,10 @@ DataDir = Annotated[
 @app.command()
 def serve(
     host: Annotated[
-        str | None, typer.Option("--host", help="Interface to listen on [default: 127.0.0.1].")
+        str | None, typer.Option("--host", help="Interface to listen on.", show_default="127.0.0.1")
     ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", min=0, max=65535, help="Port to listen on [default: 8080].")
+        int | None, typer.Option("--port", min=0, max=65535, help="Port to listen on.", show_default="8080")
     ] = None,
     data_dir: DataDir = None,
     config: Annotated[
@@ -178,7 +183,7 @@ def agent(
         list[str] | None, typer.Option("--queue", "-q", help="Queue to work on (repeat for several).")
     ] = None,
     max_jobs: Annotated[
-        int | None, typer.Option("--max-jobs", "-j", help="Runs at once; -1 = no limit [default: 1].")
+        int | None, typer.Option("--max-jobs", "-j", help="Runs at once; -1 = no limit.", show_default="1")
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Agent config: launch-config.yaml.")
@@ -189,7 +194,8 @@ def agent(
         typer.Option(
             "--url",
             envvar="LAUNCHQ_URL",
-            help="Pull runs from the launchq control plane at this URL [default: the local store].",
+            help="Pull runs from the launchq control plane at this URL.",
+            show_default="the local store",
         ),
     ] = None,
     api_key: Annotated[
@@ -201,20 +207,54 @@ def agent(
             show_default=False,
         ),
     ] = None,
+    entity: Annotated[
+        str | None,
+        typer.Option("--entity", "-e", help="Entity every queue must belong to (checked at start)."),
+    ] = None,
+    log_file: Annotated[
+        str | None,
+        typer.Option(
+            "--log-file",
+            "-l",
+            help="Write the agent's log to this file ('-': stdout).",
+            show_default="stderr",
+        ),
+    ] = None,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose", "-v", count=True, show_default=False, help="Debug logging (-vv: of libraries too)."
+        ),
+    ] = 0,
 ) -> None:
     """Run an agent that takes runs off queues and starts them, like `wandb launch-agent`."""
     if config is not None and not config.is_file():
         raise CliError(f"-c/--config: cannot read {str(config)!r}: no such file")
     if max_jobs is not None and (max_jobs == 0 or max_jobs < -1):
         raise CliError("-j/--max-jobs: must be -1 (no limit) or at least 1")
+    _check_log_file(log_file)
     remote = _control_plane(ctx, url, api_key)
     _load("launchq.local.agent").run_agent(
         queues=list(queue or []),
         max_jobs=max_jobs,
         config_path=config,
         data_dir=data_dir,
+        entity=entity,
+        log_file=log_file,
+        verbose=verbose,
         **({"control_plane": remote} if remote is not None else {}),  # a local agent: as before
     )
+
+
+def _check_log_file(log_file: str | None) -> None:
+    """Refuse a log file the agent could not write before it starts (it appends, as W&B's does)."""
+    if log_file is None or log_file == "-":
+        return
+    try:
+        with Path(log_file).expanduser().open("a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        raise CliError(f"-l/--log-file: cannot write {log_file!r}: {exc.strerror or exc}") from None
 
 
 def _queued_line(run: JsonObject, queue: str) -> str:
@@ -225,11 +265,34 @@ def _queued_line(run: JsonObject, queue: str) -> str:
     return f"{run.get('state', 'queued')} {where}{priority}"
 
 
-@app.command()
+class BareQueueCommand(TyperCommand):
+    """``launch``'s parser: a bare ``-q``/``--queue`` is the queue ``default``, as in ``wandb launch``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        takes_value = {
+            name
+            for param in self.params
+            if param.param_type_name == "option"
+            and not getattr(param, "is_flag", False)
+            and not getattr(param, "count", False)
+            for name in param.opts
+        }
+        return super().parse_args(ctx, fill_bare_option(args, ("-q", "--queue"), "default", takes_value))
+
+
+@app.command(cls=BareQueueCommand)
 def launch(
     ctx: typer.Context,
     *,
-    queue: Annotated[str, typer.Option("--queue", "-q", help="Queue to enqueue the run onto.")],
+    queue: Annotated[
+        str, typer.Option("--queue", "-q", help="Queue to enqueue the run onto; a bare -q means 'default'.")
+    ],
+    job: Annotated[
+        str | None,
+        typer.Option(
+            "--job", "-j", help="Launch job to run: NAME, NAME:latest or NAME:vN (flags override it)."
+        ),
+    ] = None,
     uri: opt.Uri = None,
     git_version: opt.GitVersion = None,
     docker_image: opt.DockerImage = None,
@@ -243,6 +306,24 @@ def launch(
     project: opt.Project = None,
     entity: opt.Entity = None,
     env: opt.Env = None,
+    dockerfile: Annotated[
+        str | None,
+        typer.Option("--dockerfile", "-D", help="Dockerfile to build with, a path from the source's root."),
+    ] = None,
+    base_image: Annotated[
+        str | None,
+        typer.Option("--base-image", "-B", help="Base image of the built image (builder.base_image)."),
+    ] = None,
+    build_context: Annotated[
+        str | None,
+        typer.Option("--build-context", help="Sub-directory of the source to build the image from."),
+    ] = None,
+    resource: Annotated[
+        str | None,
+        typer.Option(
+            "--resource", "-r", help="Resource the queue must run on, e.g. local-process (checked)."
+        ),
+    ] = None,
     idempotency_key: Annotated[
         str | None,
         typer.Option("--idempotency-key", help="Retrying with the same key never enqueues twice."),
@@ -264,11 +345,16 @@ def launch(
             project=project,
             entity=entity,
             env=env or [],
+            job=job,
+            dockerfile=dockerfile,
+            base_image=base_image,
+            build_context=build_context,
+            resource=resource,
         )
     )
     with opt.client_from(ctx) as client:
-        check_entity(client, queue, request.entity)
-        run = client.enqueue_run(queue, request.body, idempotency_key=idempotency_key)
+        body = request.for_queue(queue, client.get_queue)
+        run = client.enqueue_run(queue, body, idempotency_key=idempotency_key)
     if not run.get("id"):
         raise Unreachable("unexpected answer from launchq: the new run has no id")
     typer.echo(run["id"])

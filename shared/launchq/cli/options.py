@@ -12,6 +12,7 @@ import typer
 
 from launchq.cli.auth import AuthMode, signer_for
 from launchq.cli.client import DEFAULT_URL, ApiClient
+from launchq.cli.render import OutputFormat
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,9 @@ def client_from(ctx: typer.Context) -> ApiClient:
     state = ctx.find_object(AppState) or AppState()
     return ApiClient(state.url, signer=signer_for(state.url, state.auth, state.profile))
 
+
+# the rule of launchq.domain.models.Name, said here so the CLI starts without importing pydantic models
+NAME_IN_WORDS = "1 to 63 characters: letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 Uri = Annotated[str | None, typer.Option("--uri", "-u", help="Git URL or local directory with the code.")]
 GitVersion = Annotated[
@@ -77,4 +81,25 @@ Entity = Annotated[
 ]
 Env = Annotated[
     list[str] | None, typer.Option("--env", help="Environment variable KEY=VALUE for the job (repeat).")
+]
+
+# -- listings: every `... list` takes these two ------------------------------------------------
+Output = Annotated[
+    OutputFormat,
+    typer.Option(
+        "--output",
+        "-o",
+        help="table: for people (fits the terminal; no box when piped); plain: a header and "
+        "tab-separated lines; json: the API's answer as one document.",
+    ),
+]
+Limit = Annotated[
+    int | None,
+    typer.Option("--limit", min=1, max=10_000, help="Show at most this many.", show_default="all"),
+]
+RunsLimit = Annotated[
+    int | None,
+    typer.Option(
+        "--limit", min=1, max=10_000, help="Show at most this many, newest first.", show_default="1000"
+    ),
 ]

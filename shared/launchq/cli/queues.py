@@ -9,12 +9,12 @@ import typer
 
 from launchq.cli.errors import CliError
 from launchq.cli.inputs import load_object
-from launchq.cli.options import client_from
-from launchq.cli.render import console, print_queue, queues_table
+from launchq.cli.options import NAME_IN_WORDS, Limit, Output, client_from
+from launchq.cli.render import QUEUES, OutputFormat, print_listing, print_queue
 
 queue_app = typer.Typer(help="Create, list, show and delete queues.", no_args_is_help=True)
 
-QueueName = Annotated[str, typer.Argument(help="Queue name: letters, digits, '_', '.', '-'.")]
+QueueName = Annotated[str, typer.Argument(help=f"Queue name: {NAME_IN_WORDS}.")]
 QueueConfig = Annotated[
     str | None,
     typer.Option(
@@ -141,14 +141,11 @@ def update_queue(
 
 
 @queue_app.command("list")
-def list_queues(ctx: typer.Context) -> None:
+def list_queues(ctx: typer.Context, output: Output = OutputFormat.TABLE, limit: Limit = None) -> None:
     """List queues with their resource, concurrency limit and how busy they are."""
     with client_from(ctx) as client:
         queues = client.list_queues()
-    if not queues:
-        typer.echo("no queues yet; create one with `launchq queue create NAME --resource R`", err=True)
-        return
-    console().print(queues_table(queues))
+    print_listing(QUEUES, queues, output, limit)
 
 
 @queue_app.command("show")

@@ -1,19 +1,36 @@
-"""Rich tables and detail views for queues, runs and schedules as the API returns them."""
+"""What the CLI prints: listings (``-o table|json|plain``), detail views and timestamps.
+
+A listing is declared once as columns; the three formats come from that one declaration, so
+``plain`` and ``table`` always agree. ``table`` is for people: on a terminal it fits the width
+(whole columns are dropped, least useful first, and names are shortened before a state is ever
+cut), states are coloured, and piped it draws no box. ``plain`` is for ``cut``/``awk``: a header
+and tab-separated rows. ``json`` is the API's own answer, one document, for ``jq``.
+
+Times are shown in UTC and say so (``2026-01-02 03:04:05 UTC``): a server and its users are
+often in different zones, and one zone makes listings from different machines comparable.
+"""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-import yaml
+from rich import box
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 JsonObject = dict[str, Any]
 _PIPE_WIDTH = 200
+_SHRINK_FLOOR = 10  # a shortened name keeps at least this many cells
+_GAP = 2  # cells between two columns of a listing table (one padding cell and the blank rule)
 
 
 def console() -> Console:
@@ -33,16 +50,16 @@ def _cell(value: Any) -> str:
 
 
 def timestamp(value: Any) -> str:
-    """``2024-05-01T14:00:00.123+02:00`` → ``2024-05-01 12:00:00`` (UTC); anything else as given."""
+    """``2024-05-01T14:00:00.123+02:00`` → ``2024-05-01 12:00:00 UTC``; anything else as given."""
     if not isinstance(value, str):
         return _cell(value)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return value
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    if moment.tzinfo is None:  # the API always sends a zone; a naive time is said as it came
+        return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _max_jobs(value: Any) -> str:
@@ -51,6 +68,8 @@ def _max_jobs(value: Any) -> str:
 
 def to_yaml(value: Any) -> str:
     """Block-style YAML, keys in the order the API sent them."""
+    import yaml  # only when a run or queue is shown: ~40 ms of every command's start otherwise
+
     return yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip()
 
 
@@ -61,20 +80,6 @@ def _details(rows: list[tuple[str, Any]]) -> Table:
     for key, value in rows:
         grid.add_row(key, _cell(value))
     return grid
-
-
-def queues_table(queues: list[JsonObject]) -> Table:
-    """``queue list``: name, resource, max_jobs, active, queued."""
-    table = Table("name", "resource", "max_jobs", "active", "queued")
-    for queue in queues:
-        table.add_row(
-            _cell(queue.get("name")),
-            _cell(queue.get("resource")),
-            _max_jobs(queue.get("max_jobs")),
-            _cell(queue.get("active")),
-            _cell(queue.get("queued")),
-        )
-    return table
 
 
 def print_queue(queue: JsonObject) -> None:
@@ -102,24 +107,6 @@ def print_queue(queue: JsonObject) -> None:
         out.print(to_yaml(queue.get(key) or {}))
 
 
-def runs_table(runs: list[JsonObject]) -> Table:
-    """``runs list``: id, queue, name, state, priority, position, exit_code, created."""
-    table = Table("id", "queue", "name", "state", "priority", "position", "exit_code", "created")
-    table.columns[0].no_wrap = True
-    for run in runs:
-        table.add_row(
-            _cell(run.get("id")),
-            _cell(run.get("queue")),
-            _cell(run.get("name")),
-            _cell(run.get("state")),
-            _cell(run.get("priority")),
-            _cell(run.get("position")),
-            _cell(run.get("exit_code")),
-            timestamp(run.get("created_at")),
-        )
-    return table
-
-
 def events_table(events: list[JsonObject]) -> Table:
     """The state transitions of one run, oldest first, each with its reason."""
     table = Table("at", "from", "to", "reason", title="events", title_justify="left")
@@ -145,6 +132,7 @@ def print_run(run: JsonObject) -> None:
                 ("entity", run.get("entity")),
                 ("project", run.get("project")),
                 ("name", run.get("name")),
+                ("job", run.get("job")),
                 ("state", run.get("state")),
                 ("priority", run.get("priority")),
                 ("position", run.get("position")),
@@ -169,15 +157,205 @@ def print_run(run: JsonObject) -> None:
     out.print(events_table(run.get("events") or []))
 
 
-def schedules_table(schedules: list[JsonObject]) -> Table:
-    """``schedule list``: name, queue, cron, next fire time, last run."""
-    table = Table("name", "queue", "cron", "next_fire_at", "last_run_id")
-    for schedule in schedules:
-        table.add_row(
-            _cell(schedule.get("name")),
-            _cell(schedule.get("queue")),
-            _cell(schedule.get("cron")),
-            timestamp(schedule.get("next_fire_at")),
-            _cell(schedule.get("last_run_id")),
-        )
+# -- listings ---------------------------------------------------------------------------------
+class OutputFormat(StrEnum):
+    """``-o``: a table for people, tab-separated lines for scripts, or the API's JSON."""
+
+    TABLE = "table"
+    JSON = "json"
+    PLAIN = "plain"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a listing.
+
+    ``drop``: 0 = always shown; else its turn to go when a terminal is too narrow for every
+    column (1 goes first). ``shrink``: the column may be shortened (with "…") to make room.
+    ``style``: the rich style of a cell given its text (colour only reaches a terminal).
+    """
+
+    header: str
+    value: Callable[[JsonObject], str]
+    drop: int = 0
+    shrink: bool = False
+    style: Callable[[str], str] | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A ``... list`` command's output: the API's list key, its columns, and what to say for none."""
+
+    key: str
+    columns: tuple[Column, ...]
+    empty: str
+
+
+def _field(name: str) -> Callable[[JsonObject], str]:
+    return lambda item: _cell(item.get(name))
+
+
+def _time_field(name: str) -> Callable[[JsonObject], str]:
+    return lambda item: timestamp(item.get(name))
+
+
+_STATE_STYLES = {
+    "queued": "cyan",
+    "claimed": "blue",
+    "building": "blue",
+    "starting": "blue",
+    "running": "bold blue",
+    "finished": "green",
+    "failed": "bold red",
+    "dead_letter": "bold red",
+    "preempted": "yellow",
+    "stopping": "yellow",
+    "stopped": "magenta",
+    "cancelled": "magenta",
+}
+
+
+def _state_style(state: str) -> str:
+    return _STATE_STYLES.get(state, "")
+
+
+QUEUES = Listing(
+    key="queues",
+    columns=(
+        Column("name", _field("name")),
+        Column("resource", _field("resource")),
+        Column("max_jobs", lambda queue: _max_jobs(queue.get("max_jobs")), drop=2),
+        Column("active", _field("active"), drop=1),
+        Column("queued", _field("queued")),
+    ),
+    empty="no queues yet; create one with `launchq queue create NAME --resource R`",
+)
+
+RUNS = Listing(
+    key="runs",
+    columns=(
+        Column("id", _field("id")),
+        Column("queue", _field("queue"), drop=3),
+        Column("name", _field("name"), shrink=True),
+        Column("state", _field("state"), style=_state_style),
+        Column("priority", _field("priority"), drop=2),
+        Column("position", _field("position"), drop=4),
+        Column("exit_code", _field("exit_code"), drop=1),
+        Column("created", _time_field("created_at"), drop=5),
+    ),
+    empty="no runs",
+)
+
+SCHEDULES = Listing(
+    key="schedules",
+    columns=(
+        Column("name", _field("name")),
+        Column("queue", _field("queue"), drop=2),
+        Column("cron", _field("cron")),
+        Column("next_fire_at", _time_field("next_fire_at"), drop=1),
+        Column("last_run_id", _field("last_run_id"), drop=3),
+    ),
+    empty="no schedules",
+)
+
+
+def _job_source(job: JsonObject) -> str:
+    source = job.get("source") or {}
+    ref = source.get("docker_image") or source.get("code") or source.get("uri")
+    version = source.get("git_version")
+    return f"{_cell(ref)}@{version}" if version else _cell(ref)
+
+
+def _job_entry_point(job: JsonObject) -> str:
+    return shlex.join(job.get("entry_point") or []) or "-"
+
+
+JOBS = Listing(
+    key="jobs",
+    columns=(
+        Column("name", _field("name")),
+        Column("version", lambda job: f"v{job['version']}" if job.get("version") else "-"),
+        Column("source", _job_source, shrink=True),
+        Column(
+            "entry_point", lambda job: shlex.join(job.get("entry_point") or []) or "-", drop=2, shrink=True
+        ),
+        Column("created", _time_field("created_at"), drop=1),
+    ),
+    empty="no jobs yet; create one with `launchq job create NAME -u DIR -E CMD`",
+)
+
+
+def _fit(columns: Sequence[Column], rows: list[list[str]], width: int) -> list[int]:
+    """The indexes of the columns to show in ``width`` cells: every column while they fit,
+    else the droppable ones go in ``drop`` order, counting shrinkable ones at their floor."""
+    floors = []
+    for index, col in enumerate(columns):
+        natural = max([cell_len(col.header)] + [cell_len(row[index]) for row in rows])
+        floors.append(min(natural, max(_SHRINK_FLOOR, cell_len(col.header))) if col.shrink else natural)
+    kept = list(range(len(columns)))
+    droppable = sorted((i for i, col in enumerate(columns) if col.drop), key=lambda i: columns[i].drop)
+    while droppable and sum(floors[i] for i in kept) + _GAP * (len(kept) - 1) > width:
+        kept.remove(droppable.pop(0))
+    return kept
+
+
+def _table(columns: Sequence[Column], rows: list[list[str]], *, tty: bool) -> Table:
+    """A table of ``rows``: a rule under the header on a terminal, no box at all when piped."""
+    table = Table(
+        box=box.SIMPLE_HEAD if tty else None,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+        header_style="bold",
+    )
+    for col in columns:
+        # only shrinkable columns may wrap: rich narrows wrappable columns first, the others never
+        table.add_column(col.header, no_wrap=not col.shrink, overflow="ellipsis" if col.shrink else "fold")
+    for row in rows:
+        cells = zip(columns, row, strict=True)
+        table.add_row(*(Text(text, style=col.style(text)) if col.style else text for col, text in cells))
     return table
+
+
+def listing_table(listing: Listing, items: list[JsonObject], *, width: int | None, tty: bool) -> Table:
+    """``listing`` as a rich table; with a ``width``, only the columns that fit it (see ``_fit``)."""
+    rows = [[col.value(item) for col in listing.columns] for item in items]
+    kept = list(range(len(listing.columns))) if width is None else _fit(listing.columns, rows, width)
+    return _table([listing.columns[i] for i in kept], [[row[i] for i in kept] for row in rows], tty=tty)
+
+
+def _plain_cell(text: str) -> str:
+    return " ".join(text.split()) or "-"  # a tab or newline inside a value must not make a column
+
+
+def listing_plain(listing: Listing, items: list[JsonObject]) -> str:
+    """A header line and one tab-separated line per item, as the table shows them, never cut."""
+    lines = ["\t".join(col.header for col in listing.columns)]
+    lines += ["\t".join(_plain_cell(col.value(item)) for col in listing.columns) for item in items]
+    return "\n".join(lines) + "\n"
+
+
+def print_listing(
+    listing: Listing,
+    items: list[JsonObject],
+    output: OutputFormat = OutputFormat.TABLE,
+    limit: int | None = None,
+) -> None:
+    """Print a ``... list`` answer in the chosen format, at most ``limit`` items of it.
+
+    ``json`` always prints one document (``{"runs": []}`` when there are none), so a script can
+    parse it; an empty table or plain listing says so on stderr and leaves stdout empty of rows.
+    """
+    shown = items[:limit] if limit is not None else items
+    if output is OutputFormat.JSON:
+        sys.stdout.write(json.dumps({listing.key: shown}, indent=2) + "\n")
+        return
+    if not shown:
+        print(listing.empty, file=sys.stderr)
+    if output is OutputFormat.PLAIN:
+        sys.stdout.write(listing_plain(listing, shown))
+    elif shown:
+        out = console()
+        tty = out.is_terminal
+        out.print(listing_table(listing, shown, width=out.width if tty else None, tty=tty))

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 
 from launchq.cli.client import ApiClient
-from launchq.cli.options import client_from
-from launchq.cli.render import console, print_run, runs_table
+from launchq.cli.options import Output, RunsLimit, client_from
+from launchq.cli.render import RUNS, OutputFormat, print_listing, print_run
 from launchq.domain.states import TERMINAL
 
 runs_app = typer.Typer(help="List, inspect, follow and stop runs.", no_args_is_help=True)
@@ -27,14 +27,13 @@ def list_runs(
     state: Annotated[
         str | None, typer.Option("--state", help="Only runs in this state, e.g. queued, running.")
     ] = None,
+    output: Output = OutputFormat.TABLE,
+    limit: RunsLimit = None,
 ) -> None:
-    """List runs, optionally of one queue or in one state."""
+    """List runs, newest first, optionally of one queue or in one state."""
     with client_from(ctx) as client:
-        runs = client.list_runs(queue=queue, state=state)
-    if not runs:
-        typer.echo("no runs", err=True)
-        return
-    console().print(runs_table(runs))
+        runs = client.list_runs(queue=queue, state=state, limit=limit)
+    print_listing(RUNS, runs, output)
 
 
 @runs_app.command("show")

@@ -7,14 +7,13 @@ from typing import Annotated
 import typer
 
 from launchq.cli import options as opt
-from launchq.cli.client import check_entity
 from launchq.cli.inputs import RunFlags, build_run_request
 from launchq.cli.options import client_from
-from launchq.cli.render import console, schedules_table, timestamp
+from launchq.cli.render import SCHEDULES, OutputFormat, print_listing, timestamp
 
 schedule_app = typer.Typer(help="Enqueue runs on a cron schedule.", no_args_is_help=True)
 
-ScheduleName = Annotated[str, typer.Argument(help="Schedule name: letters, digits, '_', '.', '-'.")]
+ScheduleName = Annotated[str, typer.Argument(help=f"Schedule name: {opt.NAME_IN_WORDS}.")]
 
 
 @schedule_app.command("create")
@@ -58,22 +57,21 @@ def create_schedule(
     )
     body = {"name": name, "queue": queue, "cron": cron, "run": request.body}
     with client_from(ctx) as client:
-        check_entity(client, queue, request.entity)
+        body["run"] = request.for_queue(queue, client.get_queue)  # -e and resource in -c checked
         schedule = client.create_schedule(body)
     next_fire = schedule.get("next_fire_at")
-    when = f", next at {timestamp(next_fire)} UTC" if next_fire else ""
+    when = f", next at {timestamp(next_fire)}" if next_fire else ""  # the time says its zone
     typer.echo(f"created schedule {name}: {cron!r} onto {queue}{when}")
 
 
 @schedule_app.command("list")
-def list_schedules(ctx: typer.Context) -> None:
+def list_schedules(
+    ctx: typer.Context, output: opt.Output = OutputFormat.TABLE, limit: opt.Limit = None
+) -> None:
     """List schedules with their next fire time and last run."""
     with client_from(ctx) as client:
         schedules = client.list_schedules()
-    if not schedules:
-        typer.echo("no schedules", err=True)
-        return
-    console().print(schedules_table(schedules))
+    print_listing(SCHEDULES, schedules, output, limit)
 
 
 @schedule_app.command("delete")

@@ -31,9 +31,11 @@ from launchq.domain.priority import Priority, PriorityField
 from launchq.domain.states import RunState
 from launchq.domain.template_vars import Scalar, TemplateVariable
 from launchq.domain.wandb_types import WandbInt
+from launchq.validation import pattern_in_words
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="letters, digits, '_', '.', '-'")]
+NAME_RULE = "1 to 63 characters: letters, digits, '_', '.' or '-', starting with a letter or digit"
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description=NAME_RULE), pattern_in_words(NAME_RULE)]
 JsonObject = dict[str, Any]
 QueueDispatch = Literal["server", "agents"]
 """Who takes a queue's runs: the control plane's own dispatcher (``server``), or only agents
@@ -69,6 +71,17 @@ def _split_entry_point(value: Any) -> Any:
 
 
 EntryPoint = Annotated[list[BoundedStr], BeforeValidator(_split_entry_point), Field(max_length=MAX_ARGS)]
+
+
+def _inside_source(value: str) -> str:
+    """A sub-directory of the run's source (W&B's ``--build-context``): never out of it."""
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith("/") or ".." in parts or any(ord(c) < 32 or c == "\x7f" for c in value):
+        raise ValueError(f"{value!r} must be a relative path inside the source, without '..'")
+    return value
+
+
+SourceSubdir = Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS), AfterValidator(_inside_source)]
 
 
 class QueueSettings(BaseModel):
@@ -123,6 +136,10 @@ class RunSpec(BaseModel):
     dockerfile: str | None = Field(
         default=None, max_length=MAX_REF_CHARS, description="Dockerfile inside the source (W&B's -D)"
     )
+    build_context: SourceSubdir | None = Field(
+        default=None,
+        description="sub-directory of the source that images are built from (W&B's --build-context)",
+    )
     entry_point: EntryPoint = Field(default_factory=list)
     args: list[BoundedStr] = Field(default_factory=list, max_length=MAX_ARGS)
     env: dict[EnvName, BoundedStr] = Field(default_factory=dict, max_length=MAX_ENV_ENTRIES)
@@ -134,6 +151,16 @@ class RunSpec(BaseModel):
     name: str | None = Field(default=None, max_length=128)
     project: str | None = Field(default=None, max_length=128)
     author: str | None = Field(default=None, max_length=128)
+    job: str | None = Field(
+        default=None,
+        max_length=MAX_REF_CHARS,
+        description="launch job to run: NAME, NAME:latest or NAME:vN (its source, entry point, args, env)",
+    )
+    run_config: BoundedJsonObject | None = Field(
+        default=None,
+        description="W&B's overrides.run_config: checked against the job's input_schema, "
+        "given to the job as WANDB_CONFIG (JSON)",
+    )
 
     @field_validator("env")
     @classmethod
@@ -179,6 +206,7 @@ class Run(BaseModel):
     reason: str = ""
     idempotency_key: str | None = None
     request_hash: str | None = None
+    job: str | None = Field(default=None, description="the job version the run came from: NAME:vN")
     created_at: datetime
     updated_at: datetime
     claimed_at: datetime | None = None

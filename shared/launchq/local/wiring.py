@@ -37,7 +37,8 @@ def build_local(
     config = config or LaunchConfig()
     service = service_settings(settings, config)  # refused before anything is created
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    local = LocalProcessTarget(settings.data_dir, grace_seconds=settings.grace_seconds)
+    code_store = LocalCodeStore(settings.data_dir / "code")  # code:// runs unpack from it too
+    local = LocalProcessTarget(settings.data_dir, grace_seconds=settings.grace_seconds, code_store=code_store)
     registry = registry_for(config)
     kube = (  # its SDK is optional; runs pull images launchq built with the registry's credentials
         [KubernetesTarget(pull_secret=registry_pull_secret(registry))]
@@ -54,7 +55,7 @@ def build_local(
         trigger=ReconcilerOnlyTrigger(),  # nothing outside this process fires schedules
         settings=service,
         registry=registry,
-        code_store=LocalCodeStore(settings.data_dir / "code"),
+        code_store=code_store,
         build_dir=settings.data_dir / "build-contexts",
         # owning the store, it leaves agents queues to agents over HTTP; an agent serves them
         control_plane=store is None,

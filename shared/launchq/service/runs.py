@@ -15,6 +15,7 @@ from launchq.errors import Conflict, InvalidInput, StaleWrite
 from launchq.ports import LogTail
 from launchq.service.builds import BuildService, split_build_options
 from launchq.service.context import Context
+from launchq.service.jobs import JobService, fill_run_spec
 from launchq.service.queues import queue_target
 from launchq.service.transitions import Transitions
 
@@ -24,10 +25,20 @@ log = logging.getLogger(__name__)
 
 _STOPPABLE = ACTIVE - {RunState.STOPPING}
 
+# RunSpec fields added after request hashes were first stored: left out of the hash while
+# unset, so a request that does not use them hashes as it always did (a retry that crosses
+# an upgrade is still recognised as the same request).
+_NEWER_SPEC_FIELDS = ("job", "run_config", "build_context")
+
 
 def request_hash(queue: str, spec: RunSpec) -> str:
-    """Fingerprint of an enqueue request, to tell a retry from a reused idempotency key."""
-    body = f"{queue}\n{spec.model_dump_json(exclude_unset=False)}"
+    """Fingerprint of an enqueue request, to tell a retry from a reused idempotency key.
+
+    It is taken over the request as sent: a run from ``NAME`` (the latest job version) retried
+    after a new version was created is still the same request, and gets the first run back.
+    """
+    unset = {name for name in _NEWER_SPEC_FIELDS if getattr(spec, name) is None}
+    body = f"{queue}\n{spec.model_dump_json(exclude_unset=False, exclude=unset)}"
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -57,11 +68,14 @@ class RunService:
         self.ctx = ctx
         self.builds = BuildService(ctx)
         self.moves = Transitions(ctx)
+        self.jobs = JobService(ctx)
 
     def prepare(self, queue_name: str, spec: RunSpec, idempotency_key: str | None = None) -> Run:
         """Validate ``spec`` against the queue and build the run, without storing it.
 
-        Raises NotFound (queue) and InvalidInput (anything the user got wrong).
+        A run from a job (``spec.job``) is filled from the job version it names, which it
+        records (``Run.job``); ``run_config`` becomes the job's ``WANDB_CONFIG``. Raises
+        NotFound (queue, job) and InvalidInput (anything the user got wrong).
         """
         queue = self.ctx.store.get_queue(queue_name)
         if (
@@ -73,23 +87,26 @@ class RunService:
                 f"queue {queue.name!r} does not allow prioritization; leave priority unset", field="priority"
             )
         target = queue_target(self.ctx.targets, queue)  # None: an agent's target checks at launch
-        resolved, build = split_build_options(queue.resource, resolve_resource_args(queue, spec))
+        job = self.jobs.resolve(spec.job) if spec.job is not None else None
+        filled = fill_run_spec(spec, job)
+        resolved, build = split_build_options(queue.resource, resolve_resource_args(queue, filled))
         now = self.ctx.clock()
         run = Run(
             id=new_run_id(),
             queue=queue.name,
             entity=queue.entity,
-            spec=spec,
-            priority=spec.priority,
+            spec=filled,
+            priority=filled.priority,
             resolved=resolved,
             build=build,
             idempotency_key=idempotency_key,
             request_hash=request_hash(queue.name, spec),
+            job=job.ref if job is not None else None,
             created_at=now,
             updated_at=now,
         )
         if target is not None:
-            target.validate(self.builds.check(target, spec, run), resolved)
+            target.validate(self.builds.check(target, filled, run), resolved)
         return run
 
     def enqueue(self, queue_name: str, spec: RunSpec, idempotency_key: str | None = None) -> tuple[Run, bool]:

@@ -1,9 +1,10 @@
 """The ``local-process`` target: run a job as a process group on the server's own machine.
 
-Each run gets ``<data_dir>/runs/<run id>/`` holding ``workspace/`` (its source, see
-``workspace.py``), ``output.log`` (stdout and stderr), ``exit_code`` (written by the
-supervisor, see ``local_supervisor.py``) and ``stop_requested`` (written by ``stop``). All
-state lives in those files, so another server process can report and stop the job.
+Each run gets ``<data_dir>/runs/<run id>/`` holding ``workspace/`` (its source: a directory,
+a git URL or uploaded ``code://``, see ``local_workspace.py``), ``output.log`` (stdout and
+stderr), ``exit_code`` (written by the supervisor, see ``local_supervisor.py``) and
+``stop_requested`` (written by ``stop``). All state lives in those files, so another server
+process can report and stop the job.
 
 The job inherits the server process's environment: like W&B's local-process resource it
 runs on the user's own machine, as the user. On top come the queue's ``env``, the run's
@@ -22,7 +23,6 @@ import codecs
 import contextlib
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -37,14 +37,15 @@ from pydantic_core import ErrorDetails
 from launchq.adapters.targets.local_exits import ExitWatcher
 from launchq.adapters.targets.local_process_host import HOST_KEY, host_id
 from launchq.adapters.targets.local_supervisor import supervisor_argv, write_exit_code
-from launchq.build.workspace import (
-    DEFAULT_CLONE_TIMEOUT,
-    check_source,
-    prepare_workspace,
+from launchq.adapters.targets.local_workspace import (
+    check_executable,
+    check_local_source,
+    prepare_local_workspace,
 )
+from launchq.build.workspace import DEFAULT_CLONE_TIMEOUT
 from launchq.domain.models import JsonObject, Run, RunSpec
 from launchq.errors import InvalidInput, LaunchFailed
-from launchq.ports import Target, TargetStatus
+from launchq.ports import CodeStore, Target, TargetStatus
 from launchq.validation import error_message, invalid_input
 
 RESOURCE = "local-process"
@@ -144,11 +145,18 @@ class LocalProcessTarget(Target):
     needs_image: ClassVar[bool] = False
 
     def __init__(
-        self, data_dir: Path, grace_seconds: float = 10.0, *, clone_timeout: float = DEFAULT_CLONE_TIMEOUT
+        self,
+        data_dir: Path,
+        grace_seconds: float = 10.0,
+        *,
+        clone_timeout: float = DEFAULT_CLONE_TIMEOUT,
+        code_store: CodeStore | None = None,
     ) -> None:
+        """``code_store``: where ``code://`` sources are read from (None: such runs are refused)."""
         self.data_dir = Path(data_dir)
         self.grace_seconds = grace_seconds
         self.clone_timeout = clone_timeout
+        self.code_store = code_store
         self._lock = threading.Lock()
         self._supervisors: dict[str, subprocess.Popen[bytes]] = {}
         self._supervisor_codes: dict[str, int] = {}
@@ -169,6 +177,11 @@ class LocalProcessTarget(Target):
     # -- Target -------------------------------------------------------------------------
     def validate(self, spec: RunSpec, resolved: JsonObject) -> None:
         parse_config(resolved)
+        if spec.docker_image:  # refused, not silently ignored: the run would not be what was asked
+            raise InvalidInput(
+                "local-process runs commands, not images: give a uri and an entry point instead",
+                field="docker_image",
+            )
         if not spec.entry_point or not spec.entry_point[0]:
             raise InvalidInput(
                 "local-process runs need an entry point (the command to run)", field="entry_point"
@@ -176,7 +189,7 @@ class LocalProcessTarget(Target):
         for key, value in spec.env.items():
             if "\0" in value:
                 raise InvalidInput("must not contain NUL characters", field=f"env.{key}")
-        check_source(spec.uri, spec.git_version)
+        check_local_source(spec, self.code_store)
 
     def submit(self, run: Run) -> dict[str, str]:
         try:
@@ -191,13 +204,13 @@ class LocalProcessTarget(Target):
         workspace, log, exit_file = run_dir / "workspace", run_dir / "output.log", run_dir / "exit_code"
         for stale in (exit_file, run_dir / "stop_requested"):
             stale.unlink(missing_ok=True)
-        prepare_workspace(
-            workspace, run.spec.uri, run.spec.git_version, timeout=self.clone_timeout, exclude=self.data_dir
+        prepare_local_workspace(
+            workspace, run.spec, self.code_store, timeout=self.clone_timeout, exclude=self.data_dir
         )
         workdir = self._workdir(workspace, config)
         env = self._environment(run, config)
         argv = [*run.spec.entry_point, *run.spec.args]
-        _check_executable(argv[0], workdir, env)
+        check_executable(argv[0], workdir, env)
         with log.open("wb") as log_file:
             try:
                 proc = subprocess.Popen(
@@ -377,16 +390,3 @@ def _ended(code: int | None, stop_requested: bool, pgid: int) -> TargetStatus:
         return TargetStatus(state="stopped", exit_code=code, detail=f"stopped ({_describe(code)})")
     # a plain exit code is already in the status (and in the run's reason); a signal is not
     return TargetStatus(state="failed", exit_code=code, detail=_describe(code) if code < 0 else "")
-
-
-def _check_executable(program: str, workdir: Path, env: dict[str, str]) -> None:
-    """Refuse a command the job could not start. Raises LaunchFailed."""
-    if "/" in program:
-        path = workdir / program
-        if not path.is_file():
-            raise LaunchFailed(f"cannot start {program!r}: not found")
-        if not os.access(path, os.X_OK):
-            raise LaunchFailed(f"cannot start {program!r}: not executable")
-        return
-    if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
-        raise LaunchFailed(f"cannot start {program!r}: not found")

@@ -1,0 +1,126 @@
+"""How long the ``launchq`` command takes to start: ``launchq --help`` and ``launchq runs list``.
+
+``python -m tests.perf.cli_start_bench [N]`` prints the min and median wall and CPU time of N (10)
+fresh processes of each; ``make bench`` reports the same figures as the group "cli_start".
+``python -m tests.perf.cli_start_bench N OTHER/shared`` times this checkout's package and
+another's (e.g. ``git archive HEAD shared | tar -x -C /tmp/before``) in turns, both as
+``python -m launchq.cli.main`` with ``PYTHONPATH`` set, so a busy machine weighs on both. The
+``runs list`` is pointed at a port where nothing listens, so it measures the start and the
+error path (import, parse, one refused connection, the one-line error) and no server.
+
+Each sample is a whole process, as a user types it: the interpreter's own start, the
+imports of the command's modules and the command itself. Its wall time is what a user
+waits; its CPU time (user + system, from the kernel's accounting of the reaped child) is
+reported beside it because on a shared, busy machine the wall time mostly measures the
+other tenants, while the CPU a start costs hardly moves. ``python -X importtime -m
+launchq.cli.main --help`` shows where the import time goes. Nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.perf.figures import Figure, Scale, summarise
+
+GROUP = "cli_start"  # the harness names a group after its module: --only cli_start
+DEFAULT_SAMPLES = 10
+
+
+def launchq_command() -> list[str]:
+    """The console script beside this interpreter (what ``pip install`` made), else ``-m``."""
+    script = Path(sys.executable).with_name("launchq")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "launchq.cli.main"]
+
+
+def closed_port_url() -> str:
+    """An http URL on this machine where nothing listens (the port was just freed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def cases() -> dict[str, list[str]]:
+    """What is timed: a label and the command line after ``launchq``."""
+    return {"launchq --help": ["--help"], "launchq runs list (nothing listening)": ["runs", "list"]}
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one process running ``argv`` to its end (output discarded)."""
+    cpu, began = _children_cpu(), time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - began, _children_cpu() - cpu
+
+
+Variant = tuple[list[str], dict[str, str]]
+"""How to start one launchq: the command line before the arguments, and the environment."""
+
+
+def base_env() -> dict[str, str]:
+    env = {**os.environ, "LAUNCHQ_URL": closed_port_url(), "NO_COLOR": "1"}
+    env.pop("LAUNCHQ_DEBUG", None)
+    return env
+
+
+def package_variant(shared: Path, env: dict[str, str]) -> Variant:
+    """``python -m launchq.cli.main`` importing launchq from the ``shared`` directory given."""
+    return [sys.executable, "-m", "launchq.cli.main"], {**env, "PYTHONPATH": str(shared.resolve())}
+
+
+def samples(samples_per_case: int, variants: dict[str, Variant] | None = None) -> dict[str, list[float]]:
+    """Milliseconds per (variant,) case and clock (``wall``, ``cpu``), ``samples_per_case``
+    fresh processes each, taken in turns so that a busy moment of the machine does not land
+    on one of them only."""
+    if variants is None:
+        variants = {"": (launchq_command(), base_env())}
+    timings: dict[str, list[float]] = {}
+    for base, env in variants.values():  # a warm-up each: the first start also fills the page cache
+        time_once([*base, "--version"], env)
+    for _ in range(samples_per_case):
+        for name, (base, env) in variants.items():
+            for label, argv in cases().items():
+                key = f"{name}: {label}" if name else label
+                wall, cpu = time_once([*base, *argv], env)
+                timings.setdefault(f"{key}, wall", []).append(wall * 1000)
+                timings.setdefault(f"{key}, cpu", []).append(cpu * 1000)
+    return timings
+
+
+def run(scale: Scale) -> list[Figure]:
+    """The harness's entry: one figure per case (median, min, max over the samples)."""
+    count = scale.pick(DEFAULT_SAMPLES, 2)
+    return [
+        summarise(GROUP, f"start: {label}", "ms", values, note="one process per sample")
+        for label, values in samples(count).items()
+    ]
+
+
+def main(argv: list[str]) -> int:
+    count = int(argv[0]) if argv else DEFAULT_SAMPLES
+    variants = None
+    if len(argv) > 1:
+        env = base_env()
+        here = Path(__file__).resolve().parents[2] / "shared"
+        variants = {"this": package_variant(here, env), "other": package_variant(Path(argv[1]), env)}
+        print(f"this = {here}, other = {Path(argv[1]).resolve()}")
+    print(f"{count} processes per command, load average {os.getloadavg()[0]:.2f} at start")
+    for label, values in samples(count, variants).items():
+        print(f"{label:<54} min {min(values):7.1f} ms   median {statistics.median(values):7.1f} ms")
+    print(f"load average {os.getloadavg()[0]:.2f} at end")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
