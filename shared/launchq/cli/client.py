@@ -346,15 +346,3 @@ class ApiClient:
         """``POST /code`` with a tar.gz; returns its ``code://`` reference."""
         answer = self._request("POST", "/code", json={"data": base64.b64encode(archive).decode()}).json()
         return str(answer["uri"])
-
-
-def check_entity(client: ApiClient, queue: str, entity: str | None) -> None:
-    """Refuse to enqueue when the user named an entity (``-e``) the queue does not belong to.
-
-    The run body has no entity (a run takes its queue's); checking beats silently ignoring it.
-    """
-    if entity is None:
-        return
-    owner = client.get_queue(queue).get("entity")
-    if owner != entity:
-        raise CliError(f"entity: queue {queue!r} belongs to entity {owner!r}, not {entity!r}")

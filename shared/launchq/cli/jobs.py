@@ -17,9 +17,16 @@ from launchq.cli import options as opt
 from launchq.cli.code import upload_directory
 from launchq.cli.errors import CliError
 from launchq.cli.inputs import absolute_if_local, load_object, parse_env, split_entry_point
-from launchq.cli.render import JOBS, OutputFormat, console, print_listing, timestamp, to_yaml
-from launchq.cli.render import _details as details
-from launchq.cli.render import _job_source as job_source
+from launchq.cli.render import (
+    JOBS,
+    OutputFormat,
+    console,
+    details,
+    job_source,
+    print_listing,
+    timestamp,
+    to_yaml,
+)
 
 job_app = typer.Typer(help="Create, list and describe launch jobs (W&B's `wandb job`).", no_args_is_help=True)
 

@@ -73,7 +73,7 @@ def to_yaml(value: Any) -> str:
     return yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip()
 
 
-def _details(rows: list[tuple[str, Any]]) -> Table:
+def details(rows: list[tuple[str, Any]]) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -86,7 +86,7 @@ def print_queue(queue: JsonObject) -> None:
     """``queue show``: the settings, then config and template variables as YAML."""
     out = console()
     out.print(
-        _details(
+        details(
             [
                 ("name", queue.get("name")),
                 ("entity", queue.get("entity")),
@@ -125,7 +125,7 @@ def print_run(run: JsonObject) -> None:
     spec = run.get("spec") or {}
     out = console()
     out.print(
-        _details(
+        details(
             [
                 ("id", run.get("id")),
                 ("queue", run.get("queue")),
@@ -259,7 +259,7 @@ SCHEDULES = Listing(
 )
 
 
-def _job_source(job: JsonObject) -> str:
+def job_source(job: JsonObject) -> str:
     source = job.get("source") or {}
     ref = source.get("docker_image") or source.get("code") or source.get("uri")
     version = source.get("git_version")
@@ -275,7 +275,7 @@ JOBS = Listing(
     columns=(
         Column("name", _field("name")),
         Column("version", lambda job: f"v{job['version']}" if job.get("version") else "-"),
-        Column("source", _job_source, shrink=True),
+        Column("source", job_source, shrink=True),
         Column(
             "entry_point", lambda job: shlex.join(job.get("entry_point") or []) or "-", drop=2, shrink=True
         ),

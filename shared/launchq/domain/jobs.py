@@ -39,7 +39,15 @@ from launchq.api.limits import (
     MAX_URI_CHARS,
 )
 from launchq.domain.code_ref import code_digest, is_code_ref
-from launchq.domain.models import NAME_PATTERN, BoundedJsonObject, BoundedStr, EntryPoint, EnvName, Name
+from launchq.domain.models import (
+    NAME_PATTERN,
+    BoundedJsonObject,
+    BoundedStr,
+    EntryPoint,
+    EnvName,
+    Name,
+    check_env_names,
+)
 from launchq.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -144,14 +152,6 @@ class JobSource(BaseModel):
         return {key: value for key, value in fields.items() if value is not None}
 
 
-def _env_names(value: dict[str, str]) -> dict[str, str]:
-    """A name a process environment can hold (the same rule as a run's env)."""
-    for key in value:
-        if not key or "=" in key or "\0" in key:
-            raise ValueError(f"{key!r} is not a valid environment variable name")
-    return value
-
-
 def _json_schema(schema: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
     """Refuse at create a schema no run could be checked against (a typo like ``"nubmer"``
     would otherwise surface as every launch failing). A version read back from a store was
@@ -187,7 +187,7 @@ class JobSpec(BaseModel):
     entry_point: EntryPoint = Field(default_factory=list)
     args: list[BoundedStr] = Field(default_factory=list, max_length=MAX_ARGS)
     env: Annotated[
-        dict[EnvName, BoundedStr], Field(max_length=MAX_ENV_ENTRIES), AfterValidator(_env_names)
+        dict[EnvName, BoundedStr], Field(max_length=MAX_ENV_ENTRIES), AfterValidator(check_env_names)
     ] = Field(default_factory=dict)
     input_schema: Annotated[BoundedJsonObject | None, AfterValidator(_json_schema)] = Field(
         default=None, description="JSON Schema of a run's run_config (W&B's overrides.run_config)"

@@ -121,6 +121,14 @@ class Queue(QueueSettings):
         return self.max_jobs == -1 or active < self.max_jobs
 
 
+def check_env_names(value: dict[str, str]) -> dict[str, str]:
+    """Refuse a name a process environment cannot hold (a run's env, a job's)."""
+    for key in value:
+        if not key or "=" in key or "\0" in key:
+            raise ValueError(f"{key!r} is not a valid environment variable name")
+    return value
+
+
 class RunSpec(BaseModel):
     """What to run: the body of ``POST /queues/{name}/runs`` (W&B's launch options)."""
 
@@ -165,10 +173,7 @@ class RunSpec(BaseModel):
     @field_validator("env")
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if not key or "=" in key or "\0" in key:
-                raise ValueError(f"{key!r} is not a valid environment variable name")
-        return value
+        return check_env_names(value)
 
 
 # launchq's own build record, once kept in the target's handle (see ``Run._handle_keys_moved_out``).
