@@ -91,10 +91,12 @@ def test_the_data_dir_rule_flag_then_variable_then_dot_launchq_then_xdg(
 
 def test_makefile_run_serves_the_data_dir_the_agent_finds() -> None:
     # GIVEN the Makefile's run target, printed rather than run (make -n)
-    env = {k: v for k, v in os.environ.items() if k not in ("LAUNCHQ_DATA_DIR", "DATA_DIR")}
+    # (not as a sub-make of `make test`: that would add "Entering directory" lines)
+    nested = ("LAUNCHQ_DATA_DIR", "DATA_DIR", "MAKELEVEL", "MAKEFLAGS", "MFLAGS")
+    env = {k: v for k, v in os.environ.items() if k not in nested}
     line = (
         subprocess.run(
-            ["make", "-n", "-o", "setup-server", "run"],
+            ["make", "--no-print-directory", "-n", "-o", "setup-server", "run"],
             cwd=REPO,
             env=env,
             capture_output=True,
@@ -108,8 +110,8 @@ def test_makefile_run_serves_the_data_dir_the_agent_finds() -> None:
     assert line.endswith(f"--data-dir {REPO}/.launchq"), line
     # ... and from LAUNCHQ_DATA_DIR when the user set one, as launchq itself would
     moved = subprocess.run(
-        ["make", "-n", "-o", "setup-server", "run"], cwd=REPO, env={**env, "LAUNCHQ_DATA_DIR": "/srv/lq"},
-        capture_output=True, text=True, check=True,
+        ["make", "--no-print-directory", "-n", "-o", "setup-server", "run"],
+        cwd=REPO, env={**env, "LAUNCHQ_DATA_DIR": "/srv/lq"}, capture_output=True, text=True, check=True,
     ).stdout.strip().splitlines()[-1]  # fmt: skip
     assert moved.endswith("--data-dir /srv/lq"), moved
 
