@@ -132,8 +132,13 @@ class RunStore(ABC):
         """Runs of ``queue`` waiting in line (``queued``). Raises BackendUnavailable."""
 
     @abstractmethod
-    def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
+    def claim(
+        self, queue: str, now: datetime, lease_until: datetime, claimer: str = "dispatcher"
+    ) -> Run | None:
         """Atomically move the queue's first queued run (priority, then seq) to ``claimed``.
+
+        The claim's event reads ``claimed by <claimer>`` (who took it: a dispatcher's or an
+        agent's name with its host and pid), so a run's history says where it went.
 
         Only when the queue has a free slot (``max_jobs``); None when it has none or is empty.
         Two callers racing never get the same run. Raises NotFound (queue), BackendUnavailable.
@@ -342,6 +347,13 @@ class Builder(ABC):
 
         Raises InvalidInput for a negative offset or a malformed build id, BackendUnavailable.
         """
+
+    def live_log_id(self, run: Run) -> str | None:
+        """Optional, for synchronous builders: the build id under which ``logs`` reads the
+        build of ``run`` while it is still running here, before the run records any id (so
+        ``runs logs -f`` shows its steps as they happen). None (the default): no such log.
+        Never used to follow or settle a build: only a recorded ``build_id`` is."""
+        return None
 
     def watch(self, notify: BuildNotice | None) -> None:  # noqa: B027 - optional hook
         """Optional, for asynchronous builders: call ``notify(run_id, build_id, state)`` (from

@@ -309,3 +309,18 @@ def test_logs_of_a_build_come_in_order_from_an_offset(building: BuilderUnderTest
     if following:  # a log from a later offset is the tail of the whole one
         tail, end = building.builder.logs(run, build_id, 1)
         assert (end, text.endswith(tail)) == (following, True)
+
+
+def test_a_live_log_id_names_the_build_a_synchronous_start_records(building: BuilderUnderTest) -> None:
+    # GIVEN the id under which the builder would show a build of this run while it runs
+    run = make_run(uri=".")
+    live = building.builder.live_log_id(run)
+    # WHEN the run is built
+    started, ended = building.build(run, building.plan())
+    # THEN an asynchronous builder has none (its builds are followed by their recorded id
+    # only); a synchronous one's is the id its build records, with the same log
+    if started.state == "building":
+        assert live is None
+    elif live is not None:
+        assert live == (ended.build_id or started.build_id)
+        assert building.builder.logs(run, live, 0) == building.builder.logs(run, ended.build_id, 0)

@@ -204,6 +204,21 @@ def test_claim_moves_the_run_to_claimed_with_a_lease_and_an_event(
     assert (last.from_state, last.to_state, last.reason) == (S.QUEUED, S.CLAIMED, "claimed by dispatcher")
 
 
+def test_the_claim_event_names_who_claimed_the_run(
+    store: RunStore, make_queue: MakeQueue, add_run: MakeRun
+) -> None:
+    # GIVEN a queued run
+    make_queue("gpu")
+    queued = add_run("gpu")
+    # WHEN an agent (named with its host and pid) claims it
+    claimed = store.claim("gpu", T0, LEASE, claimer="agent gpu-box-4242")
+    # THEN its history says who took it
+    assert claimed is not None
+    assert claimed.id == queued.id
+    assert store.events(queued.id)[-1].reason == "claimed by agent gpu-box-4242"
+    assert store.get_run(queued.id).reason == "claimed by agent gpu-box-4242"
+
+
 def test_claim_returns_none_on_an_empty_queue(store: RunStore, make_queue: MakeQueue) -> None:
     make_queue("gpu")
     assert store.claim("gpu", T0, LEASE) is None

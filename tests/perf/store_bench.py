@@ -44,11 +44,10 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
-from launchq.adapters.stores.common import ENQUEUED_REASON
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.stores.sqlite_rows import INSERT_COLUMNS, insert_values
-from launchq.adapters.stores.sqlite_schema import EVENT_BITS, connect
-from launchq.domain.models import Queue, Run, RunEvent, RunSpec, RunUpdate
+from launchq.adapters.stores.sqlite_schema import connect
+from launchq.domain.models import Queue, Run, RunSpec, RunUpdate
 from launchq.domain.priority import Priority
 from launchq.domain.states import RunState
 from tests.perf.figures import Figure, Scale, summarise
@@ -162,15 +161,14 @@ def bulk_enqueue(path: Path, count: int) -> None:
 
     A bulk load, on the bench's own file (nobody else has it open): the triggers and the
     runs' indexes are dropped for the fill and made again after it (an index built once,
-    sorted, instead of grown row by row), and each run gets the "enqueued" event the insert
-    trigger would have written. Run ids start with a hex counter so the id index is
+    sorted, instead of grown row by row); each row's history holds its "enqueued" event,
+    as ``insert_values`` writes it. Run ids start with a hex counter so the id index is
     appended to, not split at random. The claim's plan does not depend on
     them (it finds the head through runs_queued and the run by its id)."""
     templates = [new_run(priority) for priority in range(4)]
     values = [(run.id, insert_values(run, run.model_dump_json())) for run in templates]
     columns = INSERT_COLUMNS.count(",") + 1
     sql = f"INSERT INTO runs ({INSERT_COLUMNS}, seq) VALUES ({', '.join('?' * (columns + 1))})"  # noqa: S608
-    history = f"INSERT INTO run_history (key, body) VALUES (? << {EVENT_BITS}, ?)"  # noqa: S608
     # The fill alone skips the journal: each page is written once, not to the WAL and then
     # again to the file. The claims measured afterwards run on the store's own settings.
     conn = sqlite3.connect(path, isolation_level=None)
@@ -179,9 +177,6 @@ def bulk_enqueue(path: Path, count: int) -> None:
     (last,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM runs").fetchone()
 
     at = [name.strip() for name in INSERT_COLUMNS.split(",")].index("body")
-    marker = "0" * 32  # a run id's length, replaced by each row's id
-    event = RunEvent(run_id=marker, at=T0, from_state=None, to_state=RunState.QUEUED, reason=ENQUEUED_REASON)
-    event_json = event.model_dump_json()
 
     def run_id(offset: int) -> str:
         return f"{last + offset:012x}{uuid.UUID(int=offset).hex[:20]}"
@@ -192,16 +187,11 @@ def bulk_enqueue(path: Path, count: int) -> None:
             body = str(row[at]).replace(template_id, run_id(offset))
             yield (run_id(offset), *row[1:at], body, *row[at + 1 :], last + 1 + offset)
 
-    def events() -> Iterator[tuple[object, ...]]:
-        for offset in range(count):
-            yield (last + 1 + offset, event_json.replace(marker, run_id(offset)))
-
     derived = [(kind, name, ddl) for kind, name, ddl in _derived(conn)]
     conn.execute("BEGIN IMMEDIATE")
     for kind, name, _ in derived:
         conn.execute(f"DROP {kind} {name}")
     conn.executemany(sql, rows())
-    conn.executemany(history, events())
     for _, _, ddl in derived:
         conn.execute(ddl)
     conn.execute("COMMIT")
@@ -251,7 +241,7 @@ def life_dispatchers(path: Path, count: int, processes: int) -> float:
 
 
 def check_every_run_finished_once(path: Path, count: int, claims: list[list[str]]) -> None:
-    """Each run was claimed by one process only, is finished and has the five events of its life."""
+    """Each run was claimed by one process only, is finished and has the events of its life."""
     claimed = [run_id for got in claims for run_id in got]
     if len(claimed) != count or len(set(claimed)) != count:
         raise RuntimeError(f"{len(claimed)} claims ({len(set(claimed))} distinct) for {count} runs")
@@ -265,7 +255,9 @@ def check_every_run_finished_once(path: Path, count: int, claims: list[list[str]
             if states != list(LIFE):
                 raise RuntimeError(f"run {run_id} has the events {states}")
         conn = store._conn()
-        (events,) = conn.execute("SELECT COUNT(*) FROM run_history").fetchone()
+        (events,) = conn.execute(
+            "SELECT SUM(json_array_length('[' || substr(history, 2) || ']')) FROM runs"
+        ).fetchone()
         if events != count * len(LIFE):
             raise RuntimeError(f"{events} events for {count} lives of {len(LIFE)}")
     finally:

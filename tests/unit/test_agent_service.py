@@ -213,6 +213,12 @@ def test_claims_follow_priority_and_the_queues_max_jobs(svc: Services) -> None:
     assert svc.runs.get(low.id).state is S.QUEUED
 
 
+def test_an_agents_claim_is_recorded_under_its_id(svc: Services) -> None:
+    svc.runs.enqueue("gpu", SPEC)
+    run = claimed(svc)
+    assert svc.runs.events(run.id)[-1].reason == "claimed by agent agent-1"
+
+
 def test_claiming_from_an_unknown_or_a_server_queue_is_refused(svc: Services) -> None:
     svc.runs.enqueue("cpu", SPEC)
     with pytest.raises(NotFound):

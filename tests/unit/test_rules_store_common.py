@@ -53,7 +53,7 @@ def test_enqueued_stores_any_run_as_queued_with_its_seq_and_a_creation_event() -
 
 def test_claimed_moves_a_queued_run_with_its_lease() -> None:
     run = a_run()
-    moved, event = claimed(run, T1, T1 + timedelta(minutes=5))
+    moved, event = claimed(run, T1, T1 + timedelta(minutes=5), "dispatcher")
     assert (moved.state, moved.version, moved.updated_at) == (S.CLAIMED, 2, T1)
     assert (moved.claimed_at, moved.lease_expires_at) == (T1, T1 + timedelta(minutes=5))
     assert moved.reason == "claimed by dispatcher"

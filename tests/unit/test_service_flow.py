@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 
 from launchq.domain.models import RunSpec, ScheduleSpec
@@ -43,6 +46,19 @@ def test_a_run_goes_from_queued_to_finished_and_frees_its_slot(world: tuple[Fake
     assert [r.id for r in svc.dispatcher.dispatch("q")] == [second.id]
     states = [e.to_state for e in svc.runs.events(first.id)]
     assert states == ["queued", "claimed", "starting", "running", "failed"]
+
+
+def test_the_claim_event_names_the_dispatcher_host_and_pid(world: tuple[FakeTarget, Clock]) -> None:
+    # GIVEN a queued run
+    target, clock = world
+    svc = services(target, clock)
+    svc.queues.create(QueueCreate(name="q", resource="local-process", max_jobs=1))
+    run, _ = svc.runs.enqueue("q", SPEC)
+    # WHEN this process's dispatcher launches it
+    svc.dispatcher.dispatch("q")
+    # THEN the claim event says which dispatcher took it
+    reasons = [e.reason for e in svc.runs.events(run.id)]
+    assert reasons[1] == f"claimed by dispatcher on {socket.gethostname()} pid {os.getpid()}"
 
 
 def test_a_claim_whose_lease_expires_goes_back_to_its_place_in_line(world: tuple[FakeTarget, Clock]) -> None:

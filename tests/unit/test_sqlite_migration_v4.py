@@ -1,48 +1,29 @@
-"""A database written by the version-4 SQLite store keeps working in version 5 (launch jobs).
+"""Databases written by the version-4 and version-5 SQLite stores keep working in version 6.
 
-Version 5 only adds the ``jobs`` table. The version-4 file is written by today's store and
-then stripped of that table and marked version 4: what version 4 wrote, object for object.
-Opening it must add the table and touch nothing else (no rebuild of ``runs``).
+Version 5 added the ``jobs`` table; version 6 keeps a run's events in its row (``history``)
+and spills long histories into ``run_history`` chunks. The old files are written by
+``sqlite_v5_file`` with version 5's own schema and statements (its triggers wrote the
+events), version 4's without the ``jobs`` table. Opening one must keep every run and event
+as written, rebuild nothing, and let runs carry on with their new events after the old.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.stores.sqlite_schema import SCHEMA_VERSION
 from launchq.domain.jobs import JobSpec
-from launchq.domain.models import Run, RunEvent, RunUpdate
 from launchq.domain.states import RunState as S
-from tests.contract.conftest import build_queue, build_run
+from tests.unit.sqlite_v5_file import write_v5_database
 from tests.unit.test_sqlite_migration import assert_todays_layout
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
-
-
-def write_v4_database(path: Path) -> dict[str, tuple[Run, list[RunEvent]]]:
-    """A version-4 file: a queue, a queued run and a started one whose handle is a column of
-    its own (what a rebuild of ``runs`` from the bodies would lose), with their events."""
-    store = SqliteRunStore(path)
-    try:
-        store.create_queue(build_queue("gpu", max_jobs=2))
-        queued, _ = store.add_run(build_run("gpu", name="queued"))
-        store.add_run(build_run("gpu", name="started"))
-        claimed = store.claim("gpu", T0, T0 + timedelta(minutes=5))
-        assert claimed is not None
-        started = store.transition(
-            claimed.id, S.CLAIMED, S.STARTING, "submitted", T0, RunUpdate(handle={"pid": "42"})
-        )
-        written = {run.id: (store.get_run(run.id), store.events(run.id)) for run in (queued, started)}
-    finally:
-        store.close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP TABLE jobs")
-        conn.execute("PRAGMA user_version = 4")
-    conn.close()
-    return written
+T1 = datetime(2030, 1, 1, 0, 1, tzinfo=UTC)
 
 
 def schema_objects(path: Path) -> dict[str, tuple[str, int]]:
@@ -54,29 +35,41 @@ def schema_objects(path: Path) -> dict[str, tuple[str, int]]:
     return objects
 
 
-def test_a_version_4_database_gains_the_jobs_table_and_nothing_else_changes(tmp_path: Path) -> None:
-    # GIVEN a database written by the version-4 store
+@pytest.mark.parametrize("with_jobs", [False, True], ids=["version-4", "version-5"])
+def test_an_old_database_keeps_its_runs_and_events_and_carries_on(tmp_path: Path, with_jobs: bool) -> None:
+    # GIVEN a database written by the version-4 or version-5 store
     path = tmp_path / "launchq.db"
-    written = write_v4_database(path)
+    written = write_v5_database(path, with_jobs=with_jobs)
     before = schema_objects(path)
-    assert "jobs" not in before
     # WHEN today's store opens it
     store = SqliteRunStore(path)
     try:
-        # THEN it is today's version, with the jobs table added and every other object as it was
-        assert SCHEMA_VERSION == 5
+        # THEN it is today's version: the event triggers are gone, the spill trigger and
+        # (for version 4) the jobs table are new, and nothing was rebuilt
+        assert SCHEMA_VERSION == 6
         assert_todays_layout(path)
         after = schema_objects(path)
-        assert {name: found for name, found in after.items() if name != "jobs"} == before
-        assert set(after) - set(before) == {"jobs"}
-        # AND the runs read back as written, and carry on
-        for run, events in written.values():
-            assert store.get_run(run.id) == run
-            assert store.events(run.id) == events
-        started = next(run for run, _ in written.values() if run.state is S.STARTING)
-        assert started.handle == {"pid": "42"}
-        store.transition(started.id, S.STARTING, S.RUNNING, "job is running", T0)
-        assert store.get_run(started.id).version == started.version + 1
+        assert set(before) - set(after) == {"runs_enqueued", "runs_moved"}
+        assert set(after) - set(before) == ({"runs_history_spill"} | (set() if with_jobs else {"jobs"}))
+        assert after["runs"][1] == before["runs"][1]
+        # AND every run and event reads back as written
+        for run, moves in written.values():
+            got = store.get_run(run.id)
+            assert (got.id, got.spec, got.version) == (run.id, run.spec, len(moves))
+            events = store.events(run.id)
+            assert [(e.from_state, e.to_state, e.reason) for e in events] == moves
+            assert {e.run_id for e in events} == {run.id}
+        started = next(store.get_run(run_id) for run_id, (_, moves) in written.items() if len(moves) == 3)
+        assert (started.state, started.handle) == (S.STARTING, {"pid": "42"})
+        # AND a run moves on, its new events after its old ones
+        store.transition(started.id, S.STARTING, S.RUNNING, "job is running", T1)
+        store.transition(started.id, S.RUNNING, S.FINISHED, "exit 0", T1)
+        events = store.events(started.id)
+        assert [e.reason for e in events][-3:] == ["submitted", "job is running", "exit 0"]
+        assert events[-1].at == T1
+        assert store.get_run(started.id).version == 5
+        # AND the queue's slot count still holds: the finished run freed its slot
+        assert store.count_active("gpu") == 0
         # AND jobs can be created in it
         job = store.add_job_version(JobSpec.model_validate({"name": "train", "source": {"uri": "x"}}), T0)
         assert job.ref == "train:v1"
@@ -84,8 +77,30 @@ def test_a_version_4_database_gains_the_jobs_table_and_nothing_else_changes(tmp_
         store.close()
 
 
-def test_opening_a_version_5_database_again_keeps_its_jobs(tmp_path: Path) -> None:
-    # GIVEN a version-5 file holding two versions of a job
+def test_opening_a_migrated_database_again_changes_nothing(tmp_path: Path) -> None:
+    # GIVEN a version-5 file opened (migrated) once
+    path = tmp_path / "launchq.db"
+    written = write_v5_database(path)
+    SqliteRunStore(path).close()
+    once = schema_objects(path)
+    with sqlite3.connect(path) as conn:
+        chunks = conn.execute("SELECT key, body FROM run_history ORDER BY key").fetchall()
+    conn.close()
+    # WHEN it is opened again  THEN nothing is migrated twice: same objects, same chunks
+    store = SqliteRunStore(path)
+    try:
+        assert schema_objects(path) == once
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT key, body FROM run_history ORDER BY key").fetchall() == chunks
+        conn.close()
+        for run_id, (_, moves) in written.items():
+            assert [(e.from_state, e.to_state, e.reason) for e in store.events(run_id)] == moves
+    finally:
+        store.close()
+
+
+def test_opening_a_version_6_database_again_keeps_its_jobs(tmp_path: Path) -> None:
+    # GIVEN a version-6 file holding two versions of a job
     path = tmp_path / "launchq.db"
     first = SqliteRunStore(path)
     spec = JobSpec.model_validate({"name": "train", "source": {"docker_image": "python:3.11"}})

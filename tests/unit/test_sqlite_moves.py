@@ -1,8 +1,9 @@
 """How the SQLite store writes a move (its layout, ``sqlite_schema``; its rows, ``sqlite_rows``).
 
 A move rewrites only the columns that change; ``body`` (the run as enqueued) is never
-rewritten. Events are written by the database in the moving statement, and a move between
-active states writes no page but the run's row and its history's.
+rewritten. A move's event is appended to the run's own ``history`` in the moving
+statement, so a move between active states writes no page but the run's row; a long
+history spills into ``run_history`` chunks and reads back whole and in order.
 The runs handed out share nothing mutable with the store's parse cache or with each other.
 The claim finds its run through an index, so its cost does not grow with the queue.
 """
@@ -18,7 +19,7 @@ import pytest
 
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, RUN_WHERE, move_sql
-from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, EVENT_BITS, EVENTS_PER_RUN
+from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, CHUNKS_PER_RUN, EVENT_BITS, SPILL_CHARS
 from launchq.domain.models import Run, RunUpdate
 from launchq.domain.states import RunState as S
 from launchq.errors import StaleWrite
@@ -105,16 +106,44 @@ def test_a_move_that_sets_the_handle_and_resolved_args_writes_their_columns_not_
 def test_a_run_whose_history_is_full_cannot_move_and_nothing_is_overwritten(
     store: SqliteRunStore, path: Path
 ) -> None:
-    # GIVEN a claimed run whose history already holds its last possible event
+    # GIVEN a claimed run whose spilled history already holds its last possible chunk
     run = _claimed(store)
-    last = (run.seq << EVENT_BITS) + EVENTS_PER_RUN - 1
+    last = (run.seq << EVENT_BITS) + CHUNKS_PER_RUN - 1
     with sqlite3.connect(path) as conn:
-        conn.execute("INSERT INTO run_history (key, body) VALUES (?, '{}')", (last,))
+        conn.execute("INSERT INTO run_history (key, body) VALUES (?, '')", (last,))
     conn.close()
-    # WHEN it moves  THEN the move is refused and the run stays as it was
-    with pytest.raises(sqlite3.IntegrityError, match="at most 16777216 events"):
-        store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1)
+    events = store.events(run.id)
+    # WHEN a move would spill one chunk more  THEN it is refused and the run stays as it was
+    with pytest.raises(sqlite3.IntegrityError, match="at most 16777216 history chunks"):
+        store.transition(run.id, S.CLAIMED, S.STARTING, "x" * SPILL_CHARS, T1)
     assert store.get_run(run.id) == run
+    assert store.events(run.id) == events
+
+
+def test_a_long_history_spills_into_chunks_and_reads_back_whole_and_in_order(
+    store: SqliteRunStore, path: Path
+) -> None:
+    # GIVEN a run claimed and put back in line 60 times (its history far past SPILL_CHARS)
+    run = _claimed(store)
+    for turn in range(60):
+        store.transition(run.id, S.CLAIMED, S.QUEUED, f"claim expired {turn}; back in line", T1)
+        again = store.claim("gpu", T1, LEASE)
+        assert again is not None
+        assert again.id == run.id
+    # WHEN its events are read
+    events = store.events(run.id)
+    # THEN every one is there, in order; the row keeps only the tail, the rest is in chunks
+    assert len(events) == store.get_run(run.id).version == 2 + 2 * 60
+    assert [e.reason for e in events[2::2]] == [f"claim expired {turn}; back in line" for turn in range(60)]
+    assert all(e.run_id == run.id for e in events)
+    (history,) = _row(path, run.id, "history")
+    assert 0 < len(str(history)) <= SPILL_CHARS
+    with sqlite3.connect(path) as conn:
+        (chunks,) = conn.execute(
+            "SELECT COUNT(*) FROM run_history WHERE key >> ? = ?", (EVENT_BITS, run.seq)
+        ).fetchone()
+    conn.close()
+    assert chunks >= 3
 
 
 def _wal_pages(path: Path) -> list[int]:
@@ -125,9 +154,7 @@ def _wal_pages(path: Path) -> list[int]:
     return [int.from_bytes(wal[at : at + 4], "big") for at in range(32, len(wal), size)]
 
 
-def test_moves_between_active_states_write_only_the_run_row_and_its_history(
-    store: SqliteRunStore, path: Path
-) -> None:
+def test_moves_between_active_states_write_only_the_run_row(store: SqliteRunStore, path: Path) -> None:
     # GIVEN a claimed run, and the WAL emptied (no checkpoint will run during the moves)
     run = _claimed(store)
     conn = store._conn()
@@ -136,9 +163,9 @@ def test_moves_between_active_states_write_only_the_run_row_and_its_history(
     # WHEN it moves claimed -> starting -> running (it keeps its slot)
     store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1, RunUpdate(handle={"pid": "7"}))
     store.transition(run.id, S.STARTING, S.RUNNING, "running", T1, RunUpdate(started_at=T1))
-    # THEN the only pages written are the runs table's and the history's: no index, no queue
+    # THEN the only pages written are the runs table's: no index, no queue, no second table
     owners = dict(conn.execute("SELECT pageno, name FROM dbstat"))
-    assert {owners[page] for page in _wal_pages(path)} == {"runs", "run_history"}
+    assert {owners[page] for page in _wal_pages(path)} == {"runs"}
 
 
 def test_each_move_records_one_event_and_a_stale_move_records_none(store: SqliteRunStore) -> None:
@@ -250,3 +277,15 @@ def test_the_slot_count_follows_runs_into_and_out_of_the_active_states(
     assert _counted(path) == [("cpu", 0, 0), ("gpu", 0, 0)]
     store.add_run(build_run("gpu"))
     assert (store.count_active("gpu"), store.count_queued("gpu"), store.count_active("none")) == (0, 1, 0)
+
+
+def test_an_event_reason_of_any_text_reads_back_exactly(store: SqliteRunStore) -> None:
+    # GIVEN a reason with quotes, backslashes, control characters, non-ASCII and JSON syntax
+    reason = 'exit 1: "x\\y"\n\tü 日本 \x00 \u2028 😀 ],["2030",null,"queued","forged"]'
+    run = _claimed(store)
+    # WHEN a move records it
+    store.transition(run.id, S.CLAIMED, S.STARTING, reason, T1)
+    # THEN the history holds it as one event, exactly (no forged event from its text)
+    events = store.events(run.id)
+    assert [e.reason for e in events] == ["enqueued", "claimed by dispatcher", reason]
+    assert store.get_run(run.id).reason == reason

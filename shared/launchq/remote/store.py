@@ -186,9 +186,13 @@ class RemoteRunStore(RunStore):
     def positions(self, runs: Iterable[Run]) -> dict[str, int]:
         raise NotForAgents("places in line are shown by the control plane (launchq runs list)")
 
-    def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
-        """The control plane's atomic claim. The claim is renewed (``renew_held``) while this
-        thread launches it: until its next ``claim`` or ``count_active``."""
+    def claim(
+        self, queue: str, now: datetime, lease_until: datetime, claimer: str = "dispatcher"
+    ) -> Run | None:
+        """The control plane's atomic claim, made in this agent's name (``claimer`` is not
+        sent: the control plane names the claim after the agent id it was given). The claim
+        is renewed (``renew_held``) while this thread launches it: until its next ``claim``
+        or ``count_active``."""
         with self._lock:
             self._launch_over()
         run = self.client.claim(queue, lease_seconds(lease_until, now))

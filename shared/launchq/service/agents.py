@@ -106,7 +106,9 @@ class AgentService:
         """
         self.agents_queue(queue)
         now = self.ctx.clock()
-        run = self.ctx.store.claim(queue, now, now + timedelta(seconds=lease_seconds))
+        run = self.ctx.store.claim(
+            queue, now, now + timedelta(seconds=lease_seconds), claimer=f"agent {agent}"
+        )
         if run is not None:
             log.info("agent %s claimed run %s of queue %s", agent, run.id, queue)
         return run

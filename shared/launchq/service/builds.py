@@ -105,7 +105,11 @@ class BuildService:
         return self._settle(run, result, run.image_uri or "")
 
     def logs(self, run: Run, offset: int) -> tuple[str, int]:
+        """The build log of ``run`` from ``offset``: its recorded build's, or while a
+        synchronous build is running (``building``, no id recorded yet) the builder's live one."""
         build_id = run.build_id
+        if not build_id and run.state is RunState.BUILDING:
+            build_id = self.ctx.builder.live_log_id(run)
         if not build_id:
             return "", offset
         return self.ctx.builder.logs(run, build_id, offset)

@@ -8,6 +8,8 @@ atomic there, and every later step is a conditional write.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from datetime import timedelta
 
 from launchq.config.resolve import MacroValues, substitute_macros
@@ -34,6 +36,12 @@ def macro_values(run: Run, image_uri: str) -> MacroValues:
     )
 
 
+def claimer_name() -> str:
+    """``dispatcher on <host> pid <pid>``: the claim events of this process's dispatcher say
+    where a run went (a Lambda's host is its sandbox's; an agent's claims carry its id)."""
+    return f"dispatcher on {socket.gethostname() or 'localhost'} pid {os.getpid()}"
+
+
 def serves(ctx: Context, queue: Queue) -> bool:
     """Whether this process's dispatcher and reconciler take care of ``queue``'s runs.
 
@@ -50,6 +58,7 @@ class Dispatcher:
         self.ctx = ctx
         self.builds = BuildService(ctx)
         self.moves = Transitions(ctx)
+        self.claimer = claimer_name()
 
     def dispatch(self, queue: str, limit: int | None = None) -> list[Run]:
         """Claim and launch runs of ``queue`` until it has no free slot, no queued run, or
@@ -61,9 +70,8 @@ class Dispatcher:
         while limit is None or len(handled) < limit:
             now = self.ctx.clock()
             try:
-                run = self.ctx.store.claim(
-                    queue, now, now + timedelta(seconds=self.ctx.settings.lease_seconds)
-                )
+                lease_until = now + timedelta(seconds=self.ctx.settings.lease_seconds)
+                run = self.ctx.store.claim(queue, now, lease_until, claimer=self.claimer)
             except NotFound:
                 return handled
             if run is None:

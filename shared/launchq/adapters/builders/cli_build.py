@@ -214,6 +214,10 @@ class CliBuilder(Builder):
             return BuildResult(state="failed", build_id=build_id, detail=detail)
         return BuildResult.model_validate_json(path.read_text())
 
+    def live_log_id(self, run: Run) -> str | None:
+        """A build here is named after its run (``start`` writes ``<run id>/build.log``)."""
+        return run.id
+
     def logs(self, run: Run, build_id: str, offset: int = 0) -> tuple[str, int]:
         path = self._build_dir(build_id) / "build.log"
         if not path.exists():

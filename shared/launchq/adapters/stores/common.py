@@ -14,7 +14,6 @@ from launchq.domain.states import ACTIVE, RunState, can_transition
 from launchq.errors import Conflict, StaleWrite
 
 ENQUEUED_REASON = "enqueued"
-CLAIMED_REASON = "claimed by dispatcher"
 
 #: States that block deleting a queue: waiting runs and runs holding a slot.
 LIVE_OR_WAITING = frozenset(ACTIVE | {RunState.QUEUED})
@@ -89,10 +88,16 @@ def renewed(run: Run, version: int, lease_until: datetime) -> Run:
     return run.model_copy(update={"lease_expires_at": lease_until})
 
 
-def claimed(run: Run, now: datetime, lease_until: datetime) -> tuple[Run, RunEvent]:
-    """The queued ``run`` moved to ``claimed`` with a lease until ``lease_until``."""
+def claimed_reason(claimer: str) -> str:
+    """The claim event's reason: who took the run."""
+    return f"claimed by {claimer}"
+
+
+def claimed(run: Run, now: datetime, lease_until: datetime, claimer: str) -> tuple[Run, RunEvent]:
+    """The queued ``run`` moved to ``claimed`` by ``claimer`` with a lease until ``lease_until``."""
     update = RunUpdate(claimed_at=now, lease_expires_at=lease_until)
-    return transitioned(run, RunState.QUEUED, RunState.CLAIMED, reason=CLAIMED_REASON, now=now, update=update)
+    reason = claimed_reason(claimer)
+    return transitioned(run, RunState.QUEUED, RunState.CLAIMED, reason=reason, now=now, update=update)
 
 
 def enqueued(run: Run, seq: int, *, deep: bool = True) -> tuple[Run, RunEvent]:

@@ -253,7 +253,9 @@ class DynamoRunStore(DynamoJobs, DynamoSchedules, DynamoAgentRuns, RunStore):
         item = self._db.get(items.queue_key(queue))
         return 0 if item is None else items.number(item, name)
 
-    def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
+    def claim(
+        self, queue: str, now: datetime, lease_until: datetime, claimer: str = "dispatcher"
+    ) -> Run | None:
         settings = self._queue_item(queue)
         limited = items.number(settings, "max_jobs") != -1
         if limited:
@@ -270,7 +272,7 @@ class DynamoRunStore(DynamoJobs, DynamoSchedules, DynamoAgentRuns, RunStore):
             for head in heads:
                 attempts += 1
                 try:
-                    claimed = self._take(head, queue, limited, now, lease_until)
+                    claimed = self._take(head, queue, limited, now, lease_until, claimer)
                 except _QueueFull:
                     return None
                 if claimed is not None:
@@ -279,7 +281,7 @@ class DynamoRunStore(DynamoJobs, DynamoSchedules, DynamoAgentRuns, RunStore):
         raise BackendUnavailable(f"lost {attempts} claims on queue {queue!r} to racing claimers; retry")
 
     def _take(
-        self, head: Entry, queue: str, limited: bool, now: datetime, lease_until: datetime
+        self, head: Entry, queue: str, limited: bool, now: datetime, lease_until: datetime, claimer: str
     ) -> Run | None:
         """Claim the run at ``head``: the claimed run, or None if another claimer took it (or
         it moved on). Raises _QueueFull when the queue has no free slot left."""
@@ -289,7 +291,7 @@ class DynamoRunStore(DynamoJobs, DynamoSchedules, DynamoAgentRuns, RunStore):
             return None  # an index entry of a run not written yet, or a stale entry
         if run.state is not RunState.QUEUED or run.queue != queue:
             return None  # claimed since the line was read
-        moved, event = common.claimed(run, now, lease_until)
+        moved, event = common.claimed(run, now, lease_until, claimer)
         token = moved.version if limited else None
         claimed = items.moved_item(moved, event, item, slot=token)
         if head[3]:  # a run of the earlier layout: its entry and count leave with it, at once

@@ -199,7 +199,9 @@ class MemoryRunStore(RunStore):
         with self._lock:
             return sum(1 for r in self._runs.values() if r.queue == queue and r.state == RunState.QUEUED)
 
-    def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
+    def claim(
+        self, queue: str, now: datetime, lease_until: datetime, claimer: str = "dispatcher"
+    ) -> Run | None:
         with self._lock:
             settings = self._queue(queue)
             if not settings.has_free_slot(len(self._active.get(queue, ()))):
@@ -208,7 +210,7 @@ class MemoryRunStore(RunStore):
             if first is None:
                 return None
             heapq.heappop(self._line[queue])
-            run, event = common.claimed(first, now, lease_until)
+            run, event = common.claimed(first, now, lease_until, claimer)
             self._save_moved(run, event)
             return run.model_copy(deep=True)
 

@@ -38,13 +38,15 @@ from launchq.adapters.stores.sqlite_rows import (
     RUN_VERSION_WHERE,
     RUN_WHERE,
     detached,
+    event_text,
     handed_out,
+    history_events,
     insert_values,
     move_sql,
     move_values,
     stored_run,
 )
-from launchq.adapters.stores.sqlite_schema import EVENT_BITS, EVENTS_PER_RUN
+from launchq.adapters.stores.sqlite_schema import CHUNKS_PER_RUN, EVENT_BITS
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import RunState
 from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
@@ -61,7 +63,7 @@ _RENEW = (
 )
 _HISTORY = (
     f"SELECT body FROM run_history WHERE key BETWEEN ?1 << {EVENT_BITS}"  # noqa: S608 (constants)
-    f" AND (?1 << {EVENT_BITS}) + {EVENTS_PER_RUN - 1} ORDER BY key"
+    f" AND (?1 << {EVENT_BITS}) + {CHUNKS_PER_RUN - 1} ORDER BY key"
 )
 
 
@@ -244,10 +246,13 @@ class SqliteRunStore(SqliteJobs, SqliteConnections, RunStore):
             ).fetchone()
         return int(count)
 
-    def claim(self, queue: str, now: datetime, lease_until: datetime) -> Run | None:
+    def claim(
+        self, queue: str, now: datetime, lease_until: datetime, claimer: str = "dispatcher"
+    ) -> Run | None:
         at, lease = now.isoformat(), lease_until.isoformat()
-        claimed = (RunState.CLAIMED.value, common.CLAIMED_REASON, at, at, lease)
-        row = self._write(_CLAIM, (*claimed, queue, queue))
+        reason = common.claimed_reason(claimer)
+        event = event_text(at, RunState.QUEUED.value, RunState.CLAIMED.value, reason)
+        row = self._write(_CLAIM, (RunState.CLAIMED.value, reason, at, at, lease, event, queue, queue))
         if row is not None:
             return handed_out(row)
         with self._tx() as conn:
@@ -271,7 +276,9 @@ class SqliteRunStore(SqliteJobs, SqliteConnections, RunStore):
             if expected_version is None
             else (RUN_VERSION_WHERE, (run_id, expected.value, expected_version))
         )
-        row = self._write(move_sql(columns, where), (to.value, reason, now.isoformat(), *values, *condition))
+        at = now.isoformat()
+        event = event_text(at, expected.value, to.value, reason)
+        row = self._write(move_sql(columns, where), (to.value, reason, at, *values, event, *condition))
         if row is None:
             raise self._stale(run_id, expected, expected_version)
         return handed_out(row)
@@ -313,11 +320,11 @@ class SqliteRunStore(SqliteJobs, SqliteConnections, RunStore):
 
     def events(self, run_id: str) -> list[RunEvent]:
         with self._tx() as conn:
-            row = conn.execute("SELECT seq FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute("SELECT seq, history FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise NotFound(f"run {run_id!r} does not exist", field="run")
-            rows = conn.execute(_HISTORY, row).fetchall()
-        return [RunEvent.model_validate_json(body) for (body,) in rows]
+            chunks = conn.execute(_HISTORY, (row[0],)).fetchall()
+        return history_events(run_id, "".join(body for (body,) in chunks) + row[1])
 
     # -- schedules ----------------------------------------------------------------------
     def create_schedule(self, schedule: Schedule) -> None:

@@ -1,4 +1,4 @@
-"""Older SQLite layouts brought to version 4 (``sqlite_schema``), once, when a store first
+"""Older SQLite layouts brought to version 4, then 6 (``sqlite_schema``), once, when a store first
 opens the file, inside the ``BEGIN IMMEDIATE`` transaction that read the version (so two
 processes opening an old file at once migrate it once).
 
@@ -13,7 +13,11 @@ processes opening an old file at once migrate it once).
   each queue's ``active`` count computed, and the old tables, indexes and triggers dropped.
 
 Version 5 (launch jobs) only adds the ``jobs`` table, which ``create_schema`` creates
-after this module's work (or on a version 4 file, instead of it): nothing is rebuilt.
+after this module's work: nothing is rebuilt for it. Version 6 keeps a run's events in its
+row (``history``): a version 4 or 5 file gains the column (empty), each of its event rows
+in ``run_history`` is rewritten in place as a one-event chunk (same key, so same order;
+later events go to the row and later chunks after them), and the triggers that wrote
+event rows are dropped. No run is rewritten: a migrated run's events are its chunks.
 
 Older code must not write a migrated file (it looks for tables that are gone); the README
 says to back the file up before upgrading.
@@ -68,6 +72,26 @@ def to_version_4(conn: sqlite3.Connection) -> None:
     _renumber_events(conn)
     _rebuild_runs(conn)
     conn.execute("DROP TABLE IF EXISTS counters")
+
+
+#: Version 4's event row (a ``RunEvent`` as JSON) rewritten as a chunk of version 6's
+#: ``history`` text: ``,[at, from_state, to_state, reason]``.
+_EVENT_AS_CHUNK = (
+    "UPDATE run_history SET body = ',' || json_array(json_extract(body, '$.at'),"
+    " json_extract(body, '$.from_state'), json_extract(body, '$.to_state'), json_extract(body, '$.reason'))"
+    " WHERE body LIKE '{%'"
+)
+
+
+def to_version_6(conn: sqlite3.Connection) -> None:
+    """Bring a version 4 or 5 file (or one ``to_version_4`` just rebuilt) to version 6's
+    events (the caller holds the write lock and creates the new trigger afterwards)."""
+    conn.execute("DROP TRIGGER IF EXISTS runs_enqueued")
+    conn.execute("DROP TRIGGER IF EXISTS runs_moved")
+    if "history" not in _columns(conn, "runs"):
+        conn.execute("ALTER TABLE runs ADD COLUMN history TEXT NOT NULL DEFAULT ''")
+    conn.execute("CREATE TABLE IF NOT EXISTS run_history (key INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    conn.execute(_EVENT_AS_CHUNK)
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> set[str]:

@@ -19,7 +19,7 @@ import copy
 import functools
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import Enum
 from types import UnionType
@@ -27,7 +27,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel
 
-from launchq.domain.models import Run, RunUpdate
+from launchq.adapters.stores.common import ENQUEUED_REASON
+from launchq.domain.models import Run, RunEvent, RunUpdate
 from launchq.domain.priority import Priority
 from launchq.domain.states import RunState
 
@@ -38,10 +39,10 @@ READ_COLUMNS = (
 )
 
 #: ``INSERT`` of a new run (its seq the next rowid), only if its queue exists; values from
-#: ``insert_values`` then the queue's name. The ``runs_enqueued`` trigger records the event.
+#: ``insert_values`` then the queue's name. ``history`` starts with the "enqueued" event.
 INSERT_COLUMNS = (
     "id, queue, state, priority, version, idempotency_key, reason, updated_at, claimed_at,"
-    " lease_expires_at, started_at, finished_at, exit_code, preemptions, body"
+    " lease_expires_at, started_at, finished_at, exit_code, preemptions, body, history"
 )
 INSERT_RUN = (
     f"INSERT INTO runs ({INSERT_COLUMNS}) SELECT {', '.join('?' * (INSERT_COLUMNS.count(',') + 1))}"  # noqa: S608
@@ -54,6 +55,7 @@ _TIMES = ("updated_at", "claimed_at", "lease_expires_at", "started_at", "finishe
 MOVE_COLUMNS = frozenset(RunUpdate.model_fields) - {"clear_lease"}
 _JSON_COLUMNS = frozenset({"handle", "resolved"})
 _JSON_TEXT = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
+_JSON_STRING: Callable[[str], str] = json.encoder.encode_basestring_ascii
 _STATES = {state.value: state for state in RunState}
 _PRIORITIES = {int(priority): priority for priority in Priority}
 _MAX_JOBS = "COALESCE(q.max_jobs, json_extract(q.body, '$.max_jobs'))"
@@ -91,8 +93,32 @@ def _column_value(name: str, value: object) -> object:
     return value
 
 
+def event_text(at: str, from_state: str | None, to_state: str, reason: str) -> str:
+    """One event as ``history`` holds it: ``,[at, from_state, to_state, reason]`` (JSON; the
+    reason is quoted by json's own string encoder, the rest are ISO times and state names)."""
+    start = "null" if from_state is None else f'"{from_state}"'
+    return f',["{at}",{start},"{to_state}",{_JSON_STRING(reason)}]'
+
+
+def history_events(run_id: str, text: str) -> list[RunEvent]:
+    """The events of a run's history text (its chunks in order, then its column)."""
+    if not text:
+        return []
+    return [
+        RunEvent(
+            run_id=run_id,
+            at=datetime.fromisoformat(at),
+            from_state=None if from_state is None else _STATES[from_state],
+            to_state=_STATES[to_state],
+            reason=reason,
+        )
+        for at, from_state, to_state, reason in json.loads(f"[{text[1:]}]")
+    ]
+
+
 def insert_values(run: Run, body: str) -> tuple[object, ...]:
-    """``INSERT_RUN``'s parameters (but the queue's name) for ``run`` serialised as ``body``."""
+    """``INSERT_RUN``'s parameters (but the queue's name) for ``run`` serialised as ``body``;
+    its history is the "enqueued" event, at the run's creation."""
     return (
         run.id,
         run.queue,
@@ -105,21 +131,24 @@ def insert_values(run: Run, body: str) -> tuple[object, ...]:
         run.exit_code,
         run.preemptions,
         body,
+        event_text(run.created_at.isoformat(), None, run.state.value, ENQUEUED_REASON),
     )
 
 
 @functools.lru_cache(maxsize=128)
 def move_sql(columns: tuple[str, ...], where: str) -> str:
-    """The one-statement move: new state and reason, the next version, ``columns`` set,
-    where ``where`` holds; returns the moved row. ``columns`` are checked against the
-    columns a move may set (they come from ``RunUpdate``'s field names)."""
+    """The one-statement move: new state and reason, the next version, ``columns`` set and
+    the move's event (``event_text``) appended to the history, where ``where`` holds;
+    returns the moved row. Parameters: state, reason, updated_at, the columns' values, the
+    event, then ``where``'s. ``columns`` are checked against the columns a move may set
+    (they come from ``RunUpdate``'s field names)."""
     unknown = set(columns) - MOVE_COLUMNS
     if unknown:
         raise ValueError(f"not columns a move sets: {sorted(unknown)}")
     sets = "".join(f", {name} = ?" for name in columns)
     return (
-        f"UPDATE runs SET state = ?, version = version + 1, reason = ?, updated_at = ?{sets}"  # noqa: S608
-        f" WHERE {where} RETURNING {READ_COLUMNS}"
+        f"UPDATE runs SET state = ?, version = version + 1, reason = ?, updated_at = ?{sets},"  # noqa: S608
+        f" history = history || ? WHERE {where} RETURNING {READ_COLUMNS}"
     )
 
 

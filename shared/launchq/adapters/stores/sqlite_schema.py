@@ -1,10 +1,11 @@
 """The SQLite store's schema and connection setup (used by ``...stores.sqlite``).
 
-Layout (schema version 5, ``PRAGMA user_version``). Shaped by what a run's life writes to
-the WAL: every page a commit touches is a 4 kB frame, and frames, not rows or bytes, are
-most of a move's cost (about 20 us each on a VM's disk, against a few us of SQL). Measured
-per life (enqueue, claim, submit, end) with the WAL's frame headers: 23.9 frames in
-version 3, 14.6 here.
+Layout (schema version 6, ``PRAGMA user_version``). Shaped by what a run's life costs:
+every page a commit touches is a 4 kB frame written to the WAL (about 20 us each on a VM's
+disk), and every row a statement writes besides the run's is b-tree work (a trigger's
+insert into a second table cost as much as the move itself). Measured per life (enqueue,
+claim, submit, end): 23.9 WAL frames in version 3, 14.6 in version 4, about 10.5 here;
+the four statements alone take about 300 us on disk against about 600 us in version 5.
 
 - ``runs`` is keyed by ``seq`` (the rowid: the order of enqueue, never reused since runs
   are never deleted), so the runs still moving share the table's last pages and no separate
@@ -19,18 +20,24 @@ version 3, 14.6 here.
   into or out of the active states: in version 3 it was a partial index on the state,
   which SQLite rewrites on every change of the column its WHERE names (claimed -> starting
   rewrote it though the run stayed in it), one frame per move.
-- Events are the rows of ``run_history``, keyed by ``seq * 2**24 + index``: a rowid table
-  whose keys grow with the runs, so appending goes to its last page (version 3 keyed a
-  WITHOUT ROWID b-tree by (seq, idx), whose splits wrote 1.7 pages per event). A run holds
-  at most 2**24 events: a trigger refuses the move that would write one more (its key
-  would be the next run's), so nothing is ever overwritten.
+- Events live in the run's own row: ``history`` is the text of its events, each
+  ``,[at, from_state, to_state, reason]`` (a JSON array with a leading comma), and every
+  statement that moves a run appends the move's event to it (``history = history || ?``)
+  in the same statement, so the event and the move are one atomic write of one row
+  (version 5 inserted a ``run_history`` row from a trigger: a second b-tree and page per
+  move). A run with a long history does not grow without bound: when ``history`` passes
+  ``SPILL_CHARS`` a trigger moves the text, whole, into ``run_history`` (a chunk keyed by
+  ``seq * 2**24 + index``, so a run's chunks are neighbours and in order) and empties the
+  column, in the same statement. A run's events are its chunks in key order, then its
+  ``history``. A run holds at most 2**24 chunks: the spill trigger refuses the move that
+  would write one more (its key would be the next run's), so nothing is ever overwritten.
 - ``run_logs``: the log tail an agent shipped for a run (``RunStore.save_log_tail``).
 - ``jobs``: every version of every launch job, keyed by (name, version); a version is
   inserted once and never updated (``sqlite_jobs``). Version 5 added it, and only it.
 
-Events are written by the database itself (triggers, below): inserting a run records its
-"enqueued" event and every change of a run's version records the move, in the same
-statement. A move is therefore one conditional ``UPDATE``, atomic on its own.
+A move is one conditional ``UPDATE`` that sets the new state, bumps the version and
+appends the event (``sqlite_rows.move_sql``, the only statement that changes a run's
+version), atomic on its own; an insert writes the "enqueued" event with the row.
 
 Durability: WAL with ``synchronous = NORMAL``. A committed transaction is in the WAL file
 before ``COMMIT`` returns, so it survives the crash or kill of any process. The WAL is only
@@ -41,26 +48,31 @@ is the trade SQLite documents for WAL, and the right one for a local launcher: a
 
 Older files are migrated once, when a store first opens them, inside the ``BEGIN
 IMMEDIATE`` transaction that reads the version: versions 1 to 3 to version 4's layout
-(``sqlite_migrate``), then a version 4 file gains the ``jobs`` table (every other
-``CREATE ... IF NOT EXISTS`` below finds its object there already). A version 5 file
-opened by version 4's code is left as it is: that code never looks at ``jobs``.
+(``sqlite_migrate``), then versions 4 and 5 to version 6 (the ``history`` column added,
+each event row of ``run_history`` rewritten as a one-event chunk, the event triggers
+dropped), and the ``jobs`` table created where missing (every other ``CREATE ... IF NOT
+EXISTS`` below finds its object there already). Older code must not write a version 6
+file: it would move runs without recording their events.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
-from launchq.adapters.stores.common import ENQUEUED_REASON
 from launchq.domain.states import ACTIVE
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: The last layout ``sqlite_migrate`` rebuilds to; later versions only add tables.
 REBUILT_VERSION = 4
 
-#: Bits of a ``run_history`` key that number a run's events (the rest is the run's seq).
+#: Bits of a ``run_history`` key that number a run's chunks (the rest is the run's seq).
 EVENT_BITS = 24
-EVENTS_PER_RUN = 1 << EVENT_BITS
+CHUNKS_PER_RUN = 1 << EVENT_BITS
+#: A run's ``history`` longer than this (characters) is spilled into ``run_history``: a
+#: row stays well inside one 4 kB page with its body (a typical life's events are ~500).
+SPILL_CHARS = 2000
 
 #: The states that hold a slot, as an SQL literal list (the trigger keeping ``queues.active``).
 ACTIVE_SQL = "(" + ", ".join(f"'{state.value}'" for state in sorted(ACTIVE)) + ")"
@@ -86,7 +98,8 @@ RUNS_TABLE = """
         image_uri TEXT,
         handle TEXT,
         resolved TEXT,
-        body TEXT NOT NULL
+        body TEXT NOT NULL,
+        history TEXT NOT NULL DEFAULT ''
     )
 """
 
@@ -115,16 +128,16 @@ TABLES = (
     JOBS_TABLE,
 )
 
-_NEXT_EVENT = (
+_NEXT_CHUNK = (
     f"(SELECT COALESCE(MAX(key) + 1, NEW.seq << {EVENT_BITS}) FROM run_history"  # noqa: S608 (constants)
-    f" WHERE key BETWEEN NEW.seq << {EVENT_BITS} AND (NEW.seq << {EVENT_BITS}) + {EVENTS_PER_RUN - 1})"
+    f" WHERE key BETWEEN NEW.seq << {EVENT_BITS} AND (NEW.seq << {EVENT_BITS}) + {CHUNKS_PER_RUN - 1})"
 )
 
-#: Refuses a run's event past its range (the next run's keys): the move fails, nothing is
+#: Refuses a run's chunk past its range (the next run's keys): the move fails, nothing is
 #: overwritten. One look at the last key of the run's range, which the insert reads anyway.
 _HISTORY_FULL = (
-    f"SELECT RAISE(ABORT, 'a run holds at most {EVENTS_PER_RUN} events') WHERE EXISTS"  # noqa: S608
-    f" (SELECT 1 FROM run_history WHERE key = (NEW.seq << {EVENT_BITS}) + {EVENTS_PER_RUN - 1});"
+    f"SELECT RAISE(ABORT, 'a run holds at most {CHUNKS_PER_RUN} history chunks') WHERE EXISTS"  # noqa: S608
+    f" (SELECT 1 FROM run_history WHERE key = (NEW.seq << {EVENT_BITS}) + {CHUNKS_PER_RUN - 1});"
 )
 
 INDEXES_AND_TRIGGERS = (
@@ -135,31 +148,18 @@ INDEXES_AND_TRIGGERS = (
         WHERE idempotency_key IS NOT NULL
     """,
     f"""
-    CREATE TRIGGER IF NOT EXISTS runs_enqueued AFTER INSERT ON runs BEGIN
-        INSERT INTO run_history (key, body) VALUES (
-            {_NEXT_EVENT},
-            json_object('run_id', NEW.id, 'at', json_extract(NEW.body, '$.created_at'),
-                        'from_state', NULL, 'to_state', NEW.state, 'reason', '{ENQUEUED_REASON}')
-        );
-    END
-    """,  # noqa: S608 (constants)
-    f"""
     CREATE TRIGGER IF NOT EXISTS runs_enqueued_active AFTER INSERT ON runs
     WHEN NEW.state IN {ACTIVE_SQL} BEGIN
         UPDATE queues SET active = active + 1 WHERE name = NEW.queue;
     END
     """,  # noqa: S608 (constants)
-    # A move is a change of version (every move bumps it; nothing else does); ``at`` is the
-    # move's updated_at.
+    # A long history moves, whole, into a chunk of run_history (read back in key order).
     f"""
-    CREATE TRIGGER IF NOT EXISTS runs_moved AFTER UPDATE OF version ON runs
-    WHEN NEW.version <> OLD.version BEGIN
+    CREATE TRIGGER IF NOT EXISTS runs_history_spill AFTER UPDATE OF history ON runs
+    WHEN length(NEW.history) > {SPILL_CHARS} BEGIN
         {_HISTORY_FULL}
-        INSERT INTO run_history (key, body) VALUES (
-            {_NEXT_EVENT},
-            json_object('run_id', NEW.id, 'at', NEW.updated_at,
-                        'from_state', OLD.state, 'to_state', NEW.state, 'reason', NEW.reason)
-        );
+        INSERT INTO run_history (key, body) VALUES ({_NEXT_CHUNK}, NEW.history);
+        UPDATE runs SET history = '' WHERE seq = NEW.seq;
     END
     """,  # noqa: S608 (constants)
     f"""
@@ -180,7 +180,7 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(conn, busy_timeout)
         conn.execute("PRAGMA synchronous = NORMAL")
     except sqlite3.Error:
         conn.close()
@@ -188,18 +188,40 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
+def _switch_to_wal(conn: sqlite3.Connection, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode = WAL``, retried while another connection holds the file.
+
+    Switching a rollback-journal file (a new or old file) to WAL needs an exclusive lock,
+    and SQLite answers "locked" at once, without its busy handler, when another connection
+    is switching it at the same moment (four stores opening one old file at once did).
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
+
+
 def create_schema(conn: sqlite3.Connection) -> None:
     """Create the tables and indexes if missing and migrate an older layout (idempotent;
     safe from several processes: the version is read under the write lock)."""
-    from launchq.adapters.stores.sqlite_migrate import to_version_4  # the old layouts' own module
+    from launchq.adapters.stores.sqlite_migrate import to_version_4, to_version_6  # old layouts' own module
 
     conn.execute("BEGIN IMMEDIATE")
     try:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version < SCHEMA_VERSION:
             has_runs = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'")
-            if version < REBUILT_VERSION and has_runs.fetchone():
-                to_version_4(conn)
+            if has_runs.fetchone():
+                if version < REBUILT_VERSION:
+                    to_version_4(conn)
+                to_version_6(conn)
             for statement in (*TABLES, *INDEXES_AND_TRIGGERS):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
