@@ -6,9 +6,11 @@ stderr), ``exit_code`` (written by the supervisor, see ``local_supervisor.py``) 
 ``stop_requested`` (written by ``stop``). All state lives in those files, so another server
 process can report and stop the job.
 
-The job inherits the server process's environment: like W&B's local-process resource it
-runs on the user's own machine, as the user. On top come the queue's ``env``, the run's
-``env`` and the injected ``LAUNCHQ_*``/``WANDB_*`` variables, which win.
+Like W&B's local-process resource the job runs on the user's own machine, as the user, but
+in a clean environment (``local_env.py``): PATH, HOME, the locale, W&B's and launchq's
+non-secret settings and what the config's ``inherit_env`` names, never the rest of the
+server's. On top come the queue's ``env``, the run's ``env`` and the injected
+``LAUNCHQ_*``/``WANDB_*`` variables, which win.
 
 Exits are pushed, not only polled (``watch``): every supervisor this process starts is
 watched (``local_exits.py``: one epoll thread over pidfds, or a waiter thread per job where
@@ -34,6 +36,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from launchq.adapters.targets.local_env import check_patterns, inherited
 from launchq.adapters.targets.local_exits import ExitWatcher
 from launchq.adapters.targets.local_process_host import HOST_KEY, host_id
 from launchq.adapters.targets.local_supervisor import supervisor_argv, write_exit_code
@@ -68,12 +71,17 @@ class LocalProcessConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
     env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    inherit_env: list[str] = Field(
+        default_factory=list,
+        description="names or patterns (CUDA_*) of the server's environment variables the job also gets",
+    )
     grace_period_seconds: float | None = Field(
         default=None, ge=0, description="SIGTERM to SIGKILL delay on stop; None = target default"
     )
     workdir: str | None = Field(default=None, description="relative subdirectory of the workspace")
 
     _env_names = field_validator("env")(_check_env)
+    _inherit_names = field_validator("inherit_env")(check_patterns)
 
     @field_validator("workdir")
     @classmethod
@@ -322,7 +330,7 @@ class LocalProcessTarget(Target):
 
     @staticmethod
     def _environment(run: Run, config: LocalProcessConfig) -> dict[str, str]:
-        env = {**os.environ, **config.env, **run.spec.env}
+        env = {**inherited(os.environ, config.inherit_env), **config.env, **run.spec.env}
         env.update(
             LAUNCHQ_RUN_ID=run.id,
             LAUNCHQ_QUEUE=run.queue,
