@@ -84,6 +84,26 @@ def python_base_image(
     return image
 
 
+def buildah_sagemaker_configs(directory: Path, registry_uri: str, base_image: str) -> tuple[Path, Path]:
+    """A workstation's ``launch-config.yaml`` (AWS, images built with buildah and pushed to
+    ``registry_uri``) and a SageMaker queue config building from ``base_image``, written
+    into ``directory``: (launch config, queue config)."""
+    config = directory / "launch-config.yaml"
+    config.write_text(
+        "environment: {type: aws, region: us-east-1}\n"
+        f"registry: {{type: oci, uri: {registry_uri}}}\n"
+        "builder: {type: buildah}\n"
+    )
+    queue_config = directory / "sagemaker.yaml"
+    queue_config.write_text(
+        "RoleArn: arn:aws:iam::123456789012:role/training\n"
+        "ResourceConfig: {InstanceType: ml.m5.xlarge, InstanceCount: 1, VolumeSizeInGB: 10}\n"
+        "OutputDataConfig: {S3OutputPath: 's3://bucket/out'}\n"
+        f"builder: {{base_image: '{base_image}'}}\n"
+    )
+    return config, queue_config
+
+
 def _build_and_push(buildah: str, context: Path, image: str) -> None:
     """Build ``context`` with nothing pulled and push it to the session's plain-HTTP registry."""
     build = [

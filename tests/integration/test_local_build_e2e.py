@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import httpx
 
+from tests.integration.conftest import buildah_sagemaker_configs
 from tests.servers import launchq_serve
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,18 +42,8 @@ def _wait(api: httpx.Client, run_id: str, states: set[str]) -> dict[str, Any]:
 def test_code_push_build_and_submit_from_a_workstation(
     tmp_path: Path, aws_env: dict[str, str], oci_registry: str, python_base_image: str, buildah_storage: Path
 ) -> None:
-    config = tmp_path / "launch-config.yaml"
-    config.write_text(
-        "environment: {type: aws, region: us-east-1}\n"
-        f"registry: {{type: oci, uri: {oci_registry}/team/examples}}\n"
-        "builder: {type: buildah}\n"
-    )
-    queue_config = tmp_path / "sagemaker.yaml"
-    queue_config.write_text(
-        "RoleArn: arn:aws:iam::123456789012:role/training\n"
-        "ResourceConfig: {InstanceType: ml.m5.xlarge, InstanceCount: 1, VolumeSizeInGB: 10}\n"
-        "OutputDataConfig: {S3OutputPath: 's3://bucket/out'}\n"
-        f"builder: {{base_image: '{python_base_image}'}}\n"
+    config, queue_config = buildah_sagemaker_configs(
+        tmp_path, f"{oci_registry}/team/examples", python_base_image
     )
     with launchq_serve(tmp_path / "data", "--config", str(config)) as url, httpx.Client(base_url=url) as api:
         _cli(url, "queue", "create", "sm", "--resource", "sagemaker", "--config", str(queue_config))

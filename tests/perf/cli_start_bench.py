@@ -1,7 +1,9 @@
-"""How long the ``launchq`` command takes to start: ``launchq --help`` and ``launchq runs list``.
+"""How long the ``launchq`` command takes to start: ``launchq --help``, ``launchq runs list`` and
+``launchq launch --help``.
 
-``python -m tests.perf.cli_start_bench [N]`` prints the min and median wall and CPU time of N (10)
-fresh processes of each; ``make bench`` reports the same figures as the group "cli_start".
+``python -m tests.perf.cli_start_bench [N] [--no-bytecode]`` prints the min and median wall and
+CPU time of N (10) fresh processes of each; ``make bench`` reports the same figures as the group
+"cli_start".
 ``python -m tests.perf.cli_start_bench N OTHER/shared`` times this checkout's package and
 another's (e.g. ``git archive HEAD shared | tar -x -C /tmp/before``) in turns, both as
 ``python -m launchq.cli.main`` with ``PYTHONPATH`` set, so a busy machine weighs on both. The
@@ -14,16 +16,24 @@ waits; its CPU time (user + system, from the kernel's accounting of the reaped c
 reported beside it because on a shared, busy machine the wall time mostly measures the
 other tenants, while the CPU a start costs hardly moves. ``python -X importtime -m
 launchq.cli.main --help`` shows where the import time goes. Nothing here asserts a speed.
+
+Every process reads its bytecode from a cache of its own (``PYTHONPYCACHEPREFIX``, a temporary
+directory filled by a warm-up run of each command), as an installed launchq's does, even where
+``PYTHONDONTWRITEBYTECODE`` is set: without it each start would compile launchq's modules from
+source, about 100 ms that no user's start pays. ``--no-bytecode`` measures that way instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,7 +59,11 @@ def closed_port_url() -> str:
 
 def cases() -> dict[str, list[str]]:
     """What is timed: a label and the command line after ``launchq``."""
-    return {"launchq --help": ["--help"], "launchq runs list (nothing listening)": ["runs", "list"]}
+    return {
+        "launchq --help": ["--help"],
+        "launchq runs list (nothing listening)": ["runs", "list"],
+        "launchq launch --help": ["launch", "--help"],
+    }
 
 
 def _children_cpu() -> float:
@@ -68,9 +82,16 @@ Variant = tuple[list[str], dict[str, str]]
 """How to start one launchq: the command line before the arguments, and the environment."""
 
 
-def base_env() -> dict[str, str]:
+def base_env(bytecode: bool = True) -> dict[str, str]:
+    """The environment of every sample: nothing listening at LAUNCHQ_URL, no colours, and
+    (``bytecode``) a bytecode cache of the bench's own."""
     env = {**os.environ, "LAUNCHQ_URL": closed_port_url(), "NO_COLOR": "1"}
     env.pop("LAUNCHQ_DEBUG", None)
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        cache = tempfile.mkdtemp(prefix="launchq-bench-pyc-")
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        env["PYTHONPYCACHEPREFIX"] = cache
     return env
 
 
@@ -86,8 +107,9 @@ def samples(samples_per_case: int, variants: dict[str, Variant] | None = None) -
     if variants is None:
         variants = {"": (launchq_command(), base_env())}
     timings: dict[str, list[float]] = {}
-    for base, env in variants.values():  # a warm-up each: the first start also fills the page cache
-        time_once([*base, "--version"], env)
+    for base, env in variants.values():  # a warm-up each: fills the page and bytecode caches
+        for argv in cases().values():
+            time_once([*base, *argv], env)
     for _ in range(samples_per_case):
         for name, (base, env) in variants.items():
             for label, argv in cases().items():
@@ -108,10 +130,12 @@ def run(scale: Scale) -> list[Figure]:
 
 
 def main(argv: list[str]) -> int:
+    bytecode = "--no-bytecode" not in argv
+    argv = [arg for arg in argv if arg != "--no-bytecode"]
     count = int(argv[0]) if argv else DEFAULT_SAMPLES
-    variants = None
+    variants = None if bytecode else {"": (launchq_command(), base_env(bytecode))}
     if len(argv) > 1:
-        env = base_env()
+        env = base_env(bytecode)
         here = Path(__file__).resolve().parents[2] / "shared"
         variants = {"this": package_variant(here, env), "other": package_variant(Path(argv[1]), env)}
         print(f"this = {here}, other = {Path(argv[1]).resolve()}")

@@ -222,13 +222,13 @@ def _table_for_jobs(jobs: list[dict[str, Any]]) -> str:
 @pytest.mark.parametrize(
     ("command", "shown"),
     [
-        (["runs", "list"], ["[default: table]", "[default: (1000)]", "table|json|plain"]),
-        (["queue", "list"], ["[default: table]", "[default: (all)]"]),
-        (["schedule", "list"], ["[default: table]", "[default: (all)]"]),
+        (["runs", "list"], ["[default: table]", "[default: (1000); 1<=x<=10000]", "table|json|plain"]),
+        (["queue", "list"], ["[default: table]", "[default: (all); 1<=x<=10000]"]),
+        (["schedule", "list"], ["[default: table]", "[default: (all); 1<=x<=10000]"]),
     ],
 )
 def test_listing_help_shows_the_defaults(command: list[str], shown: list[str]) -> None:
-    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"}, terminal_width=200)
 
     assert result.exit_code == 0, result.output
     for text in shown:
@@ -249,7 +249,7 @@ def test_a_bad_queue_name_says_what_is_allowed_in_words(server: str) -> None:
 
 
 def test_the_cli_help_states_the_same_name_rule_as_the_api() -> None:
-    result = CliRunner().invoke(app, ["queue", "show", "--help"], env={"COLUMNS": "300"})
+    result = CliRunner().invoke(app, ["queue", "show", "--help"], env={"COLUMNS": "300"}, terminal_width=300)
 
     assert NAME_IN_WORDS == NAME_RULE
     assert f"Queue name: {NAME_RULE}." in result.stdout

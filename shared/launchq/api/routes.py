@@ -20,6 +20,8 @@ from launchq.api.views import (
     CodeUploaded,
     LogChunk,
     QueueList,
+    QueueStop,
+    QueueStopped,
     QueueView,
     RunCreated,
     RunList,
@@ -77,9 +79,20 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
         return _json(queue_view(services.queues.patch(name, body)))
 
     @router.delete("/queues/<name>", tags=["queues"])
-    def delete_queue(name: str) -> Response[Any]:
-        services.queues.delete(name)
+    def delete_queue(
+        name: str,
+        force: Annotated[
+            bool,
+            Query(description="stop the queue's runs first; 409 while some are still stopping"),
+        ] = False,
+    ) -> Response[Any]:
+        services.queues.delete(name, stop_first=services.runs if force else None)
         return _no_content()
+
+    @router.post("/queues/<name>/stop", tags=["queues"])
+    def stop_queue_runs(name: str, body: QueueStop | None = None) -> Response[Any]:
+        stopped = services.runs.stop_queue(name, (body or QueueStop()).run_states())
+        return _json(QueueStopped(queue=name, stopped=stopped, count=len(stopped)))
 
     # -- runs -----------------------------------------------------------------------------
     @router.post("/queues/<name>/runs", tags=["runs"])
@@ -127,6 +140,12 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
     def stop_run(run_id: str) -> Response[Any]:
         services.runs.stop(run_id)
         return _json(run_view(run_id), HTTPStatus.ACCEPTED)
+
+    @router.post("/runs/<run_id>/replay", tags=["runs"])
+    def replay_run(run_id: str) -> Response[Any]:
+        """The run as the replay left it (queued; a dispatcher may have claimed it since)."""
+        run = services.runs.replay(run_id)
+        return _json(RunView.of(run, services.runs.position(run), services.runs.events(run_id)))
 
     # -- code uploads ---------------------------------------------------------------------
     @router.post("/code", tags=["code"])

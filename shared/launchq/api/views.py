@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Base64Bytes, BaseModel, ConfigDict, Field
+from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, field_validator
 
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, Schedule
 from launchq.domain.priority import PriorityField
-from launchq.domain.states import RunState
+from launchq.domain.states import TERMINAL, RunState
 
 
 class QueueView(Queue):
@@ -114,3 +114,41 @@ class RunList(BaseModel):
 
 class ScheduleList(BaseModel):
     schedules: list[ScheduleView]
+
+
+_STOPPABLE_NAMES = [state.value for state in RunState if state not in TERMINAL]
+
+
+class QueueStop(BaseModel):
+    """Body of ``POST /queues/{name}/stop`` (optional): which of the queue's runs to stop."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    states: list[str] | None = Field(
+        default=None,
+        description="stop only runs in these states; default: every state not ended "
+        f"({', '.join(_STOPPABLE_NAMES)})",
+    )
+
+    @field_validator("states")
+    @classmethod
+    def _known_states(cls, states: list[str] | None) -> list[str] | None:
+        """Names checked here, in words, so the error names ``states`` and what is allowed."""
+        if states is None:
+            return None
+        if not states:
+            raise ValueError("give at least one state, or leave states out to stop every run not ended")
+        for name in states:
+            if name not in _STOPPABLE_NAMES:
+                kind = "has ended" if name in RunState.__members__.values() else "is not a run state"
+                raise ValueError(f"{name!r} {kind}; runs can be stopped in {', '.join(_STOPPABLE_NAMES)}")
+        return states
+
+    def run_states(self) -> list[RunState] | None:
+        return None if self.states is None else [RunState(name) for name in self.states]
+
+
+class QueueStopped(BaseModel):
+    queue: str
+    stopped: list[str] = Field(description="ids of the runs this request stopped (cancelled or told to stop)")
+    count: int

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
 from launchq.cli import options as opt
 from launchq.cli.code import upload_directory
@@ -24,8 +23,8 @@ from launchq.cli.render import (
     details,
     job_source,
     print_listing,
+    print_section,
     timestamp,
-    to_yaml,
 )
 
 job_app = typer.Typer(help="Create, list and describe launch jobs (W&B's `wandb job`).", no_args_is_help=True)
@@ -73,8 +72,7 @@ def print_job(job: JsonObject) -> None:
     out.print(details(rows))
     for key in ("env", "input_schema"):
         if job.get(key):
-            out.print(Text(f"\n{key}:", style="bold"))
-            out.print(to_yaml(job[key]))
+            print_section(out, key, job[key])
 
 
 @job_app.command("create")

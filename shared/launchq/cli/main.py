@@ -1,76 +1,27 @@
 """The ``launchq`` command: serve the API, run an agent, launch runs, manage queues and schedules.
 
-Every failure ends as one ``Error: ...`` line on stderr and a non-zero exit status (2 for the
-user's mistakes, 1 for server or connection problems), never a traceback; set
-``LAUNCHQ_DEBUG=1`` to let an unexpected exception through with its traceback.
+Every failure ends as one ``Error: ...`` line and an exit status, never a traceback, and the
+command groups (``queue``, ``runs``, ``schedule``, ``code``, ``job``) load only when one is
+invoked: both are the top-level group's work, in ``launchq.cli.group``.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
 from pathlib import Path
-from types import ModuleType
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand
 
 from launchq import __version__
 from launchq.cli import options as opt
 from launchq.cli.auth import AuthMode
 from launchq.cli.client import DEFAULT_URL, JsonObject
-from launchq.cli.code import code_app
-from launchq.cli.errors import SERVER_ERROR, USER_ERROR, CliError, Unreachable
-from launchq.cli.inputs import RunFlags, build_run_request, fill_bare_option
-from launchq.cli.jobs import job_app
-from launchq.cli.queues import queue_app
-from launchq.cli.runs import runs_app
-from launchq.cli.schedules import schedule_app
-from launchq.errors import AlreadyExists, Conflict, InvalidInput, LaunchqError, NotFound
+from launchq.cli.errors import CliError, Unreachable
+from launchq.cli.group import LaunchqGroup
+from launchq.cli.group import load_module as _load
 
-_USER_MISTAKES = (InvalidInput, NotFound, AlreadyExists, Conflict)
-
-
-def fail(message: str, exit_code: int) -> NoReturn:
-    """Print ``Error: message`` as a single line on stderr and end with ``exit_code``."""
-    typer.echo(f"Error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(exit_code)
-
-
-class LaunchqGroup(TyperGroup):
-    """The top-level group: turns every error raised below it into one line and an exit status."""
-
-    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
-        """Parse the top-level options (``--url``, ``--auth``, ...); a bad one is one line too."""
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except typer.TyperException as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":
-                raise
-            fail(f"{exc.format_message()} (see 'launchq --help')", exc.exit_code)
-
-    def invoke(self, ctx: Any) -> Any:  # Any: typer types it with its private vendored click
-        """Run the chosen command; errors become ``Error: ...`` on stderr."""
-        try:
-            return super().invoke(ctx)
-        except CliError as exc:
-            fail(exc.message, exc.exit_code)
-        except LaunchqError as exc:
-            fail(str(exc), USER_ERROR if isinstance(exc, _USER_MISTAKES) else SERVER_ERROR)
-        except typer.TyperException as exc:  # a usage error: missing option, bad value, no such command
-            if type(exc).__name__ == "NoArgsIsHelpError":  # typer shows the help; matched as typer does
-                raise
-            where = getattr(exc, "ctx", None)
-            hint = f" (see '{where.command_path} --help')" if where is not None else ""
-            fail(f"{exc.format_message()}{hint}", exc.exit_code)
-        except (typer.Exit, typer.Abort, BrokenPipeError):  # --help, --version, Ctrl-C: typer's own
-            raise
-        except Exception as exc:
-            if os.environ.get("LAUNCHQ_DEBUG"):
-                raise
-            fail(f"unexpected {type(exc).__name__}: {exc} (LAUNCHQ_DEBUG=1 shows the traceback)", 1)
-
+opt.coerce_lightly()  # no pydantic to read options whose values need no converting
 
 app = typer.Typer(
     name="launchq",
@@ -79,12 +30,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help, as wide as the terminal: typer's rich help imports rich's console,
+    # markdown and traceback, ~190 ms of the ~400 ms `launchq --help` took; and no "[...]" in
+    # a help text can ever be read as markup and vanish
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 1_000},
 )
-app.add_typer(queue_app, name="queue")
-app.add_typer(runs_app, name="runs")
-app.add_typer(schedule_app, name="schedule")
-app.add_typer(code_app, name="code")
-app.add_typer(job_app, name="job")
 
 
 def _show_version(value: bool) -> None:
@@ -122,14 +73,6 @@ def root(
     ctx.obj = opt.AppState(url=url, auth=auth, profile=profile)
 
 
-def _load(module: str) -> ModuleType:
-    """Import a part of launchq only when its command runs, so the CLI starts fast."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise Unreachable(f"cannot load {module}: {exc}") from None
-
-
 DataDir = Annotated[
     Path | None,
     typer.Option(
@@ -153,9 +96,20 @@ def serve(
         Path | None,
         typer.Option("--config", "-c", help="launch-config.yaml: builder, registry, environment."),
     ] = None,
+    no_dispatch: Annotated[
+        bool,
+        typer.Option(
+            "--no-dispatch",
+            help="Serve the API only, for agents to launch every run: no dispatcher or reconciler "
+            "(expired claims still go back in line, schedules still fire).",
+            show_default="$LAUNCHQ_NO_DISPATCH, else off",
+        ),
+    ] = False,
 ) -> None:
     """Serve the launchq API on this machine, backed by SQLite (unset options: LAUNCHQ_* or defaults)."""
-    _load("launchq.local.server").serve(host=host, port=port, data_dir=data_dir, config_path=config)
+    _load("launchq.local.server").serve(
+        host=host, port=port, data_dir=data_dir, config_path=config, no_dispatch=no_dispatch or None
+    )
 
 
 def _control_plane(ctx: typer.Context, url: str | None, api_key: str | None) -> Any:
@@ -269,6 +223,8 @@ class BareQueueCommand(TyperCommand):
     """``launch``'s parser: a bare ``-q``/``--queue`` is the queue ``default``, as in ``wandb launch``."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        from launchq.cli.inputs import fill_bare_option
+
         takes_value = {
             name
             for param in self.params
@@ -330,6 +286,8 @@ def launch(
     ] = None,
 ) -> None:
     """Enqueue a run and print its id (only the id goes to stdout: RUN=$(launchq launch ...))."""
+    from launchq.cli.inputs import RunFlags, build_run_request
+
     request = build_run_request(
         RunFlags(
             uri=uri,
@@ -362,7 +320,8 @@ def launch(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: one command per process, so groups load lazily."""
+    LaunchqGroup.lazy = True
     app()
 
 

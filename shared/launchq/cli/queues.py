@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from http import HTTPStatus
 from typing import Annotated, Any
 
 import typer
 
-from launchq.cli.errors import CliError
+from launchq.cli.client import ApiClient
+from launchq.cli.errors import SERVER_ERROR, ApiError, CliError
 from launchq.cli.inputs import load_object
 from launchq.cli.options import NAME_IN_WORDS, Limit, Output, client_from
 from launchq.cli.render import QUEUES, OutputFormat, print_listing, print_queue
@@ -156,9 +158,75 @@ def show_queue(ctx: typer.Context, name: QueueName) -> None:
     print_queue(queue)
 
 
+DELETE_POLL_SECONDS = 0.5
+"""How often ``queue delete --force`` asks again while the queue's jobs are stopping."""
+
+
 @queue_app.command("delete")
-def delete_queue(ctx: typer.Context, name: QueueName) -> None:
-    """Delete a queue."""
+def delete_queue(
+    ctx: typer.Context,
+    name: QueueName,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Stop what the queue holds first (queued runs are cancelled, active ones asked to "
+            "stop), wait until they have stopped, then delete it.",
+        ),
+    ] = False,
+    wait: Annotated[
+        float,
+        typer.Option("--wait", min=0, help="With --force: seconds to wait for the queue's jobs to stop."),
+    ] = 60.0,
+) -> None:
+    """Delete a queue; its runs stay readable. Without --force a queue that holds runs is refused."""
+    if not force and _given(ctx, "wait"):
+        raise CliError("queue delete: --wait only goes with --force (see 'launchq queue delete --help')")
     with client_from(ctx) as client:
-        client.delete_queue(name)
+        if force:
+            _delete_when_stopped(client, name, wait)
+        else:
+            client.delete_queue(name)
     typer.echo(f"deleted queue {name}")
+
+
+def _given(ctx: typer.Context, option: str) -> bool:
+    """Whether ``option`` was typed (typer's vendored click: its ParameterSource matched by name)."""
+    return getattr(ctx.get_parameter_source(option), "name", "") == "COMMANDLINE"
+
+
+def _delete_when_stopped(client: ApiClient, name: str, wait: float) -> None:
+    """``DELETE /queues/{name}?force=true`` until it is gone: each 409 means jobs are still
+    stopping (every ask also stops what was enqueued meanwhile). A status line on stderr
+    says how many are left (a spinner on a terminal); past ``wait`` seconds, exit 1 naming
+    what is left and how to go on."""
+    import time
+
+    from launchq.cli.progress import StatusLine
+
+    deadline = time.monotonic() + wait
+    status = StatusLine()
+    try:
+        while True:
+            try:
+                client.delete_queue(name, force=True)
+                return
+            except ApiError as exc:
+                if exc.status != HTTPStatus.CONFLICT:
+                    raise
+                left = _runs_left(client, name)
+                if time.monotonic() >= deadline:
+                    raise CliError(
+                        f"queue {name} not deleted: {left} run(s) still stopping after {wait:g} s; "
+                        f"run `launchq queue delete {name} --force` again once they have stopped",
+                        exit_code=SERVER_ERROR,
+                    ) from None
+                status.show(f"queue {name}: waiting for {left} run(s) to stop")
+            time.sleep(DELETE_POLL_SECONDS)
+    finally:
+        status.close()
+
+
+def _runs_left(client: ApiClient, name: str) -> int:
+    queue = client.get_queue(name)
+    return int(queue.get("active", 0)) + int(queue.get("queued", 0))

@@ -8,6 +8,9 @@ and tab-separated rows. ``json`` is the API's own answer, one document, for ``jq
 
 Times are shown in UTC and say so (``2026-01-02 03:04:05 UTC``): a server and its users are
 often in different zones, and one zone makes listings from different machines comparable.
+
+rich is imported inside the functions that draw, not with this module: every command imports
+this module (for ``-o``'s choices), and rich's console costs about a third of the CLI's start.
 """
 
 from __future__ import annotations
@@ -19,13 +22,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich import box
-from rich.cells import cell_len
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 JsonObject = dict[str, Any]
 _PIPE_WIDTH = 200
@@ -35,6 +36,8 @@ _GAP = 2  # cells between two columns of a listing table (one padding cell and t
 
 def console() -> Console:
     """A console on the current stdout; wide when piped, so ids are never cut to fit 80 columns."""
+    from rich.console import Console
+
     # markup off: names, reasons and log text may contain "[...]" that is not rich markup.
     if sys.stdout.isatty():
         return Console(highlight=False, markup=False)
@@ -74,6 +77,9 @@ def to_yaml(value: Any) -> str:
 
 
 def details(rows: list[tuple[str, Any]]) -> Table:
+    """Two columns, a bold key and its value (folded when long), for ``... show``."""
+    from rich.table import Table
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column(overflow="fold")
@@ -103,12 +109,21 @@ def print_queue(queue: JsonObject) -> None:
         )
     )
     for key in ("config", "template_variables"):
-        out.print(Text(f"\n{key}:", style="bold"))
-        out.print(to_yaml(queue.get(key) or {}))
+        print_section(out, key, queue.get(key) or {})
+
+
+def print_section(out: Console, key: str, value: Any) -> None:
+    """A bold ``key:`` heading after a blank line, then ``value`` as YAML."""
+    from rich.text import Text
+
+    out.print(Text(f"\n{key}:", style="bold"))
+    out.print(to_yaml(value))
 
 
 def events_table(events: list[JsonObject]) -> Table:
     """The state transitions of one run, oldest first, each with its reason."""
+    from rich.table import Table
+
     table = Table("at", "from", "to", "reason", title="events", title_justify="left")
     for event in events:
         table.add_row(
@@ -151,8 +166,7 @@ def print_run(run: JsonObject) -> None:
         )
     )
     if run.get("resolved"):
-        out.print(Text("\nresolved:", style="bold"))
-        out.print(to_yaml(run["resolved"]))
+        print_section(out, "resolved", run["resolved"])
     out.print()
     out.print(events_table(run.get("events") or []))
 
@@ -288,6 +302,8 @@ JOBS = Listing(
 def _fit(columns: Sequence[Column], rows: list[list[str]], width: int) -> list[int]:
     """The indexes of the columns to show in ``width`` cells: every column while they fit,
     else the droppable ones go in ``drop`` order, counting shrinkable ones at their floor."""
+    from rich.cells import cell_len
+
     floors = []
     for index, col in enumerate(columns):
         natural = max([cell_len(col.header)] + [cell_len(row[index]) for row in rows])
@@ -301,6 +317,10 @@ def _fit(columns: Sequence[Column], rows: list[list[str]], width: int) -> list[i
 
 def _table(columns: Sequence[Column], rows: list[list[str]], *, tty: bool) -> Table:
     """A table of ``rows``: a rule under the header on a terminal, no box at all when piped."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         box=box.SIMPLE_HEAD if tty else None,
         show_edge=False,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from launchq.cli.client import ApiClient
+from launchq.cli.errors import CliError
 from launchq.cli.options import Output, RunsLimit, client_from
 from launchq.cli.render import RUNS, OutputFormat, print_listing, print_run
 from launchq.domain.states import TERMINAL
@@ -75,16 +76,61 @@ def run_logs(
         bool, typer.Option("--build", help="The image build's log instead of the job's.")
     ] = False,
 ) -> None:
-    """Print a run's output so far, or follow it to the end with -f."""
+    """Print a run's output so far, or follow it to the end with -f: while it waits, a status
+    line on stderr; then exit 0 if it finished, the job's exit code (else 1) if it failed,
+    143 if it was stopped or cancelled, 125 if it could not be launched."""
+    source = "build" if build else "job"
     with client_from(ctx) as client:
-        state = stream_logs(client, run_id, follow=follow, source="build" if build else "job")
-    if follow:
-        typer.echo(f"run {run_id} {state}", err=True)
+        if not follow:
+            stream_logs(client, run_id, follow=False, source=source)
+            return
+        from launchq.cli.follow import follow_run
+
+        code = follow_run(client, run_id, source=source, poll_seconds=POLL_SECONDS)
+    raise typer.Exit(code)
 
 
 @runs_app.command("stop")
-def stop_run(ctx: typer.Context, run_id: RunId) -> None:
-    """Ask a run to stop (a queued run is cancelled)."""
+def stop_run(
+    ctx: typer.Context,
+    run_id: Annotated[
+        str | None, typer.Argument(help="Run id, as `launchq launch` printed it; or give --queue.")
+    ] = None,
+    queue: Annotated[
+        str | None,
+        typer.Option("--queue", "-q", help="Stop the runs of this queue instead of one run."),
+    ] = None,
+    states: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--state",
+            metavar="STATE",
+            help="With --queue: only runs in this state (repeat for more), e.g. queued.",
+            show_default="every state not ended",
+        ),
+    ] = None,
+) -> None:
+    """Ask a run to stop (a queued run is cancelled), or with -q every run of a queue."""
+    if (run_id is None) == (queue is None):
+        raise CliError("runs stop: give either a RUN_ID or --queue QUEUE (see 'launchq runs stop --help')")
+    if queue is None:
+        if states:
+            raise CliError("runs stop: --state only goes with --queue (see 'launchq runs stop --help')")
+        with client_from(ctx) as client:
+            run = client.stop_run(str(run_id))
+        typer.echo(f"stop requested for run {run_id} (state: {run.get('state', '?')})")
+        return
     with client_from(ctx) as client:
-        run = client.stop_run(run_id)
-    typer.echo(f"stop requested for run {run_id} (state: {run.get('state', '?')})")
+        answer = client.stop_runs(queue, states or None)
+    count = answer.get("count", 0)
+    typer.echo(f"stopped {count} run{'' if count == 1 else 's'} of queue {queue}")
+
+
+@runs_app.command("replay")
+def replay_run(ctx: typer.Context, run_id: RunId) -> None:
+    """Put a dead-lettered run back in line at its place, as a new attempt
+    (find them with: launchq runs list --state dead_letter)."""
+    with client_from(ctx) as client:
+        run = client.replay_run(run_id)
+    where = f" at position {run['position']}" if run.get("position") is not None else ""
+    typer.echo(f"run {run_id} replayed: back in line{where} in queue {run.get('queue', '?')}")

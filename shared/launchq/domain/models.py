@@ -261,6 +261,9 @@ class RunUpdate(BaseModel):
     clear_lease: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    #: Clears what the last launch attempt left (start and finish times, exit code, job
+    #: handle, lease): a dead-lettered run replayed starts over as if newly in line.
+    new_attempt: bool = False
 
 
 class ScheduleSpec(BaseModel):

@@ -75,6 +75,11 @@ class Loops:
     ``queues`` limits the dispatcher to some queues (``launchq agent -q``); None means all.
     ``max_jobs`` is an agent-wide cap on active runs across those queues, on top of each
     queue's own ``max_jobs`` (W&B's ``launch-agent --max-jobs``); -1 or None = no cap.
+
+    ``dispatch=False`` (``launchq serve --no-dispatch``): no run of any queue is launched,
+    followed or settled here, as agents do that work; only the part of the reconciler that
+    keeps the line moving without a dispatcher runs: claims whose lease expired (an agent
+    that died holding them) go back in line, and due cron schedules enqueue their runs.
     """
 
     def __init__(
@@ -84,8 +89,11 @@ class Loops:
         poll_interval: float,
         queues: Iterable[str] | None = None,
         max_jobs: int | None = None,
+        *,
+        dispatch: bool = True,
     ) -> None:
         self.services = services
+        self.dispatch = dispatch
         self.doorbell = doorbell
         self.poll_interval = poll_interval
         self.queues = list(queues) if queues is not None else None
@@ -97,12 +105,14 @@ class Loops:
         self._exits: SimpleQueue[str | BuildEnd | None] = SimpleQueue()
 
     def start(self) -> None:
-        self._watch(self._exits.put)
-        loops = (
-            ("dispatcher", self._dispatch_loop),
-            ("exits", self._exit_loop),
-            ("reconciler", self._reconcile_loop),
-        )
+        loops: tuple[tuple[str, Callable[[], None]], ...] = (("claims", self._expiry_loop),)
+        if self.dispatch:
+            self._watch(self._exits.put)
+            loops = (
+                ("dispatcher", self._dispatch_loop),
+                ("exits", self._exit_loop),
+                ("reconciler", self._reconcile_loop),
+            )
         for name, body in loops:
             thread = threading.Thread(target=self._guard(body), name=f"launchq-{name}", daemon=True)
             thread.start()
@@ -110,7 +120,8 @@ class Loops:
 
     def stop(self) -> None:
         self._stop.set()
-        self._watch(None)
+        if self.dispatch:
+            self._watch(None)
         self.doorbell.ring("")  # wake the dispatcher so it sees the stop
         self._exits.put(None)  # and the exit thread
         for thread in self._threads:
@@ -200,6 +211,14 @@ class Loops:
     def _reconcile_loop(self) -> None:
         while not self._stop.is_set():
             self.services.reconciler.tick()
+            self._stop.wait(self.poll_interval)
+
+    def _expiry_loop(self) -> None:
+        """The reconciler's tick without dispatch (``dispatch=False``): expired claims go back
+        in line, where an agent's long poll hears them, and due schedules fire."""
+        while not self._stop.is_set():
+            self.services.reconciler.expire_claims()
+            self.services.schedules.fire_due()
             self._stop.wait(self.poll_interval)
 
 

@@ -102,14 +102,20 @@ def serve(
     port: int | None = None,
     data_dir: Path | None = None,
     config_path: Path | None = None,
+    no_dispatch: bool | None = None,
 ) -> None:
-    """Serve the API with a dispatcher and reconciler. ``config_path`` is an explicit
+    """Serve the API with a dispatcher and reconciler; with ``no_dispatch`` (or
+    ``LAUNCHQ_NO_DISPATCH=1``) the API alone, for agents to do the work: no queue is
+    dispatched and no job followed, but expired claims still go back in line and schedules
+    still fire (see ``Loops``). ``config_path`` is an explicit
     launch-config.yaml (builder, registry, environment); unlike ``launchq agent``, the server
     does not pick one up from ~/.config on its own, so `make run` never depends on it.
     Raises InvalidInput for a bad launch-config (the CLI prints it and exits 2)."""
     config = load_launch_config(config_path)[0] if config_path is not None else LaunchConfig()
     overrides: dict[str, Any] = {
-        k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None
+        k: v
+        for k, v in {"host": host, "port": port, "data_dir": data_dir, "no_dispatch": no_dispatch}.items()
+        if v is not None
     }
     settings = load_local_settings(**overrides)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -118,9 +124,17 @@ def serve(
     ensure_default_queue(services, settings.default_queue)
     # The file's max_jobs, when it sets one, caps the server's dispatcher as it caps W&B's agent.
     cap = config.max_jobs if "max_jobs" in config.model_fields_set else None
-    loops = Loops(services, doorbell, settings.poll_interval, max_jobs=cap)
+    dispatch = not settings.no_dispatch
+    mode = "dispatching runs" if dispatch else "dispatch off (agents launch runs; claims still expire)"
+    loops = Loops(services, doorbell, settings.poll_interval, max_jobs=cap, dispatch=dispatch)
     loops.start()
-    log.info("launchq serving on http://%s:%d (data in %s)", settings.host, settings.port, settings.data_dir)
+    log.info(
+        "launchq serving on http://%s:%d (data in %s; %s)",
+        settings.host,
+        settings.port,
+        settings.data_dir,
+        mode,
+    )
     try:
         # agents' long polls answer at once, so the graceful shutdown is not spent waiting on them
         _run(_Server(server_config(services, settings.host, settings.port), doorbell.release_listeners))

@@ -59,6 +59,7 @@ class LocalSettings(BaseSettings, ServiceSettings):
     poll_interval: float = Field(default=1.0, gt=0, description="seconds between reconciler ticks")
     grace_seconds: float = Field(default=10.0, ge=0, description="SIGTERM -> SIGKILL grace on stop")
     default_queue: str = "default"
+    no_dispatch: bool = Field(default=False, description="serve: the API only; agents launch the runs")
 
     @property
     def db_path(self) -> Path:

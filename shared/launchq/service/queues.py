@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -11,7 +11,7 @@ from launchq.config.resolve import check_queue_settings, parse_config_text, rend
 from launchq.domain.models import BoundedJsonObject, Name, Queue, QueueDispatch, QueueSettings, RunSpec
 from launchq.domain.template_vars import TemplateVariable
 from launchq.domain.wandb_types import WandbInt
-from launchq.errors import InvalidInput
+from launchq.errors import Conflict, InvalidInput
 from launchq.ports import Target
 from launchq.service.builds import PENDING_IMAGE, split_build_options
 from launchq.service.context import Context
@@ -97,6 +97,12 @@ def check_config_fits_target(settings: QueueSettings, target: Target) -> None:
             raise InvalidInput(exc.detail, field=f"{prefix}.{path}" if path else prefix) from None
 
 
+class QueueStopper(Protocol):
+    """What a forced delete stops the queue's runs with (``RunService.stop_queue``)."""
+
+    def stop_queue(self, queue: str, *, reason: str) -> list[str]: ...
+
+
 class QueueService:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -140,7 +146,25 @@ class QueueService:
         self.ctx.doorbell.ring(name)  # a raised max_jobs may free slots
         return updated
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, stop_first: QueueStopper | None = None) -> None:
+        """Delete the queue; its runs stay readable (``GET /runs/{id}``).
+
+        Without ``stop_first`` a queue that holds queued or active runs is refused (Conflict
+        from the store, which checks and deletes in one step). With it (``?force=true``) the
+        queue's runs are stopped first: queued ones are cancelled at once, active ones are
+        asked to stop; the queue is deleted when nothing is left in it, else Conflict says
+        how many runs are still stopping, and asking again deletes it once they have stopped.
+        Raises NotFound, Conflict.
+        """
+        if stop_first is not None:
+            stop_first.stop_queue(name, reason=f"its queue {name} is being deleted")
+            left = sum(self.counts(name))
+            if left:
+                raise Conflict(
+                    f"queue {name!r}: {left} run(s) still stopping; it is deleted once they have "
+                    "stopped (delete again)",
+                    field="force",
+                )
         self.ctx.store.delete_queue(name)
 
     def counts(self, name: str) -> tuple[int, int]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Collection
 from typing import Literal
 
 from launchq.config.resolve import resolve_resource_args
-from launchq.domain.models import Run, RunEvent, RunSpec
+from launchq.domain.models import Queue, Run, RunEvent, RunSpec, RunUpdate
 from launchq.domain.priority import Priority
-from launchq.domain.states import ACTIVE, RunState
-from launchq.errors import Conflict, InvalidInput, StaleWrite
+from launchq.domain.states import TERMINAL, RunState
+from launchq.errors import Conflict, InvalidInput, NotFound, StaleWrite
 from launchq.ports import LogTail
 from launchq.service.builds import BuildService, split_build_options
 from launchq.service.context import Context
@@ -23,7 +24,10 @@ LogSource = Literal["job", "build"]
 
 log = logging.getLogger(__name__)
 
-_STOPPABLE = ACTIVE - {RunState.STOPPING}
+NOT_ENDED = frozenset(RunState) - TERMINAL
+"""The states a run can still leave: what ``stop_queue`` stops when it is not told which."""
+STOP_PAGE = 500
+"""Runs ``stop_queue`` reads at a time; it reads again until no run it has not tried is left."""
 
 # RunSpec fields added after request hashes were first stored: left out of the hash while
 # unset, so a request that does not use them hashes as it always did (a retry that crosses
@@ -151,7 +155,7 @@ class RunService:
             return run, text, next_offset
         if run.started_at is None:
             return run, "", offset
-        target = queue_target(self.ctx.targets, self.ctx.store.get_queue(run.queue))
+        target = queue_target(self.ctx.targets, self._queue_of(run))
         if target is None:  # an agent's job: what the agent shipped
             text, next_offset = shipped_log(self.ctx.store.log_tail(run.id), offset)
         else:
@@ -163,21 +167,102 @@ class RunService:
 
         Raises NotFound; Conflict when the run has already ended.
         """
+        return self._stop(run_id, reason)[0]
+
+    def replay(self, run_id: str) -> Run:
+        """Put a dead-lettered run back in line, at its original place (its priority and seq),
+        as a new attempt: the last attempt's times, exit code, job handle and lease are
+        cleared; its image, if one was built, is found in the registry again rather than
+        rebuilt. Its history keeps the dead letter and says it was replayed. One version-
+        checked move through the service step (which rings the queue's doorbell), so two
+        replays at once queue it once: the second is a Conflict.
+
+        Raises NotFound (run; its queue, when deleted); Conflict (not dead-lettered).
+        """
+        run = self.ctx.store.get_run(run_id)
+        if run.state is not RunState.DEAD_LETTER:
+            raise Conflict(
+                f"run {run_id} is {run.state.value}: only a dead_letter run can be replayed", field="state"
+            )
+        self._queue_of(run)  # NotFound that says the queue was deleted
+        reason = f"replayed after dead letter: {run.reason}"[:1000]
+        try:
+            return self.moves.move(run, RunState.QUEUED, reason, RunUpdate(new_attempt=True), exact=True)
+        except StaleWrite:
+            raise Conflict(
+                f"run {run_id} changed while it was replayed (replayed already?)", field="state"
+            ) from None
+
+    def stop_queue(
+        self, queue: str, states: Collection[RunState] | None = None, *, reason: str | None = None
+    ) -> list[str]:
+        """Stop the runs of ``queue`` that are in one of ``states`` (default: every state that
+        has not ended); returns the ids of the runs this call stopped, in the order it did.
+
+        Each run goes through ``stop``, the one stop step: a run that moved on between the
+        listing and its stop (claimed, started) is re-read and stopped in its new state, one
+        that ended meanwhile is skipped, and one already ``stopping`` is not counted again.
+        Runs are listed a page at a time, so a queue of any depth is cleared; a run enqueued
+        while this runs may be stopped too. Raises NotFound (queue).
+        """
+        self.ctx.store.get_queue(queue)
+        wanted = NOT_ENDED if states is None else frozenset(states) & NOT_ENDED
+        listed = sorted(wanted - {RunState.STOPPING})  # a stopping run needs nothing more
+        reason = reason or f"stopped with the rest of queue {queue}"
+        tried: set[str] = set()
+        stopped: list[str] = []
+        while listed:
+            page = self.ctx.store.list_runs(queue=queue, states=listed, limit=STOP_PAGE)
+            fresh = [run.id for run in page if run.id not in tried]
+            if not fresh:
+                return stopped
+            tried.update(fresh)
+            stopped += [run_id for run_id in fresh if self._stop_if_live(run_id, reason)]
+        return stopped
+
+    def _stop_if_live(self, run_id: str, reason: str) -> bool:
+        """``stop``, for one run of a listing: False when it had ended or was stopping already."""
+        try:
+            return self._stop(run_id, reason)[1]
+        except Conflict as exc:  # it ended between the listing and now (or kept moving)
+            log.info("run %s not stopped: %s", run_id, exc)
+            return False
+
+    def _stop(self, run_id: str, reason: str) -> tuple[Run, bool]:
+        """``stop``; also says whether this call moved the run (False: it was stopping already).
+
+        A ``preempted`` run is on its way back into line: it is put there and cancelled.
+        """
         for _ in range(5):  # the run may move on while we look at it; retry on a lost write
             run = self.ctx.store.get_run(run_id)
             if run.state == RunState.STOPPING:
-                return run
-            target_state = RunState.CANCELLED if run.state == RunState.QUEUED else RunState.STOPPING
-            if run.state != RunState.QUEUED and run.state not in _STOPPABLE:
+                return run, False
+            if run.state in TERMINAL:
                 raise Conflict(f"run {run_id} is {run.state.value} and cannot be stopped", field="state")
             try:
-                moved = self.moves.move(run, target_state, reason)
+                if run.state == RunState.PREEMPTED:
+                    self.moves.move(run, RunState.QUEUED, f"back in line to be stopped ({reason})")
+                    continue
+                to = RunState.CANCELLED if run.state == RunState.QUEUED else RunState.STOPPING
+                moved = self.moves.move(run, to, reason)
             except StaleWrite:
                 continue
             if moved.state == RunState.STOPPING and moved.handle:
                 self._stop_job(moved)
-            return moved
+            return moved, True
         raise Conflict(f"run {run_id} kept changing state; try again", field="state")
+
+    def _queue_of(self, run: Run) -> Queue:
+        """The run's queue, for its target; NotFound that says why when the queue was deleted
+        (the run itself stays readable, but only its queue says which target holds its job)."""
+        try:
+            return self.ctx.store.get_queue(run.queue)
+        except NotFound:
+            raise NotFound(
+                f"run {run.id}: its queue {run.queue!r} was deleted, and with it the way to the "
+                "job's output (the run itself stays readable: launchq runs show)",
+                field="queue",
+            ) from None
 
     def _stop_job(self, run: Run) -> None:
         """Tell the run's job to stop; an agents queue's job is stopped by its agent's reconciler."""

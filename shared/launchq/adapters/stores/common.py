@@ -29,11 +29,20 @@ def ensure_allowed(expected: RunState, to: RunState) -> None:
 
 
 def update_changes(update: RunUpdate | None) -> dict[str, object]:
-    """The fields ``update`` sets on a run (None leaves a field as is; ``clear_lease`` empties the lease)."""
+    """The fields ``update`` sets on a run (None leaves a field as is; ``clear_lease`` empties
+    the lease; ``new_attempt`` also empties the last attempt's times, exit code and handle)."""
     if update is None:
         return {}
-    changes = update.model_dump(exclude_none=True, exclude={"clear_lease"})
-    if update.clear_lease:
+    changes = update.model_dump(exclude_none=True, exclude={"clear_lease", "new_attempt"})
+    if update.new_attempt:
+        cleared: dict[str, object] = {
+            "started_at": None,
+            "finished_at": None,
+            "exit_code": None,
+            "handle": {},
+        }
+        changes = {**cleared, **changes}
+    if update.clear_lease or update.new_attempt:
         changes["claimed_at"] = None
         changes["lease_expires_at"] = None
     return changes

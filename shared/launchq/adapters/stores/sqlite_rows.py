@@ -51,8 +51,8 @@ INSERT_RUN = (
 
 _TIMES = ("updated_at", "claimed_at", "lease_expires_at", "started_at", "finished_at")
 #: Columns a move may set besides state, version, reason and updated_at: every field of
-#: ``RunUpdate`` (``clear_lease`` sets claimed_at and lease_expires_at).
-MOVE_COLUMNS = frozenset(RunUpdate.model_fields) - {"clear_lease"}
+#: ``RunUpdate`` (``clear_lease`` and ``new_attempt`` set the columns they clear).
+MOVE_COLUMNS = frozenset(RunUpdate.model_fields) - {"clear_lease", "new_attempt"}
 _JSON_COLUMNS = frozenset({"handle", "resolved"})
 _JSON_TEXT = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call
 _JSON_STRING: Callable[[str], str] = json.encoder.encode_basestring_ascii

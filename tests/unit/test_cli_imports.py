@@ -1,0 +1,236 @@
+"""What a ``launchq`` start imports, and that the shortcuts taken for it change no answer.
+
+The CLI starts fast by not importing what a command does not use: the command groups load
+when invoked (``launchq.cli.group``), rich only draws (``cli/render.py``), httpx comes with the
+first client, and typer's pydantic-based option coercion is asked only for values that need
+converting (``cli/options.py``). Each start here is a fresh interpreter running the console
+script's ``main()``, as a user's shell would, and lists what it loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+import typer.main
+from typer._coercion import build_runtime_param, resolve_type_descriptor
+from typer.models import OptionInfo
+from typer.testing import CliRunner
+
+from launchq.cli.auth import AuthMode
+from launchq.cli.group import GROUPS
+from launchq.cli.main import app
+from launchq.cli.options import _TYPER, _as_given
+from launchq.cli.render import OutputFormat
+from tests.servers import free_port
+
+WATCHED = (
+    "pydantic",
+    "httpx",
+    "yaml",
+    "rich.console",
+    "typer.rich_utils",
+    "launchq.build",
+    "launchq.local",
+    "launchq.domain.models",
+    "launchq.cli.inputs",
+    *(module for module, _, _ in GROUPS.values()),
+)
+
+START_THEN_LIST_MODULES = f"""
+import sys
+from launchq.cli.main import main
+sys.argv = ["launchq", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as end:
+    print("exit:", end.code)
+print("loaded:", *[m for m in {WATCHED!r} if m in sys.modules])
+"""
+
+
+def start(tmp_path: Path, *argv: str) -> tuple[list[str], str, str]:
+    """Run ``launchq ARGV`` in a fresh interpreter with nothing listening at LAUNCHQ_URL:
+    the watched modules it loaded, its exit line and its stderr."""
+    env = {**os.environ, "LAUNCHQ_URL": f"http://127.0.0.1:{free_port()}", "NO_COLOR": "1"}
+    env.pop("LAUNCHQ_DEBUG", None)
+    done = subprocess.run(
+        [sys.executable, "-c", START_THEN_LIST_MODULES, *argv],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    *_, exit_line, loaded_line = done.stdout.splitlines()
+    return loaded_line.split()[1:], exit_line, done.stderr
+
+
+def test_help_loads_no_group_no_http_client_and_no_pydantic(tmp_path: Path) -> None:
+    # WHEN the top-level help is asked for
+    loaded, exit_line, _ = start(tmp_path, "--help")
+
+    # THEN it lists every group, by the help declared in GROUPS, having imported none of them,
+    # and no rich: the help is click's plain help
+    assert exit_line == "exit: 0"
+    assert loaded == []
+
+
+def test_help_still_lists_every_group(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "launchq.cli.main", "--help"],
+        cwd=tmp_path,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    for name, (_, _, help_text) in GROUPS.items():
+        assert f" {name} " in result.stdout
+        assert help_text in result.stdout
+
+
+def test_runs_list_against_nothing_loads_the_runs_group_and_httpx_only(tmp_path: Path) -> None:
+    # WHEN runs are listed and nothing listens
+    loaded, exit_line, stderr = start(tmp_path, "runs", "list", "-o", "json", "--limit", "5")
+
+    # THEN the one-line error comes from a real request (httpx), with no pydantic (not even
+    # typer's, for -o and --limit), no rich, no other group, no yaml, no build or server code
+    assert exit_line == "exit: 1"
+    assert stderr.startswith("Error: cannot reach launchq at http://127.0.0.1:")
+    assert loaded == ["httpx", "launchq.cli.runs"]
+
+
+def test_launch_help_loads_neither_a_group_nor_pydantic(tmp_path: Path) -> None:
+    loaded, exit_line, _ = start(tmp_path, "launch", "--help")
+
+    # (launch's parser fills a bare -q from launchq.cli.inputs before --help is read)
+    assert exit_line == "exit: 0"
+    assert loaded == ["launchq.cli.inputs"]
+
+
+def test_a_mistyped_group_still_gets_a_suggestion(tmp_path: Path) -> None:
+    # WHEN a group's name is mistyped, before any group was loaded
+    _, exit_line, stderr = start(tmp_path, "schedul", "list")
+
+    # THEN typer's "did you mean" knows the groups not loaded yet
+    assert exit_line == "exit: 2"
+    assert stderr.startswith("Error: No such command 'schedul'. Did you mean 'schedule'?")
+
+
+def test_a_value_typer_must_convert_still_goes_through_typer(tmp_path: Path) -> None:
+    # WHEN --limit is out of range (typer's own check and message, through pydantic)
+    loaded, exit_line, stderr = start(tmp_path, "runs", "list", "--limit", "0")
+
+    assert exit_line == "exit: 2"
+    assert "Invalid value for '--limit': Input should be greater than or equal to 1" in stderr
+    assert "pydantic" in loaded
+
+
+# -- the shortcuts answer as typer would ------------------------------------------------------
+LIMIT = OptionInfo(min=1, max=10_000)
+ANSWERED_HERE = [
+    (str, OptionInfo(), "gpu"),
+    (str, OptionInfo(), ""),
+    (str, OptionInfo(), "[default: 1]"),
+    (AuthMode, OptionInfo(), AuthMode.AWS_IAM),
+    (AuthMode, OptionInfo(), "aws-iam"),
+    (OutputFormat, OptionInfo(), OutputFormat.PLAIN),
+    (OutputFormat, OptionInfo(), "json"),
+    (OutputFormat, OptionInfo(case_sensitive=False), "JSON"),
+    (int, OptionInfo(), "-3"),
+    (int, OptionInfo(), "+5"),
+    (int, LIMIT, "007"),
+    (int, LIMIT, "1"),
+    (int, LIMIT, "10000"),
+    (list[str], OptionInfo(), ("--epochs", "5")),
+    (list[str], OptionInfo(), ["a=b"]),
+    (list[str], OptionInfo(), ()),
+]
+LEFT_TO_TYPER = [
+    (AuthMode, OptionInfo(), "bogus"),
+    (OutputFormat, OptionInfo(), "JSON"),  # case-sensitive: typer's error
+    (int, LIMIT, "0"),
+    (int, LIMIT, "10001"),
+    (int, OptionInfo(), " 5"),
+    (int, OptionInfo(), "1_000"),
+    (int, OptionInfo(), "abc"),
+    (int, OptionInfo(clamp=True, min=1), "0"),
+    (int, OptionInfo(), 5),
+    (float, OptionInfo(), "0.5"),
+    (Path, OptionInfo(), "."),
+    (list[str], OptionInfo(), (1, "a")),
+    (list[int], OptionInfo(), ("1",)),
+    (bool, OptionInfo(), "yes"),
+]
+
+
+def _typer_makes(annotation: Any, info: OptionInfo, value: Any) -> Any:
+    return build_runtime_param(resolve_type_descriptor(annotation, info))._coerce_value(
+        value,
+        param=None,  # type: ignore[arg-type]
+        ctx=None,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(("annotation", "info", "value"), ANSWERED_HERE)
+def test_a_value_answered_here_is_what_typer_makes_of_it(
+    annotation: Any, info: OptionInfo, value: Any
+) -> None:
+    given = _as_given(annotation, info, value)
+
+    assert given is not _TYPER
+    typer_made = _typer_makes(annotation, info, value)
+    assert (given, type(given)) == (typer_made, type(typer_made))
+
+
+@pytest.mark.parametrize(("annotation", "info", "value"), LEFT_TO_TYPER)
+def test_anything_else_is_left_to_typer(annotation: Any, info: OptionInfo, value: Any) -> None:
+    assert _as_given(annotation, info, value) is _TYPER
+
+
+# -- the groups -------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", list(GROUPS))
+def test_the_listed_help_of_a_group_is_its_own(name: str) -> None:
+    module, attribute, help_text = GROUPS[name]
+    group_app = getattr(importlib.import_module(module), attribute)
+
+    assert isinstance(group_app, typer.Typer)
+    assert group_app.info.help == help_text
+
+
+def test_a_tree_built_outside_the_console_script_has_every_group() -> None:
+    # typer.main.get_command(app) is what CliRunner and tools that walk the commands use
+    group = typer.main.get_command(app)
+
+    assert set(GROUPS) <= set(getattr(group, "commands", {}))
+    assert CliRunner().invoke(app, ["runs", "list", "--help"]).exit_code == 0
+
+
+def test_no_enum_option_is_missed_by_the_shortcut() -> None:
+    # every Enum option default is a member of its Enum, so it is taken as given (no pydantic)
+    group = typer.main.get_command(app)
+
+    def walk(command: Any) -> Any:
+        yield command
+        for sub in getattr(command, "commands", {}).values():
+            yield from walk(sub)
+
+    defaults = [
+        (param.type_descriptor.annotation, param.default)
+        for command in walk(group)
+        for param in command.params
+        if isinstance(param.type_descriptor.annotation, type)
+        and issubclass(param.type_descriptor.annotation, Enum)
+        and param.default is not None
+    ]
+    assert defaults
+    assert all(_as_given(annotation, OptionInfo(), default) is default for annotation, default in defaults)
