@@ -193,6 +193,20 @@ def test_status_is_a_target_state_and_a_finished_job_reports_finished(under_test
     assert under_test.wait(launched).state == "finished"
 
 
+def test_a_submit_repeated_for_the_same_attempt_adopts_the_job_it_started(
+    under_test: TargetUnderTest,
+) -> None:
+    # GIVEN a run submitted once, whose record of that was lost (a dispatcher killed between
+    # the submit and its write): the run is claimed and submitted again, as it was
+    run = under_test.run()
+    first = under_test.launch(run)
+    # WHEN it is submitted again at the same attempt
+    again = under_test.launch(run)
+    # THEN the second submit names the first job (adopted, not started twice), which ends
+    assert again.handle == first.handle
+    assert under_test.wait(again).state == "finished"
+
+
 def test_a_run_without_a_handle_is_lost(under_test: TargetUnderTest) -> None:
     assert under_test.target.status(under_test.run()).state == "lost"
 

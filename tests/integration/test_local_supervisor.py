@@ -59,7 +59,9 @@ def test_every_ending_is_recorded(tmp_path: Path, command: list[str], code: int)
     # THEN its code is recorded (-N: killed by signal N) and the shell added nothing to the log
     assert recorded == code
     assert log == ""
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["exit_code", "output.log"]  # no temporary file
+    # AND no temporary file is left, only the code, the log and the supervisor's pid
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exit_code", "output.log", "supervisor.pid"]
+    assert (tmp_path / "supervisor.pid").read_text().strip().isdigit()
 
 
 def test_a_command_that_cannot_start_is_recorded_with_the_reason(tmp_path: Path) -> None:

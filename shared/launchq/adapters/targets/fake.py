@@ -50,9 +50,14 @@ class FakeTarget(Target):
         parse_config(resolved)
 
     def submit(self, run: Run) -> dict[str, str]:
-        """A new job in ``starting``; raises LaunchFailed(``fail_submit``) when that is set."""
+        """A new job in ``starting``; raises LaunchFailed(``fail_submit``) when that is set.
+
+        A submit repeated for the same attempt (``run.preemptions``) adopts the job it started
+        (the first submit's record was lost), as every target must: no second job."""
         if self.fail_submit:
             raise LaunchFailed(self.fail_submit)
+        if run.id in self.jobs and (run.id, run.preemptions) in self.attempts:
+            return {"job": run.id}
         self.jobs[run.id] = TargetStatus(state="starting")
         self.output[run.id] = ""
         self._stop_requested.discard(run.id)

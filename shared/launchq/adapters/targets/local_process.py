@@ -36,6 +36,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
+from launchq.adapters.targets.local_attempts import begin_attempt, started_before
 from launchq.adapters.targets.local_env import check_patterns, inherited
 from launchq.adapters.targets.local_exits import ExitWatcher
 from launchq.adapters.targets.local_process_host import HOST_KEY, host_id
@@ -209,9 +210,13 @@ class LocalProcessTarget(Target):
             raise LaunchFailed("no entry point to run")
         run_dir.mkdir(parents=True, exist_ok=True)
         host = self.host  # before the job starts: a job must never run without its host
+        earlier = started_before(run_dir, run.preemptions)
+        if earlier is not None:  # this attempt's job was started by a launch whose record was lost
+            return self._handle(run_dir, earlier, host)
         workspace, log, exit_file = run_dir / "workspace", run_dir / "output.log", run_dir / "exit_code"
         for stale in (exit_file, run_dir / "stop_requested"):
             stale.unlink(missing_ok=True)
+        begin_attempt(run_dir, run.preemptions)
         prepare_local_workspace(
             workspace, run.spec, self.code_store, timeout=self.clone_timeout, exclude=self.data_dir
         )
@@ -236,12 +241,16 @@ class LocalProcessTarget(Target):
             self._supervisors[run.id] = proc
             self._supervisor_codes.pop(run.id, None)
         self._exits.watch(run.id, proc)
+        return self._handle(run_dir, proc.pid, host)
+
+    @staticmethod
+    def _handle(run_dir: Path, pid: int, host: str) -> dict[str, str]:
         return {
-            "pid": str(proc.pid),
-            "pgid": str(proc.pid),  # a new session's leader leads its own process group
-            "workspace": str(workspace),
-            "log": str(log),
-            "exit_file": str(exit_file),
+            "pid": str(pid),
+            "pgid": str(pid),  # a new session's leader leads its own process group
+            "workspace": str(run_dir / "workspace"),
+            "log": str(run_dir / "output.log"),
+            "exit_file": str(run_dir / "exit_code"),
             HOST_KEY: host,
         }
 
