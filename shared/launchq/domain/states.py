@@ -37,7 +37,8 @@ ALLOWED: dict[RunState, frozenset[RunState]] = {
     _S.QUEUED: frozenset({_S.CLAIMED, _S.CANCELLED}),
     _S.CLAIMED: frozenset({_S.QUEUED, _S.BUILDING, _S.STARTING, _S.DEAD_LETTER, _S.STOPPING, _S.STOPPED}),
     # building -> building records progress (an asynchronous build got its id)
-    _S.BUILDING: frozenset({_S.BUILDING, _S.STARTING, _S.DEAD_LETTER, _S.STOPPING, _S.FAILED}),
+    # building -> queued: a synchronous build whose dispatcher died (its lease ran out)
+    _S.BUILDING: frozenset({_S.BUILDING, _S.QUEUED, _S.STARTING, _S.DEAD_LETTER, _S.STOPPING, _S.FAILED}),
     _S.STARTING: frozenset({_S.RUNNING, _S.FINISHED, _S.FAILED, _S.DEAD_LETTER, _S.STOPPING, _S.PREEMPTED}),
     _S.RUNNING: frozenset({_S.FINISHED, _S.FAILED, _S.STOPPING, _S.PREEMPTED}),
     _S.STOPPING: frozenset({_S.STOPPED, _S.FINISHED, _S.FAILED}),

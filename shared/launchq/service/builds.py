@@ -21,6 +21,7 @@ from launchq.domain.states import RunState
 from launchq.errors import InvalidInput, LaunchFailed
 from launchq.ports import BuildResult, Registry, Target
 from launchq.service.context import Context
+from launchq.service.leases import lease_held
 from launchq.service.transitions import Transitions
 
 # What a target is validated with at enqueue when its image will only exist after the build.
@@ -87,7 +88,8 @@ class BuildService:
                 run, RunState.BUILDING, f"building {plan.image_uri} with {self.ctx.builder.type}",
                 RunUpdate(image_uri=plan.image_uri),
             )  # fmt: skip
-            result = self.ctx.builder.start(run, plan)
+            with lease_held(self.ctx, run):  # a synchronous build may outlast one lease
+                result = self.ctx.builder.start(run, plan)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         return self._settle(run, result, plan.image_uri)

@@ -85,14 +85,25 @@ class Reconciler:
                 )
 
     def poll_builds(self) -> None:
-        """Asynchronous builds (with a build id) are followed; a synchronous build whose
-        process died (no build id, no progress for the build timeout) is dead-lettered."""
+        """Asynchronous builds (with a build id) are followed. A synchronous build (no build
+        id) is its dispatcher's while that renews its lease (``service.leases``): once the
+        lease has run out the dispatcher is gone, and the run goes back to its place in line
+        to be built again. One with no lease at all (from before leases were held through
+        builds) is dead-lettered after the build timeout without progress, as before."""
         limit = timedelta(seconds=self.ctx.settings.build_timeout_seconds)
         for run in self.ctx.store.list_runs(states=[RunState.BUILDING], limit=10_000):
             try:
                 if run.build_id:
                     if self._serves(run):  # an agent's build is followed by that agent
                         self.dispatcher.resume(run)
+                elif run.lease_expires_at is not None:
+                    if run.lease_expires_at < self.ctx.clock():
+                        self.moves.settle(  # not retried: a renewal meanwhile means it lives
+                            run,
+                            RunState.QUEUED,
+                            "build interrupted (its dispatcher stopped); back in line",
+                            RunUpdate(clear_lease=True),
+                        )
                 elif self.ctx.clock() - run.updated_at > limit:
                     self.moves.settle(  # not retried: a write meanwhile is progress
                         run,

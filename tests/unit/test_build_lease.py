@@ -1,0 +1,88 @@
+"""A synchronous build holds its run's lease while it runs, and a build whose dispatcher died
+goes back in line when the lease runs out (``service.leases``, ``Reconciler.poll_builds``),
+on the package's fakes (``tests/unit/build_world.py``): memory store, fake builder and target."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from launchq.domain.models import Run, RunUpdate
+from launchq.domain.states import RunState as S
+from launchq.ports import BuildPlan, BuildResult
+from launchq.service.context import ServiceSettings
+from tests.unit.build_world import World
+from tests.unit.fakes import Clock
+
+LEASE = 0.3  # seconds: renewed every 0.1 s of real time; the lease's end is on the fake clock
+
+
+def world_with_lease(tmp_path: Path) -> World:
+    world = World(tmp_path, asynchronous=False)
+    world.svc.ctx.settings = ServiceSettings(lease_seconds=LEASE)
+    return world
+
+
+def clock_of(world: World) -> Clock:
+    clock = world.svc.ctx.clock
+    assert isinstance(clock, Clock)
+    return clock
+
+
+def test_a_build_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
+    # GIVEN a synchronous build that runs until the test lets it finish
+    world = world_with_lease(tmp_path)
+    clock, release, started = clock_of(world), threading.Event(), threading.Event()
+    build = world.builder.start
+
+    def slow_start(run: Run, plan: BuildPlan) -> BuildResult:
+        started.set()
+        assert release.wait(10)
+        return build(run, plan)
+
+    world.builder.start = slow_start  # type: ignore[method-assign]
+    run = world.enqueue()
+    dispatching = threading.Thread(target=world.svc.dispatcher.dispatch, args=("q",))
+    dispatching.start()
+    assert started.wait(10)
+    # WHEN far more than one lease passes while it builds
+    clock.advance(10 * LEASE)
+    deadline = time.monotonic() + 5
+    while (world.svc.runs.get(run.id).lease_expires_at or clock()) <= clock() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    world.svc.reconciler.tick()
+    # THEN the lease was renewed and the run is still its dispatcher's, building
+    building = world.svc.runs.get(run.id)
+    assert building.state is S.BUILDING
+    assert building.lease_expires_at is not None
+    assert building.lease_expires_at > clock()
+    # AND the build ends in a launch
+    release.set()
+    dispatching.join(10)
+    assert world.svc.runs.get(run.id).state is S.STARTING
+
+
+def test_a_build_whose_dispatcher_died_goes_back_to_its_place_and_is_built_again(tmp_path: Path) -> None:
+    # GIVEN a run claimed and moved to building, then its dispatcher died (no more renewals),
+    # and a run enqueued after it
+    world = world_with_lease(tmp_path)
+    clock, store = clock_of(world), world.store
+    first = world.enqueue()
+    claimed = store.claim("q", clock(), clock() + timedelta(seconds=LEASE))
+    assert claimed is not None
+    world.svc.reconciler.moves.move(claimed, S.BUILDING, "building", RunUpdate(image_uri="registry.test/x:1"))
+    later = world.enqueue()
+    # WHEN its lease runs out and the reconciler looks
+    clock.advance(2 * LEASE)
+    world.svc.reconciler.tick()
+    # THEN it is back in line, ahead of the later run, its lease cleared
+    back = world.svc.runs.get(first.id)
+    assert (back.state, back.lease_expires_at) == (S.QUEUED, None)
+    assert world.svc.runs.position(back) == 1
+    assert world.svc.runs.position(world.svc.runs.get(later.id)) == 2
+    assert world.reasons(first.id)[-1] == "build interrupted (its dispatcher stopped); back in line"
+    # AND the next dispatch builds it again and launches it first
+    world.svc.dispatcher.dispatch("q", limit=1)
+    assert world.svc.runs.get(first.id).state is S.STARTING
