@@ -10,6 +10,10 @@ SERVER_STAMP := $(VENV)/.server-$(shell cat $(LOCKS)/server.txt pyproject.toml |
 DEV_STAMP := $(VENV)/.dev-$(shell cat $(LOCKS)/dev.txt pyproject.toml | sha1sum | cut -c1-12)
 BENCH_STAMP := $(VENV)/.bench-$(shell cat $(LOCKS)/bench.txt 2>/dev/null | sha1sum | cut -c1-12)
 NODE_STAMP := tests/localstack/node_modules/.installed-$(shell cat tests/localstack/package-lock.json | sha1sum | cut -c1-12)
+# checkov (the template's security scan in `make test`) lives in a virtualenv of its own:
+# its pins (boto3, botocore, packaging, ...) clash with the dev lock's SAM CLI and moto.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat $(LOCKS)/checkov.txt | sha1sum | cut -c1-12)
 # launchq's own rule for its data directory (launchq.local.settings): LAUNCHQ_DATA_DIR, else
 # .launchq/ here, which an agent or CLI started from this directory then finds by itself.
 DATA_DIR ?= $(or $(LAUNCHQ_DATA_DIR),$(CURDIR)/.launchq)
@@ -24,18 +28,23 @@ PYTEST_ARGS ?=
 # conflicts with the NodeSource nodejs this project's machines carry, so npm is installed
 # from apt only together with Debian's nodejs, when there is no node at all.
 APT_SERVER_TOOLS := git:git
+# A pair's "command" may instead be an absolute path that the package installs: Debian's Go
+# sources of Google's Pub/Sub fake (pstest), which the tests build into build/pstest/.
+PSTEST_SOURCES := /usr/share/gocode/src/cloud.google.com/go/pubsub/pstest
 APT_TEST_TOOLS := java:openjdk-17-jre-headless buildah:buildah \
-	docker-registry:docker-registry skopeo:skopeo busybox:busybox-static
+	docker-registry:docker-registry skopeo:skopeo busybox:busybox-static \
+	go:golang-go $(PSTEST_SOURCES):golang-google-cloud-dev
 # Every apt package this Makefile asks for on a machine that has Node.js (the tests check
 # that they resolve together). On a machine with no node at all, Debian's pair below is
 # asked for instead of nothing; it is never asked for beside an existing node.
-APT_PACKAGES := git openjdk-17-jre-headless buildah docker-registry skopeo busybox-static
+APT_PACKAGES := git openjdk-17-jre-headless buildah docker-registry skopeo busybox-static \
+	golang-go golang-google-cloud-dev
 APT_NODE_FALLBACK := nodejs npm
 
 # $(call apt_install,PAIRS,EXTRA): apt-get install the package of each missing tool, plus EXTRA.
 define apt_install
 missing="$(2)"; for pair in $(1); do tool=$${pair%%:*}; pkg=$${pair#*:}; \
-  command -v $$tool >/dev/null || missing="$$missing $$pkg"; done; \
+  case $$tool in /*) [ -e $$tool ];; *) command -v $$tool >/dev/null;; esac || missing="$$missing $$pkg"; done; \
 if [ -n "$${missing// /}" ]; then echo "apt: installing$$missing"; \
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 endef
@@ -64,6 +73,11 @@ $(DEV_STAMP): $(LOCKS)/dev.txt pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.dev-* && touch $@
 
+$(CHECKOV_STAMP): $(LOCKS)/checkov.txt | $(VENV)/bin/python
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --require-hashes -r $(LOCKS)/checkov.txt
+	@rm -f $(CHECKOV_VENV)/.installed-* && touch $@
+
 $(NODE_STAMP): tests/localstack/package-lock.json | apt-test
 	cd tests/localstack && npm ci --no-audit --no-fund --loglevel=error
 	@rm -f tests/localstack/node_modules/.installed-*
@@ -71,7 +85,7 @@ $(NODE_STAMP): tests/localstack/package-lock.json | apt-test
 
 setup-server: apt-server $(SERVER_STAMP)
 
-setup: apt-test $(DEV_STAMP) $(NODE_STAMP)
+setup: apt-test $(DEV_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 ## The local server with a default queue (SQLite + local processes), on http://$(HOST):$(PORT)
 run: setup-server
@@ -134,6 +148,7 @@ lock: setup
 	$(UV_COMPILE) --extra kubernetes pyproject.toml $(LOCKS)/build.in -c $(LOCKS)/dev.txt -o $(LOCKS)/server.txt
 	$(UV_COMPILE) shared/requirements.in -c $(LOCKS)/dev.txt -o shared/requirements.txt
 	$(UV_COMPILE) $(LOCKS)/bench.in -c $(LOCKS)/dev.txt -o $(LOCKS)/bench.txt
+	$(UV_COMPILE) $(LOCKS)/checkov.in -o $(LOCKS)/checkov.txt  # its own venv: not constrained
 
 deploy: setup
 	$(BIN)/sam build && $(BIN)/sam deploy --guided

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.gcp_servers import PubSubEmulator, pubsub_emulator
 from tests.servers import azurite_blob, dynamodb_local, launchq_serve, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +45,20 @@ def azurite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One Azurite blob service for the session (its account URL); tests use their own containers."""
     with azurite_blob(tmp_path_factory.mktemp("azurite")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def pubsub_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PubSubEmulator]:
+    """One Pub/Sub emulator (pstest) for the session; tests use projects of their own."""
+    with pubsub_emulator(tmp_path_factory.mktemp("pstest")) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def pubsub_env(monkeypatch: pytest.MonkeyPatch, pubsub_session: PubSubEmulator) -> str:
+    """Point every Google Pub/Sub client of the process at the emulator; its host."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_session.host)
+    return pubsub_session.host
 
 
 @pytest.fixture

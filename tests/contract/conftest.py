@@ -30,10 +30,24 @@ MakeRun = Callable[..., Run]
 MakeSchedule = Callable[..., Schedule]
 
 
-@pytest.fixture(params=["memory", "sqlite", "dynamodb"])
+@pytest.fixture(scope="session")
+def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Firestore emulator for the session (started only when needed); tests use their own prefix."""
+    from tests.firestore_server import firestore_emulator
+
+    with firestore_emulator(tmp_path_factory.mktemp("firestore")) as host:
+        yield host
+
+
+@pytest.fixture(params=["memory", "sqlite", "dynamodb", "firestore"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     if request.param == "memory":
         yield MemoryRunStore()
+        return
+    if request.param == "firestore":
+        from tests.firestore_server import firestore_store
+
+        yield firestore_store(request.getfixturevalue("firestore_host"))
         return
     if request.param == "dynamodb":
         # A fresh table per test on the session's DynamoDB Local (started only when needed).

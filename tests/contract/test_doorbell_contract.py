@@ -2,7 +2,8 @@
 
 Each adapter comes with a way to see what a ring delivered: ``InProcessDoorbell.wait``
 for the in-process one, receiving from the queue (on a real moto server) for SQS, read
-with the dispatcher Lambda's own ``parse_doorbell``.
+with the dispatcher Lambda's own ``parse_doorbell``, and pulling from a subscription of the
+topic (on Google's pstest) for Pub/Sub, read with the same parser through ``queue_of``.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import boto3
 import pytest
 
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
+from launchq.adapters.doorbells.pubsub import PubSubDoorbell
 from launchq.adapters.doorbells.sqs import SqsDoorbell, parse_doorbell
 from launchq.ports import Doorbell
+from tests.gcp_servers import new_topic, pull_rings
 
 
 @dataclass
@@ -47,10 +50,18 @@ def _sqs(fifo: bool) -> DoorbellUnderTest:
     return DoorbellUnderTest(SqsDoorbell(url, sqs), delivered)
 
 
-@pytest.fixture(params=["inprocess", "sqs", "sqs-fifo"])
+def _pubsub() -> DoorbellUnderTest:
+    topic, subscription = new_topic()  # on the session's pstest, in a project of this test's own
+    return DoorbellUnderTest(PubSubDoorbell(topic), lambda: pull_rings(subscription))
+
+
+@pytest.fixture(params=["inprocess", "sqs", "sqs-fifo", "pubsub"])
 def under_test(request: pytest.FixtureRequest) -> DoorbellUnderTest:
     if request.param == "inprocess":
         return _inprocess()
+    if request.param == "pubsub":
+        request.getfixturevalue("pubsub_env")  # a real Pub/Sub emulator (pstest)
+        return _pubsub()
     request.getfixturevalue("aws_env")  # a real moto server, reset for this test
     return _sqs(fifo=request.param == "sqs-fifo")
 

@@ -1,8 +1,9 @@
 """The store race contract: four OS processes claiming from one store at once.
 
-Run against every store that several processes can share: SQLite (one file) and
-DynamoDB (one DynamoDB Local table). The in-memory store lives in one process and has its
-own thread-free claim; it runs the rest of the store contract (``test_store_contract.py``).
+Run against every store that several processes can share: SQLite (one file), DynamoDB
+(one DynamoDB Local table) and Firestore (one emulator, one collection prefix). The
+in-memory store lives in one process and has its own thread-free claim; it runs the rest
+of the store contract (``test_store_contract.py``).
 
 Each child process opens its own store, says ``ready``, waits for ``go`` on stdin (so all
 four start together), and prints its result as JSON on its last line.
@@ -44,6 +45,9 @@ kind, queue, retries = sys.argv[1], sys.argv[2], int(sys.argv[3])
 if kind == "sqlite":
     from launchq.adapters.stores.sqlite import SqliteRunStore
     store = SqliteRunStore(sys.argv[4])
+elif kind == "firestore":
+    from tests.firestore_server import firestore_store
+    store = firestore_store(sys.argv[4], sys.argv[5])
 else:
     import boto3
     from launchq.adapters.stores.dynamodb import DynamoRunStore
@@ -150,8 +154,14 @@ def seed(store: RunStore, max_jobs: int, runs: int) -> set[str]:
     return ids
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
+@pytest.fixture(params=["sqlite", "dynamodb", "firestore"])
 def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedStore]:
+    if request.param == "firestore":
+        from tests.firestore_server import firestore_store
+
+        host, prefix = request.getfixturevalue("firestore_host"), f"race{uuid4().hex[:8]}"
+        yield SharedStore(firestore_store(host, prefix), ["firestore", "20", host, prefix], many=300)
+        return
     if request.param == "sqlite":
         path = tmp_path / "launchq.db"
         sqlite_store = SqliteRunStore(path)

@@ -261,7 +261,14 @@ def test_the_api_route_is_signed_by_default_and_open_only_when_asked() -> None:
     assert permission["FunctionName"] == {"Ref": "ApiFunction"}
     assert permission["Principal"] == "apigateway.amazonaws.com"
     assert "${HttpApi}/" in permission["SourceArn"]["Sub"]  # this API only, not any API Gateway
-    assert RESOURCES["HttpApiStage"]["Properties"] == {
+    stage = dict(RESOURCES["HttpApiStage"]["Properties"])
+    # logged and throttled (test_template_security checks what is logged), nothing else added
+    assert stage.pop("AccessLogSettings")["DestinationArn"] == {"GetAtt": "HttpApiAccessLogs.Arn"}
+    assert stage.pop("DefaultRouteSettings") == {
+        "ThrottlingRateLimit": {"Ref": "ApiThrottleRate"},
+        "ThrottlingBurstLimit": {"Ref": "ApiThrottleBurst"},
+    }
+    assert stage == {
         "ApiId": {"Ref": "HttpApi"},
         "StageName": "$default",
         "AutoDeploy": True,
