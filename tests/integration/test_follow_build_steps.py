@@ -36,8 +36,26 @@ def test_follow_shows_the_build_steps_as_they_run_then_ends_with_the_run(
             ).returncode
             == 0
         )
-        code = _cli(url, "code", "push", "examples").stdout.strip()
-        launched = _cli(url, "launch", "-q", "sm", "-u", code, "-E", "python train.py --follow-me")
+        # a source whose Dockerfile takes a few seconds, so the follow sees it build step by step
+        source = tmp_path / "src"
+        source.mkdir()
+        (source / "train.py").write_text("print('trained')\n")
+        (source / "Dockerfile.slow").write_text(
+            f"FROM {python_base_image}\nRUN sleep 1\nRUN sleep 1\nRUN sleep 1\nCOPY train.py /app/\n"
+        )
+        code = _cli(url, "code", "push", str(source)).stdout.strip()
+        launched = _cli(
+            url,
+            "launch",
+            "-q",
+            "sm",
+            "-u",
+            code,
+            "-D",
+            "Dockerfile.slow",
+            "-E",
+            "python train.py --follow-me",
+        )
         assert launched.returncode == 0, launched.stderr
         run_id = launched.stdout.strip()
 
@@ -53,6 +71,7 @@ def test_follow_shows_the_build_steps_as_they_run_then_ends_with_the_run(
     assert steps, lines
     numbers = [int(re.match(r"building image: step (\d+)/", line)[1]) for line in steps]  # type: ignore[index]
     assert numbers == sorted(set(numbers)), steps  # each step once, in order (polls may skip some)
+    assert len(numbers) >= 2, steps  # three one-second steps: the follow saw the build move on
     pushing = rf"building image: pushing {oci_registry}/team/follow:[0-9a-f]{{24}}"
     assert any(re.fullmatch(pushing, line) for line in lines), lines
     assert lines[-1] == f"run {run_id} finished"
