@@ -84,7 +84,8 @@ def test_two_agents_launch_every_run_once_in_priority_order_within_max_jobs(tmp_
     script = NOTE_JOB.format(log=notes)
     rng = random.Random(11)
     with launchq_serve(tmp_path / "server") as url, httpx.Client(base_url=url, timeout=30) as api:
-        create_queue(api, "gpu", dispatch="agents", max_jobs=2)
+        # jobs start in a clean environment: the queue passes on the agent's name (inherit_env)
+        create_queue(api, "gpu", dispatch="agents", max_jobs=2, config={"inherit_env": ["AGENT_NAME"]})
         ids, priority_of = [], {}
         for label in range(200):
             priority = rng.choice(list(RANK))
