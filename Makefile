@@ -144,7 +144,9 @@ mutation: setup
 ## very versions that `make run` and `sam build` install.
 UV_COMPILE := $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 --no-header $(if $(UPGRADE),--upgrade)
 lock: setup
-	$(UV_COMPILE) --extra dev pyproject.toml $(LOCKS)/build.in -o $(LOCKS)/dev.txt
+	# --no-strip-extras: pip's --require-hashes refuses a requirement with an extra (google-cloud-*
+	# ask for google-api-core[grpc]) unless the pin names that extra too
+	$(UV_COMPILE) --no-strip-extras --extra dev pyproject.toml $(LOCKS)/build.in -o $(LOCKS)/dev.txt
 	$(UV_COMPILE) --extra kubernetes pyproject.toml $(LOCKS)/build.in -c $(LOCKS)/dev.txt -o $(LOCKS)/server.txt
 	$(UV_COMPILE) shared/requirements.in -c $(LOCKS)/dev.txt -o shared/requirements.txt
 	$(UV_COMPILE) $(LOCKS)/bench.in -c $(LOCKS)/dev.txt -o $(LOCKS)/bench.txt
