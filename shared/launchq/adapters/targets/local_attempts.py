@@ -25,6 +25,15 @@ def begin_attempt(run_dir: Path, attempt: int) -> None:
     (run_dir / ATTEMPT).write_text(f"{attempt}\n", encoding="ascii")
 
 
+def record_supervisor(run_dir: Path, pid: int) -> None:
+    """Right after starting the supervisor: its pid, written atomically (temporary file, then
+    rename). The supervisor writes the same pid itself when this has not happened yet (a
+    server killed in between), so a submit that follows this one always finds it."""
+    partial = run_dir / f".{SUPERVISOR_PID}.tmp"
+    partial.write_text(f"{pid}\n", encoding="ascii")
+    partial.replace(run_dir / SUPERVISOR_PID)
+
+
 def started_before(run_dir: Path, attempt: int) -> int | None:
     """The pid (= process group) of the supervisor this attempt already started, or None."""
     try:

@@ -36,7 +36,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from launchq.adapters.targets.local_attempts import begin_attempt, started_before
+from launchq.adapters.targets.local_attempts import begin_attempt, record_supervisor, started_before
 from launchq.adapters.targets.local_env import check_patterns, inherited
 from launchq.adapters.targets.local_exits import ExitWatcher
 from launchq.adapters.targets.local_process_host import HOST_KEY, host_id
@@ -237,6 +237,7 @@ class LocalProcessTarget(Target):
                 )
             except (OSError, ValueError) as exc:
                 raise LaunchFailed(f"cannot start {argv[0]!r}: {exc}") from None
+        record_supervisor(run_dir, proc.pid)
         with self._lock:
             self._supervisors[run.id] = proc
             self._supervisor_codes.pop(run.id, None)

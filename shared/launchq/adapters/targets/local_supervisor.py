@@ -21,10 +21,11 @@ before. A SIGKILL of the group kills the supervisor too; the target then records
 code itself (``write_exit_code``). The shell's own stderr is /dev/null, so its "Killed"
 notices never reach the job's log; the job's stderr is the log (fd 3 carries it across).
 
-Its first act is to write its pid (= its process group, as session leader) to
-``supervisor.pid`` beside EXIT_FILE, one small write and no fork: a server killed right
-after starting the job leaves that file, and the next launch of the run finds and adopts
-the job instead of starting a second one (``LocalProcessTarget.submit``).
+The target writes the supervisor's pid (= its process group, as session leader) to
+``supervisor.pid`` beside EXIT_FILE right after starting it; the supervisor's first act
+writes the same pid there unless the file is already there (one small write, no fork). A
+server killed in between still leaves the file, so the next launch of the run finds and
+adopts the job instead of starting a second one (``local_attempts``).
 
 Exit codes: a shell sees a job killed by signal N as status 128+N, so the file records
 -N for 129..192 (the convention ``bash``, Docker and Kubernetes report by): a job killed by
@@ -45,7 +46,8 @@ NAME = "launchq-supervisor"
 SCRIPT = """\
 f=$1
 shift
-command printf '%s\\n' "$$" >"${f%/*}/supervisor.pid"
+p="${f%/*}/supervisor.pid"
+[ -e "$p" ] || command printf '%s\\n' "$$" >"$p"
 trap : TERM INT HUP
 exec 3>&2 2>/dev/null
 (exec 2>&3 3>&- && exec "$@")
