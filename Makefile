@@ -21,7 +21,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-server apt-server apt-test apt-bench run test lint typecheck unit bench mutation lock deploy clean
+.PHONY: setup setup-server apt-server apt-test apt-bench run test soak lint typecheck unit bench mutation lock deploy clean
 
 # apt, tool by tool: "command:package" pairs. A tool already on PATH is never asked for, so
 # apt never touches what the machine already has. Node.js is a special case: Debian's npm
@@ -93,7 +93,12 @@ run: setup-server
 
 ## Lint, type-check and the whole test suite
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not soak" $(PYTEST_ARGS)
+
+## The fault-injection test at full size (not part of `make test`): 10,000 runs, four dispatcher
+## processes SIGKILLed at random and restarted, on SQLite and on DynamoDB Local (hours on two cores)
+soak: setup
+	$(BIN)/python -m pytest -m soak -s tests/functional/test_fault_injection.py $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check shared functions tests

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 
 from tests.gcp_servers import PubSubEmulator, pubsub_emulator
 from tests.servers import azurite_blob, dynamodb_local, launchq_serve, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Property tests never assert speed (no deadline); in CI they are derandomised, so a red run
+# replays the same examples everywhere (and keep no example database between runs).
+hypothesis.settings.register_profile(
+    "launchq", deadline=None, print_blob=True, derandomize=os.environ.get("CI") == "true"
+)
+hypothesis.settings.load_profile("launchq")
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from launchq.api.app import lambda_app
+from launchq.api.auth import AuthMode
+from launchq.aws.authorizer import key_auth_on
 from launchq.aws.idempotency import IdempotentRunService
 from launchq.aws.wiring import services_from_env
 from launchq.bootstrap import Services
@@ -23,5 +25,6 @@ def handler(event: dict[str, Any], context: Any, services: Services | None = Non
         svc.runs.register_lambda_context(context)
     app = _apps.get(id(svc))
     if app is None:
-        app = _apps[id(svc)] = lambda_app(svc)
+        auth = AuthMode.AUTHORIZER if key_auth_on() else AuthMode.NONE  # IAM: API Gateway checks
+        app = _apps[id(svc)] = lambda_app(svc, auth)
     return app.resolve(event, context)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from launchq.code_store_port import CodeStore
+from launchq.domain.api_keys import ApiKey
 from launchq.domain.jobs import Job, JobSpec
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, RunUpdate, Schedule
 from launchq.domain.states import RunState
@@ -237,6 +238,27 @@ class RunStore(ABC):
         """Set the next fire time if it is still ``expected_next``.
 
         Raises NotFound, StaleWrite, BackendUnavailable."""
+
+    # -- API keys (launchq.domain.api_keys: only the secret's hash is ever stored) -------
+    @abstractmethod
+    def add_api_key(self, key: ApiKey) -> None:
+        """Raises AlreadyExists (the id is taken), BackendUnavailable."""
+
+    @abstractmethod
+    def get_api_key(self, key_id: str) -> ApiKey:
+        """The key as stored now, never a cached copy (a revoke holds at once).
+
+        Raises NotFound, BackendUnavailable."""
+
+    @abstractmethod
+    def list_api_keys(self, entity: str | None = None) -> list[ApiKey]:
+        """Every key (of ``entity``), revoked ones too, oldest first. Raises BackendUnavailable."""
+
+    @abstractmethod
+    def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey:
+        """Set ``revoked_at`` once (revoking again keeps the first time); the record stays.
+
+        Raises NotFound, BackendUnavailable."""
 
 
 class Doorbell(ABC):

@@ -7,6 +7,9 @@ put behind botocore's ``Stubber`` answering as SageMaker documents (accepted onc
 refused as no longer stoppable, the job described as ``Stopped`` with moto's recorded shape).
 ``kubernetes`` talks to the Kubernetes API stand-in (``tests/kube_stand_in.py``) through the
 official client; its pods move only when driven (``advance``), as the fake's jobs do.
+``vertex`` talks to the package's ``FakeJobService`` (no Vertex AI emulator exists), the SDK's
+own ``JobServiceClient`` stand-in, whose jobs move only when driven, as the fake's do, and
+whose Cloud Logging session stand-in serves the jobs' log entries.
 ``fake`` is the package's ``FakeTarget``, whose jobs move only when driven: the suite
 drives it (``advance``) wherever it waits for a real job to move by itself.
 """
@@ -32,6 +35,9 @@ from launchq.adapters.targets.fake import FakeTarget
 from launchq.adapters.targets.kubernetes import KubernetesTarget
 from launchq.adapters.targets.local_process import LocalProcessTarget
 from launchq.adapters.targets.sagemaker import SageMakerTarget
+from launchq.adapters.targets.vertex import VertexTarget
+from launchq.adapters.targets.vertex_fake import FakeJobService
+from launchq.adapters.targets.vertex_logs import CloudLoggingReader
 from launchq.domain.models import Run, RunSpec
 from launchq.errors import InvalidInput
 from launchq.ports import Target, TargetState, TargetStatus
@@ -154,8 +160,29 @@ def _kubernetes() -> Iterator[TargetUnderTest]:
         )
 
 
-@pytest.fixture(params=["local-process", "sagemaker", "fake", "kubernetes"])
+def _vertex() -> TargetUnderTest:
+    jobs = FakeJobService()
+    logs = CloudLoggingReader("launchq-test", session=jobs.logging_session())
+    target = VertexTarget(
+        "launchq-test", "us-central1", job_client=jobs, staging_bucket="gs://launchq-staging", logs=logs
+    )
+    config = {
+        "spec": {
+            "worker_pool_specs": [
+                {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1, "container_spec": {}}
+            ]
+        },
+        "run": {"restart_job_on_worker_restart": False},
+    }
+    spec = {"docker_image": "us-central1-docker.pkg.dev/launchq-test/train/train:1"}
+    return TargetUnderTest(target, config, spec, spec, drive=lambda run: jobs.advance(run.handle["job_name"]))
+
+
+@pytest.fixture(params=["local-process", "sagemaker", "fake", "kubernetes", "vertex"])
 def under_test(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TargetUnderTest]:
+    if request.param == "vertex":
+        yield _vertex()
+        return
     if request.param == "kubernetes":
         yield from _kubernetes()
         return

@@ -318,13 +318,14 @@ try:
     main()
 except SystemExit:
     pass
-print("loaded:", *[m for m in ("httpx", "pydantic", "launchq.build", "launchq.local") if m in sys.modules])
+watched = ("httpx", "http.client", "pydantic", "launchq.build", "launchq.local")
+print("loaded:", *[m for m in watched if m in sys.modules])
 """
 
 
 @pytest.mark.parametrize(
     ("argv", "loaded"),
-    [(["--help"], ""), (["runs", "list"], "httpx")],
+    [(["--help"], ""), (["runs", "list"], "http.client")],
     ids=["help", "runs-list-error-path"],
 )
 def test_the_cli_loads_only_what_the_command_needs(tmp_path: Path, argv: list[str], loaded: str) -> None:
@@ -340,6 +341,7 @@ def test_the_cli_loads_only_what_the_command_needs(tmp_path: Path, argv: list[st
         text=True,
     )
 
-    # THEN help needs no HTTP client, no pydantic, no builds and no server; a request needs
-    # httpx, still no pydantic (typer's option parsing is spared it), no builds and no server
+    # THEN help needs no HTTP client, no pydantic, no builds and no server; a request to a
+    # plain http:// URL needs the standard library's http.client (not httpx), still no pydantic
+    # (typer's option parsing is spared it), no builds and no server
     assert done.stdout.splitlines()[-1] == f"loaded: {loaded}".strip(), done.stdout[-300:]

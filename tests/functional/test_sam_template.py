@@ -68,7 +68,13 @@ def test_table_is_on_demand_with_ttl_and_point_in_time_recovery() -> None:
 def test_every_function_uses_the_layer_and_its_own_least_privilege_policies() -> None:
     assert TEMPLATE["Globals"]["Function"]["Layers"] == [{"Ref": "LaunchqLayer"}]
     functions = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
-    assert set(functions) == {"ApiFunction", "DispatcherFunction", "ReconcilerFunction", "EventsFunction"}
+    assert set(functions) == {
+        "ApiFunction",
+        "DispatcherFunction",
+        "ReconcilerFunction",
+        "EventsFunction",
+        "AuthorizerFunction",  # called only with ApiAuth=API_KEY
+    }
     for name, function in functions.items():
         for policy in function["Properties"]["Policies"]:
             for statement in policy.get("Statement", []):
@@ -127,6 +133,7 @@ def test_the_api_manages_schedules_of_its_own_group_and_points_them_at_the_event
         "LAUNCHQ_SCHEDULE_GROUP": {"Ref": "ScheduleGroup"},
         "LAUNCHQ_SCHEDULER_TARGET_ARN": {"GetAtt": "EventsFunction.Arn"},
         "LAUNCHQ_SCHEDULER_ROLE_ARN": {"GetAtt": "SchedulerRole.Arn"},
+        "LAUNCHQ_API_AUTH": {"Ref": "ApiAuth"},
     }
     scheduler = [s for s in _statements(api) if any(a.startswith("scheduler:") for a in _actions(s))]
     assert len(scheduler) == 1
@@ -252,7 +259,10 @@ def test_the_api_route_is_signed_by_default_and_open_only_when_asked() -> None:
     assert TEMPLATE["Conditions"]["OpenApi"] == {"Equals": [{"Ref": "ApiAuth"}, "NONE"]}
     route = RESOURCES["HttpApiRoute"]["Properties"]
     assert route["RouteKey"] == "ANY /{proxy+}"
-    assert route["AuthorizationType"] == {"If": ["OpenApi", "NONE", "AWS_IAM"]}
+    assert route["AuthorizationType"] == {"If": ["OpenApi", "NONE", {"If": ["KeyAuth", "CUSTOM", "AWS_IAM"]}]}
+    assert route["AuthorizerId"] == {
+        "If": ["KeyAuth", {"Ref": "HttpApiKeyAuthorizer"}, {"Ref": "AWS::NoValue"}]
+    }
     assert route["Target"] == {"Sub": "integrations/${HttpApiIntegration}"}
     integration = RESOURCES["HttpApiIntegration"]["Properties"]
     assert integration["IntegrationUri"] == {"GetAtt": "ApiFunction.Arn"}
@@ -308,7 +318,7 @@ def test_eks_describe_cluster_is_granted_on_the_named_clusters_only_and_only_whe
     for name, function in _functions().items():
         policies = function["Properties"]["Policies"]
         eks = [p for p in policies if "eks" in yaml.safe_dump(p)]
-        expected = [] if name == "EventsFunction" else [_EKS_POLICY]
+        expected = [] if name in ("EventsFunction", "AuthorizerFunction") else [_EKS_POLICY]
         assert eks == expected, name
         assert not [s for s in _statements(function) if any(a.startswith("eks:") for a in _actions(s))], name
 
@@ -332,3 +342,24 @@ def test_eks_access_entries_map_the_function_roles_to_one_group_with_no_access_p
     outputs = TEMPLATE["Outputs"]
     assert "create-access-entry" in outputs["EksPrincipalArns"]["Description"]
     assert "create rolebinding" in outputs["EksAccessEntry"]["Description"]
+
+
+def test_api_keys_put_an_uncached_authorizer_on_the_route_only_when_asked() -> None:
+    assert "API_KEY" in TEMPLATE["Parameters"]["ApiAuth"]["AllowedValues"]
+    assert TEMPLATE["Conditions"]["KeyAuth"] == {"Equals": [{"Ref": "ApiAuth"}, "API_KEY"]}
+    authorizer = RESOURCES["HttpApiKeyAuthorizer"]
+    assert authorizer["Condition"] == "KeyAuth"
+    properties = authorizer["Properties"]
+    assert (properties["AuthorizerType"], properties["AuthorizerPayloadFormatVersion"]) == ("REQUEST", "2.0")
+    assert properties["EnableSimpleResponses"] is True
+    assert properties["AuthorizerResultTtlInSeconds"] == 0  # a revoke holds from the next request
+    assert properties["IdentitySource"] == ["$request.header.Authorization"]
+    assert "${AuthorizerFunction.Arn}" in properties["AuthorizerUri"]["Sub"]
+    function = RESOURCES["AuthorizerFunction"]
+    assert function["Properties"]["Handler"] == "authorizer.handler"
+    # it reads keys and nothing else
+    (statement,) = function["Properties"]["Policies"][0]["Statement"]
+    assert statement["Action"] == "dynamodb:GetItem"
+    assert RESOURCES["AuthorizerInvokePermission"]["Condition"] == "KeyAuth"
+    api_env = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert api_env["LAUNCHQ_API_AUTH"] == {"Ref": "ApiAuth"}

@@ -35,6 +35,7 @@ EXPECTED_SKIPS = {
     ("CKV_AWS_136", "AWS::ECR::Repository.ImageRepository"),  # AES-256 unless KmsKeyArn
     ("CKV_AWS_116", "AWS::Serverless::Function.ApiFunction"),  # synchronous: no DLQ applies
     ("CKV_AWS_116", "AWS::Serverless::Function.DispatcherFunction"),  # SQS redrive instead
+    ("CKV_AWS_116", "AWS::Serverless::Function.AuthorizerFunction"),  # synchronous: no DLQ applies
 }
 KMS_KEY = {"If": ["HasKmsKey", {"Ref": "KmsKeyArn"}, {"Ref": "AWS::NoValue"}]}
 NO_VPC_DENY = [
@@ -244,6 +245,7 @@ def test_every_function_has_bounded_concurrency_and_async_ones_a_dead_letter_que
         "DispatcherFunction": {"Ref": "DispatcherConcurrency"},
         "ReconcilerFunction": 1,
         "EventsFunction": {"Ref": "EventsConcurrency"},
+        "AuthorizerFunction": {"Ref": "ApiConcurrency"},  # one call per API request
     }
     dead_letter = {name: f["Properties"].get("DeadLetterQueue") for name, f in _functions().items()}
     to_dlq = {"Type": "SQS", "TargetArn": {"GetAtt": "FunctionDeadLetterQueue.Arn"}}
@@ -252,6 +254,7 @@ def test_every_function_has_bounded_concurrency_and_async_ones_a_dead_letter_que
         "DispatcherFunction": None,  # SQS event source: DoorbellDeadLetterQueue by redrive
         "ReconcilerFunction": to_dlq,
         "EventsFunction": to_dlq,
+        "AuthorizerFunction": None,  # synchronous (API Gateway): skipped in checkov, with the reason
     }
     assert RESOURCES["FunctionDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 1209600
 

@@ -6,9 +6,11 @@ CPU time of N (10) fresh processes of each; ``make bench`` reports the same figu
 "cli_start".
 ``python -m tests.perf.cli_start_bench N OTHER/shared`` times this checkout's package and
 another's (e.g. ``git archive HEAD shared | tar -x -C /tmp/before``) in turns, both as
-``python -m launchq.cli.main`` with ``PYTHONPATH`` set, so a busy machine weighs on both. The
-``runs list`` is pointed at a port where nothing listens, so it measures the start and the
-error path (import, parse, one refused connection, the one-line error) and no server.
+``python -m launchq.cli.main`` with ``PYTHONPATH`` set, so a busy machine weighs on both.
+``runs list`` is timed twice: against a real ``launchq serve --no-dispatch`` on a temporary data
+directory holding a few queued runs (what a user waits for: the request and the table drawn),
+and against a port where nothing listens (the start and the error path only: import, parse,
+one refused connection, the one-line error). The server is this checkout's, started once.
 
 Each sample is a whole process, as a user types it: the interpreter's own start, the
 imports of the command's modules and the command itself. Its wall time is what a user
@@ -35,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.perf.figures import Figure, Scale, summarise
@@ -57,13 +61,38 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
+SERVED = "launchq runs list (serve --no-dispatch, 3 runs)"
+QUEUED_RUNS = 3
+
+
 def cases() -> dict[str, list[str]]:
-    """What is timed: a label and the command line after ``launchq``."""
+    """What is timed: a label and the command line after ``launchq`` (``SERVED`` is sent to a
+    real server, the others to a port where nothing listens)."""
     return {
         "launchq --help": ["--help"],
+        SERVED: ["runs", "list"],
         "launchq runs list (nothing listening)": ["runs", "list"],
         "launchq launch --help": ["launch", "--help"],
     }
+
+
+@contextmanager
+def served_api() -> Iterator[str]:
+    """A ``launchq serve --no-dispatch`` on a temporary data directory, holding ``QUEUED_RUNS``
+    queued runs of ``examples/``; yields its URL."""
+    import httpx
+
+    from tests.servers import launchq_serve
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    with (
+        tempfile.TemporaryDirectory(prefix="launchq-bench-serve-") as data,
+        launchq_serve(Path(data) / "data", "--no-dispatch") as url,
+    ):
+        for index in range(QUEUED_RUNS):
+            body = {"uri": str(examples), "entry_point": ["python", "train.py"], "name": f"bench-{index}"}
+            httpx.post(f"{url}/queues/default/runs", json=body, timeout=30).raise_for_status()
+        yield url
 
 
 def _children_cpu() -> float:
@@ -107,16 +136,21 @@ def samples(samples_per_case: int, variants: dict[str, Variant] | None = None) -
     if variants is None:
         variants = {"": (launchq_command(), base_env())}
     timings: dict[str, list[float]] = {}
-    for base, env in variants.values():  # a warm-up each: fills the page and bytecode caches
-        for argv in cases().values():
-            time_once([*base, *argv], env)
-    for _ in range(samples_per_case):
-        for name, (base, env) in variants.items():
+    with served_api() as url:
+
+        def env_of(label: str, env: dict[str, str]) -> dict[str, str]:
+            return {**env, "LAUNCHQ_URL": url} if label == SERVED else env
+
+        for base, env in variants.values():  # a warm-up each: fills the page and bytecode caches
             for label, argv in cases().items():
-                key = f"{name}: {label}" if name else label
-                wall, cpu = time_once([*base, *argv], env)
-                timings.setdefault(f"{key}, wall", []).append(wall * 1000)
-                timings.setdefault(f"{key}, cpu", []).append(cpu * 1000)
+                time_once([*base, *argv], env_of(label, env))
+        for _ in range(samples_per_case):
+            for name, (base, env) in variants.items():
+                for label, argv in cases().items():
+                    key = f"{name}: {label}" if name else label
+                    wall, cpu = time_once([*base, *argv], env_of(label, env))
+                    timings.setdefault(f"{key}, wall", []).append(wall * 1000)
+                    timings.setdefault(f"{key}, cpu", []).append(cpu * 1000)
     return timings
 
 
@@ -141,7 +175,7 @@ def main(argv: list[str]) -> int:
         print(f"this = {here}, other = {Path(argv[1]).resolve()}")
     print(f"{count} processes per command, load average {os.getloadavg()[0]:.2f} at start")
     for label, values in samples(count, variants).items():
-        print(f"{label:<54} min {min(values):7.1f} ms   median {statistics.median(values):7.1f} ms")
+        print(f"{label:<62} min {min(values):7.1f} ms   median {statistics.median(values):7.1f} ms")
     print(f"load average {os.getloadavg()[0]:.2f} at end")
     return 0
 

@@ -34,6 +34,7 @@ from tests.servers import free_port
 WATCHED = (
     "pydantic",
     "httpx",
+    "http.client",
     "yaml",
     "rich.console",
     "typer.rich_utils",
@@ -98,15 +99,16 @@ def test_help_still_lists_every_group(tmp_path: Path) -> None:
         assert help_text in result.stdout
 
 
-def test_runs_list_against_nothing_loads_the_runs_group_and_httpx_only(tmp_path: Path) -> None:
+def test_runs_list_against_nothing_loads_the_runs_group_and_the_stdlib_client_only(tmp_path: Path) -> None:
     # WHEN runs are listed and nothing listens
     loaded, exit_line, stderr = start(tmp_path, "runs", "list", "-o", "json", "--limit", "5")
 
-    # THEN the one-line error comes from a real request (httpx), with no pydantic (not even
-    # typer's, for -o and --limit), no rich, no other group, no yaml, no build or server code
+    # THEN the one-line error comes from a real request (http.client: a plain http:// URL), with
+    # no httpx, no pydantic (not even typer's, for -o and --limit), no rich, no other group, no
+    # yaml, no build or server code
     assert exit_line == "exit: 1"
     assert stderr.startswith("Error: cannot reach launchq at http://127.0.0.1:")
-    assert loaded == ["httpx", "launchq.cli.runs"]
+    assert loaded == ["http.client", "launchq.cli.runs"]
 
 
 def test_launch_help_loads_neither_a_group_nor_pydantic(tmp_path: Path) -> None:

@@ -46,11 +46,13 @@ def test_an_old_database_keeps_its_runs_and_events_and_carries_on(tmp_path: Path
     try:
         # THEN it is today's version: the event triggers are gone, the spill trigger and
         # (for version 4) the jobs table are new, and nothing was rebuilt
-        assert SCHEMA_VERSION == 6
+        assert SCHEMA_VERSION == 7
         assert_todays_layout(path)
         after = schema_objects(path)
         assert set(before) - set(after) == {"runs_enqueued", "runs_moved"}
-        assert set(after) - set(before) == ({"runs_history_spill"} | (set() if with_jobs else {"jobs"}))
+        assert set(after) - set(before) == (
+            {"runs_history_spill", "api_keys"} | (set() if with_jobs else {"jobs"})
+        )
         assert after["runs"][1] == before["runs"][1]
         # AND every run and event reads back as written
         for run, moves in written.values():

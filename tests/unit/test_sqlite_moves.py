@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from launchq.adapters.stores.common import update_changes
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, RUN_WHERE, move_sql
 from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, CHUNKS_PER_RUN, EVENT_BITS, SPILL_CHARS
-from launchq.domain.models import Run, RunUpdate
+from launchq.domain.build_options import AcceleratorOptions, BuildOptions
+from launchq.domain.models import Run, RunSpec, RunUpdate
 from launchq.domain.states import RunState as S
 from launchq.errors import StaleWrite
 from tests.contract.conftest import build_queue, build_run
@@ -289,3 +291,56 @@ def test_an_event_reason_of_any_text_reads_back_exactly(store: SqliteRunStore) -
     events = store.events(run.id)
     assert [e.reason for e in events] == ["enqueued", "claimed by dispatcher", reason]
     assert store.get_run(run.id).reason == reason
+
+
+def test_nested_json_and_models_of_a_run_handed_out_are_its_own(store: SqliteRunStore) -> None:
+    # GIVEN a run whose spec and build hold nested JSON and a nested model (sqlite_copies
+    # copies each field by its annotation: this checks every kind it tells apart)
+    spec = RunSpec(
+        entry_point=["python", "train.py"],
+        env={"A": "1"},
+        template_variables={"lr": 0.1},
+        resource_args={"local-process": {"deep": [{"x": 1}]}},
+        run_config={"layers": [1, 2]},
+    )
+    image = "nvidia/cuda:12.4.1-runtime-ubuntu22.04"
+    accelerated = BuildOptions(accelerator=AcceleratorOptions(base_image=image))
+    run, _ = store.add_run(build_run("gpu").model_copy(update={"spec": spec, "build": accelerated}))
+    claimed = store.claim("gpu", T0, LEASE)
+    assert claimed is not None
+    moved = store.transition(
+        run.id, S.CLAIMED, S.STARTING, "submitted", T1, RunUpdate(resolved={"a": {"b": [1]}})
+    )
+    # WHEN the caller changes nested values of each run it got
+    for got in (run, claimed, moved, store.get_run(run.id)):
+        got.spec.resource_args["local-process"]["deep"][0]["x"] = 2
+        assert got.spec.run_config is not None
+        got.spec.run_config["layers"].append(3)
+        got.spec.template_variables["lr"] = 9
+        assert got.build.accelerator is not None
+        got.build.accelerator.base_image = "changed"
+        got.resolved.setdefault("a", {}).setdefault("b", []).append(2)
+    # THEN what is stored is as written
+    read = store.get_run(run.id)
+    assert read.spec.resource_args == {"local-process": {"deep": [{"x": 1}]}}
+    assert read.spec.run_config == {"layers": [1, 2]}
+    assert read.spec.template_variables == {"lr": 0.1}
+    assert read.build == BuildOptions(accelerator=AcceleratorOptions(base_image=image))
+    assert read.resolved == {"a": {"b": [1]}}
+    assert read.model_fields_set == moved.model_fields_set
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        RunUpdate(),
+        RunUpdate(handle={"pid": "1"}, resolved={"a": {"b": [1]}}, started_at=T0, clear_lease=True),
+        RunUpdate(exit_code=0, finished_at=T1, preemptions=2),
+        RunUpdate(new_attempt=True, build_id="b-1", image_uri="registry/x:1"),
+        RunUpdate(claimed_at=T0, lease_expires_at=LEASE),
+    ],
+)
+def test_a_move_writes_the_changes_the_other_stores_apply(update: RunUpdate) -> None:
+    # The SQLite store reads a RunUpdate's own values (it serialises them at once); the
+    # other stores keep copies. Both must be the same changes.
+    assert update_changes(update, shared=True) == update_changes(update)

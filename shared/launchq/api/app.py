@@ -15,17 +15,23 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 
 from launchq import __version__
 from launchq.api.agent_routes import build_agent_router
+from launchq.api.auth import AuthMode, install_auth
 from launchq.api.errors import register_error_handlers
 from launchq.api.job_routes import build_job_router
+from launchq.api.key_routes import build_key_router
 from launchq.api.limits import load_body
 from launchq.api.routes import build_router
 from launchq.bootstrap import Services
+from launchq.service.api_keys import KeyService
 
 TITLE = "launchq"
 
 
-def _configure(app: ApiGatewayResolver, services: Services) -> None:
+def _configure(app: ApiGatewayResolver, services: Services, auth: AuthMode = AuthMode.NONE) -> None:
     register_error_handlers(app)
+    keys = KeyService(services.ctx.store, services.ctx.clock)
+    install_auth(app, auth, services.ctx.store, keys)
+    app.include_router(build_key_router(keys, services.ctx.settings.entity))
     app.include_router(build_router(services))
     app.include_router(build_agent_router(services))
     app.include_router(build_job_router(services))
@@ -40,9 +46,9 @@ def _configure(app: ApiGatewayResolver, services: Services) -> None:
         )
 
 
-def lambda_app(services: Services) -> APIGatewayHttpResolver:
+def lambda_app(services: Services, auth: AuthMode = AuthMode.NONE) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=load_body)
-    _configure(app, services)
+    _configure(app, services, auth)
     return app
 
 
@@ -90,8 +96,8 @@ class LocalHttpResolver(APIGatewayHttpResolver):
             self._own_event = self._own_lambda_context = None
 
 
-def local_app(services: Services) -> LocalHttpResolver:
+def local_app(services: Services, auth: AuthMode = AuthMode.NONE) -> LocalHttpResolver:
     """A resolver for one worker thread of the local server (``launchq.local.asgi``)."""
     app = LocalHttpResolver(enable_validation=True, json_body_deserializer=load_body)
-    _configure(app, services)
+    _configure(app, services, auth)
     return app

@@ -26,6 +26,7 @@ from launchq.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from launchq.redaction import redact
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def error_response(status: HTTPStatus, error: str, detail: str, field: str | Non
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body={"error": error, "detail": detail, "field": field},
+        body={"error": error, "detail": redact(detail), "field": field},
     )
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from launchq.build.allowed_dirs import check_allowed
 from launchq.errors import InvalidInput, LaunchFailed
 
 DEFAULT_CLONE_TIMEOUT = 600.0
@@ -101,14 +102,18 @@ def check_uri(uri: str) -> None:
     """Refuse at enqueue a ``uri`` that cannot be used as a run's source. Raises InvalidInput.
 
     Accepted: ``https://``/``ssh://`` URLs, scp-like ``user@host:path`` and existing local
-    directories (absolute or relative to this process's working directory).
+    directories (absolute or relative to this process's working directory) inside the
+    directories the server allows (``allowed_dirs``).
     """
-    if _source_kind(uri) == "local" and not Path(uri).is_dir():
+    if _source_kind(uri) != "local":
+        return
+    if not Path(uri).is_dir():
         raise InvalidInput(
             f"{uri!r} is neither a supported git URL (https://, ssh://, user@host:path) "
             "nor an existing local directory",
             field="uri",
         )
+    check_allowed(uri)
 
 
 def check_git_version(git_version: str) -> None:

@@ -8,12 +8,19 @@ service ``execute-api``. Signing is on when the URL is an
 for (``--auth aws-iam`` / ``LAUNCHQ_AUTH=aws-iam``, e.g. for a custom domain); ``--auth none``
 turns it off. The SDK comes with the ``aws`` extra and is imported only when signing is on, so
 local mode never needs it. Secrets never leave this module except inside the signature.
+
+A launchq API key (``launchq serve --auth keys``, the stack's ``ApiAuth=API_KEY``) is read from
+``LAUNCHQ_API_KEY`` -- an environment variable rather than a flag, so it stays out of shell
+history and ``ps`` -- and sent as ``Authorization: Bearer <key>`` (``api_key_headers``); a key
+set means "do not sign" under ``--auth auto``, and ``--auth keys`` insists on one. It is never
+sent over plain http:// to a host other than this machine.
 The signer itself (an ``httpx.Auth``) is ``launchq.cli.sigv4``'s, imported only when a
 request is to be signed, so a command that signs nothing starts without httpx.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from enum import StrEnum
@@ -32,11 +39,62 @@ _API_GATEWAY_HOST = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaw
 
 
 class AuthMode(StrEnum):
-    """``--auth``: ``auto`` signs for API Gateway URLs only, ``aws-iam`` always, ``none`` never."""
+    """``--auth``: ``auto`` signs for API Gateway URLs only (unless an API key is set), ``aws-iam``
+    always, ``none`` never; ``keys`` sends ``LAUNCHQ_API_KEY`` and never signs (``LAUNCHQ_AUTH=keys``
+    also turns key checks on in ``launchq serve``)."""
 
     AUTO = "auto"
     AWS_IAM = "aws-iam"
     NONE = "none"
+    KEYS = "keys"
+
+
+API_KEY_ENV = "LAUNCHQ_API_KEY"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = host.lower().rstrip(".").strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def key_refusal_hint(error: str) -> str | None:
+    """What to check when launchq itself (``launchq serve --auth keys``), not API Gateway,
+    refused the request: its error code is ``unauthorized`` (no live key) or ``forbidden``."""
+    if error == "unauthorized":
+        return f"set {API_KEY_ENV} to a live API key (launchq keys create; revoked keys stop working)"
+    if error == "forbidden":
+        return "the API key's role (read < submit < admin) or entity does not allow this"
+    return None
+
+
+def api_key_headers(url: str, mode: AuthMode, profile: str | None = None) -> dict[str, str]:
+    """``{"Authorization": "Bearer <key>"}`` from ``LAUNCHQ_API_KEY``, or none when it is unset.
+
+    Raises CliError (one line, exit 2, never the key) when ``--auth keys`` has no key, when a key
+    would be combined with AWS signing (both set the header), or would travel over plain http://
+    to another machine."""
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key:
+        if mode is AuthMode.KEYS:
+            raise CliError(f"--auth keys: set {API_KEY_ENV} to your API key (launchq keys create makes one)")
+        return {}
+    if mode is AuthMode.AWS_IAM or profile is not None:
+        raise CliError(
+            f"{API_KEY_ENV}: cannot be combined with --auth aws-iam or --profile (both sign requests)"
+        )
+    parts = urlsplit(url)
+    if parts.scheme != "https" and not is_loopback(parts.hostname or ""):
+        raise CliError(
+            f"{API_KEY_ENV}: refusing to send the API key over plain http:// to {parts.hostname}; "
+            "use an https:// URL"
+        )
+    return {"Authorization": f"Bearer {key}"}
 
 
 def api_gateway_region(url: str) -> str | None:
@@ -81,11 +139,15 @@ def signer_for(url: str, mode: AuthMode, profile: str | None = None) -> AwsSigV4
     ignored. Raises CliError (one line, exit 2) when signing is wanted but boto3, the profile,
     the region or the credentials are missing.
     """
-    if mode is AuthMode.NONE:
+    if mode in (AuthMode.NONE, AuthMode.KEYS):
         if profile is not None:
-            raise CliError("--profile: AWS credentials are not used with --auth none")
+            raise CliError(f"--profile: AWS credentials are not used with --auth {mode.value}")
         return None
-    if mode is AuthMode.AUTO and profile is None and api_gateway_region(url) is None:
+    if (
+        mode is AuthMode.AUTO
+        and profile is None
+        and (api_gateway_region(url) is None or os.environ.get(API_KEY_ENV))
+    ):
         return None
     from launchq.cli.sigv4 import AwsSigV4
 

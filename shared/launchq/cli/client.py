@@ -1,53 +1,47 @@
 """A small typed client for the launchq HTTP API: one method per endpoint.
 
 Every transport or HTTP failure leaves this module as a ``CliError``: ``Unreachable`` when
-no answer came back, ``ApiError`` (status, ``error``, ``detail``) when the API said no. A 401/403
-never comes from launchq itself, only from API Gateway's IAM auth in front of it, so it is told
-apart with what to check (signing on or off, where the credentials came from). A URL that
-answers, but not as launchq would (an HTML page, another service's JSON), is told apart too:
-``GET /healthz`` is asked, and the error says what answered there instead (``NotLaunchq``).
+no answer came back, ``ApiError`` (status, ``error``, ``detail``) when the API said no, and
+``NotLaunchq`` when what answers at the URL is not launchq (what each answer means is
+``launchq.cli.answers``'s to say).
 
-httpx is imported on the first client, not with this module: ``launchq --help`` and every
-command that fails before talking to the API start without it (see ``_httpx``).
+The HTTP exchange itself is ``launchq.cli.transport``'s, imported on the first client, not
+with this module: ``launchq --help`` and every command that fails before talking to the API
+start without any HTTP library; a plain ``http://`` API is spoken to with the standard
+library, the rest with httpx (see there).
 """
 
 from __future__ import annotations
 
 import base64
-import sys
+import json as jsonlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
-from launchq.cli.errors import ApiError, CliError, Unreachable
+from launchq.cli.answers import (
+    HEALTH_PATH,
+    NotLaunchq,
+    api_error,
+    auth_refused,
+    health_summary,
+    is_launchq_health,
+    looks_foreign,
+)
+from launchq.cli.errors import CliError, Unreachable
 
 if TYPE_CHECKING:
     import httpx
 
-    from launchq.cli.auth import AwsSigV4
     from launchq.cli.progress import Progressed
+    from launchq.cli.sigv4 import AwsSigV4
+    from launchq.cli.transport import Answer, Body, Sender
 
 JsonObject = dict[str, Any]
 DEFAULT_URL = "http://127.0.0.1:8080"
 DEFAULT_TIMEOUT = 30.0
-HEALTH_PATH = "/healthz"
-
-
-def _httpx() -> ModuleType:
-    """httpx, imported when the first client is made.
-
-    ``import httpx`` also imports httpx's own command line (``httpx._main``: rich, pygments,
-    click), only to offer ``httpx.main``, which launchq never calls; that is about half of
-    httpx's import time, so it is marked absent first unless something imported it already
-    (httpx then defines a stand-in ``main`` that asks for ``httpx[cli]``).
-    """
-    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-    import httpx
-
-    return httpx
-
 
 UPLOAD_PIECE_BYTES = 48 * 1024
 """Archive bytes per streamed piece of ``POST /code``: a multiple of 3, so each piece is
@@ -68,48 +62,9 @@ def _code_body(archive: bytes, progress: Progressed | None) -> Iterator[bytes]:
     yield _CODE_TAIL
 
 
-class NotLaunchq(CliError):
-    """The URL answers HTTP, but what answers is not launchq (exit 2: the URL is the mistake)."""
-
-    def __init__(self, base_url: str, health: str) -> None:
-        super().__init__(f"{base_url}: not a launchq API (GET {HEALTH_PATH} returned {health})")
-
-
-def _is_json(response: httpx.Response) -> bool:
-    return "json" in response.headers.get("content-type", "").lower()
-
-
-def _looks_foreign(response: httpx.Response) -> bool:
-    """Whether launchq (or the API Gateway in front of it) could not have sent ``response``:
-    a body that is not JSON, or an error whose JSON has neither ``error`` nor ``message``."""
-    if not response.content:
-        return False  # 204 and friends: launchq's own empty answers
-    if not _is_json(response):
-        return True
-    if response.status_code < 400:
-        return False
-    try:
-        body = response.json()
-    except ValueError:
-        return True
-    return not (isinstance(body, dict) and ("error" in body or "message" in body))
-
-
-def _health_summary(response: httpx.Response) -> str:
-    """What ``GET /healthz`` answered, in a few words: status, reason and the content type."""
-    kind = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
-    return f"{response.status_code} {response.reason_phrase}, {kind}".strip()
-
-
-def is_launchq_health(response: httpx.Response) -> bool:
-    """Whether ``response`` is launchq's ``GET /healthz``: 200, ``{"status": "ok", "version": ...}``."""
-    if response.status_code != 200 or not _is_json(response):
-        return False
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("status") == "ok" and "version" in body
+def _json_body(value: JsonObject) -> bytes:
+    """A JSON request body, encoded as httpx's ``json=`` encodes it (what a signature covers)."""
+    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 @dataclass(frozen=True)
@@ -126,57 +81,28 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-def _error_detail(detail: Any) -> str:
-    """Flatten ``detail``: a string, or a pydantic-style list of ``{loc, msg}`` items."""
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict) and "msg" in item:
-                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                parts.append(f"{loc}: {item['msg']}" if loc else str(item["msg"]))
-            else:
-                parts.append(str(item))
-        return "; ".join(parts)
-    return "" if detail is None else str(detail)
+def _sender(
+    base_url: str, timeout: float, transport: httpx.BaseTransport | None, signer: AwsSigV4 | None
+) -> Sender:
+    """The standard library for a plain http:// API with nothing to sign; httpx otherwise."""
+    from launchq.cli import transport as wire
 
-
-def api_error(response: httpx.Response) -> ApiError:
-    """Build the ``ApiError`` for an HTTP error answer, whatever shape its body has."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        text = response.text.strip().splitlines()
-        return ApiError(response.status_code, response.reason_phrase, text[0][:200] if text else "")
-    error = str(body.get("error") or response.reason_phrase)
-    # API Gateway's own answers (auth, throttling, unknown route) are {"message": ...}
-    detail = _error_detail(body.get("detail")) or str(body.get("message") or "") or error
-    field = body.get("field")
-    if field and not detail.startswith(f"{field}:"):
-        detail = f"{field}: {detail}"
-    return ApiError(response.status_code, error, detail)
-
-
-def auth_refused(response: httpx.Response, base_url: str, signer: AwsSigV4 | None) -> ApiError:
-    """The error for a 401/403 from API Gateway: what it said, and what to check next."""
-    said = api_error(response).detail
-    if signer is None:
-        hint = (
-            "the request was not signed; an API deployed with IAM auth (ApiAuth=AWS_IAM) needs "
-            "--auth aws-iam (or LAUNCHQ_AUTH=aws-iam) and AWS credentials"
-        )
-    else:
-        hint = (
-            f"the request was signed (SigV4, region {signer.region}, credentials from {signer.source}); "
-            "check that they are valid, current, and allowed execute-api:Invoke on this API"
-        )
-    message = f"{base_url} refused the request (HTTP {response.status_code}): {said} — {hint}"
-    return ApiError(response.status_code, response.reason_phrase, message)
+    plain = base_url.startswith("http://")
+    if plain and transport is None and signer is None:
+        return wire.StdlibSender(base_url, timeout)
+    if plain and transport is None:
+        # every request goes to base_url (no redirects followed), so TLS is never spoken:
+        # a transport that skips loading the CA bundle, ~50 ms of each command's start
+        transport = wire.httpx_module().HTTPTransport(verify=False)
+    return wire.HttpxSender(base_url, timeout, transport=transport, auth=signer)
 
 
 class ApiClient:
-    """Talks to one launchq API at ``base_url``; use it as a context manager."""
+    """Talks to one launchq API at ``base_url``; use it as a context manager.
+
+    ``headers`` go with every request (an API key's ``Authorization``); ``transport`` (tests)
+    and ``signer`` (SigV4) are httpx's, and choose httpx as the sender.
+    """
 
     def __init__(
         self,
@@ -185,18 +111,14 @@ class ApiClient:
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         signer: AwsSigV4 | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise CliError(f"--url: {base_url!r} is not an http:// or https:// URL")
         self.base_url = base_url.rstrip("/")
         self.signer = signer
-        if transport is None and self.base_url.startswith("http://"):
-            # every request goes to base_url (no redirects followed), so TLS is never spoken:
-            # a transport that skips loading the CA bundle, ~50 ms of each command's start
-            transport = _httpx().HTTPTransport(verify=False)
-        self._http = _httpx().Client(
-            base_url=self.base_url, timeout=timeout, transport=transport, auth=signer
-        )
+        self._headers = dict(headers or {})
+        self._wire = _sender(self.base_url, timeout, transport, signer)
         self._checked = False  # whether GET /healthz has shown that launchq answers here
 
     def __enter__(self) -> Self:
@@ -211,8 +133,8 @@ class ApiClient:
         self.close()
 
     def close(self) -> None:
-        """Release the connection pool."""
-        self._http.close()
+        """Release the connections."""
+        self._wire.close()
 
     # -- plumbing ---------------------------------------------------------------------
     def _request(
@@ -224,29 +146,31 @@ class ApiClient:
         params: dict[str, str | int] | None = None,
         headers: dict[str, str] | None = None,
         content: bytes | Iterable[bytes] | None = None,
-    ) -> httpx.Response:
-        response = self._send(method, path, json=json, params=params, headers=headers, content=content)
-        if _looks_foreign(response):
+    ) -> Answer:
+        headers = {**self._headers, **(headers or {})}
+        if json is not None:
+            content = _json_body(json)
+            headers["Content-Type"] = "application/json"
+        answer = self._send(method, path, params=params, headers=headers, body=content)
+        if looks_foreign(answer):
             self._check_launchq()
-        if response.status_code in (401, 403):
-            raise auth_refused(response, self.base_url, self.signer)
-        if response.status_code >= 400:
-            raise api_error(response)
-        return response
+        if answer.status_code in (401, 403):
+            raise auth_refused(answer, self.base_url, self.signer)
+        if answer.status_code >= 400:
+            raise api_error(answer)
+        return answer
 
-    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
-        """One HTTP exchange; a transport failure becomes Unreachable, saying which."""
-        httpx = _httpx()
-        try:
-            return self._http.request(method, path, **options)
-        except httpx.ConnectError:
-            raise Unreachable(
-                f"cannot reach launchq at {self.base_url} — is `launchq serve` running?"
-            ) from None
-        except httpx.TimeoutException:
-            raise Unreachable(f"launchq at {self.base_url} did not answer in time") from None
-        except httpx.HTTPError as exc:
-            raise Unreachable(f"talking to launchq at {self.base_url} failed: {exc}") from None
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str | int] | None = None,
+        headers: dict[str, str] | None = None,
+        body: Body = None,
+    ) -> Answer:
+        """One HTTP exchange; a transport failure is Unreachable, saying which."""
+        return self._wire.send(method, path, params=params, headers=headers or self._headers, body=body)
 
     def _check_launchq(self) -> None:
         """Ask ``GET /healthz`` whether launchq answers at the URL (once per client).
@@ -259,24 +183,24 @@ class ApiClient:
             return
         health = self._send("GET", HEALTH_PATH)
         if not is_launchq_health(health):
-            raise NotLaunchq(self.base_url, _health_summary(health))
+            raise NotLaunchq(self.base_url, health_summary(health))
         self._checked = True
 
-    def _object(self, response: httpx.Response) -> JsonObject:
+    def _object(self, answer: Answer) -> JsonObject:
         try:
-            body = response.json()
+            body = answer.json()
         except ValueError:
             body = None
         if not isinstance(body, dict):
             self._check_launchq()
             raise Unreachable(
                 f"unexpected answer from launchq at {self.base_url}: "
-                f"{response.request.method} {response.request.url.path} did not return a JSON object"
+                f"{answer.method} {answer.path} did not return a JSON object"
             )
         return body
 
-    def _list(self, response: httpx.Response, key: str) -> list[JsonObject]:
-        items = self._object(response).get(key)
+    def _list(self, answer: Answer, key: str) -> list[JsonObject]:
+        items = self._object(answer).get(key)
         if not isinstance(items, list):
             self._check_launchq()
             raise Unreachable(f"unexpected answer from launchq: no {key!r} list")

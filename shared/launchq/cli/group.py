@@ -39,6 +39,8 @@ GROUPS: dict[str, tuple[str, str, str]] = {
     "schedule": ("launchq.cli.schedules", "schedule_app", "Enqueue runs on a cron schedule."),
     "code": ("launchq.cli.code", "code_app", "Upload code to build images from (W&B's code artifacts)."),
     "job": ("launchq.cli.jobs", "job_app", "Create, list and describe launch jobs (W&B's `wandb job`)."),
+    "dlq": ("launchq.cli.dlq", "dlq_app", "Drain dead-lettered doorbell messages back (SQS, Pub/Sub)."),
+    "keys": ("launchq.cli.keys", "keys_app", "Create, list and revoke API keys (admin keys only)."),
 }
 """The command groups: name -> (module, its ``typer.Typer``, the help ``launchq --help`` lists
 for it without importing it; the same as the Typer's own, which a unit test checks)."""

@@ -105,10 +105,33 @@ def serve(
             show_default="$LAUNCHQ_NO_DISPATCH, else off",
         ),
     ] = False,
+    auth: Annotated[
+        str | None,
+        typer.Option(
+            "--auth",
+            help="keys: every request needs Authorization: Bearer <api key> (required off loopback).",
+            show_default="$LAUNCHQ_AUTH, else none",
+        ),
+    ] = None,
+    allow_dir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-dir",
+            metavar="DIR",
+            help="A directory a run's local uri may name (repeatable; symlinks and .. resolved first).",
+            show_default="$LAUNCHQ_ALLOW_DIRS, else any with auth off; the data dir and . with auth on",
+        ),
+    ] = None,
 ) -> None:
     """Serve the launchq API on this machine, backed by SQLite (unset options: LAUNCHQ_* or defaults)."""
     _load("launchq.local.server").serve(
-        host=host, port=port, data_dir=data_dir, config_path=config, no_dispatch=no_dispatch or None
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        config_path=config,
+        no_dispatch=no_dispatch or None,
+        allow_dirs=allow_dir,
+        auth=auth,
     )
 
 

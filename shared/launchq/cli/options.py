@@ -16,7 +16,7 @@ from typer._param_types import coerce_cli_choice
 from typer.core import _TyperParameter
 from typer.models import ParameterInfo
 
-from launchq.cli.auth import AuthMode, signer_for
+from launchq.cli.auth import AuthMode, api_key_headers, signer_for
 from launchq.cli.client import DEFAULT_URL, ApiClient
 from launchq.cli.render import OutputFormat
 
@@ -37,7 +37,8 @@ def client_from(ctx: typer.Context) -> ApiClient:
     error rather than a 403 from the gateway.
     """
     state = ctx.find_object(AppState) or AppState()
-    return ApiClient(state.url, signer=signer_for(state.url, state.auth, state.profile))
+    headers = api_key_headers(state.url, state.auth, state.profile)  # LAUNCHQ_API_KEY, checked first
+    return ApiClient(state.url, signer=signer_for(state.url, state.auth, state.profile), headers=headers)
 
 
 # the rule of launchq.domain.models.Name, said here so the CLI starts without importing pydantic models

@@ -34,14 +34,29 @@ _SHRINK_FLOOR = 10  # a shortened name keeps at least this many cells
 _GAP = 2  # cells between two columns of a listing table (one padding cell and the blank rule)
 
 
+def _console_class() -> type[Console]:
+    """rich's ``Console``, imported without attrs: ``rich.pretty`` imports attrs only to
+    pretty-print attrs classes (launchq prints none), a fifth of rich's import time. attrs is
+    marked absent for that one import and the mark removed at once: a later ``import attr`` works."""
+    hide = "rich.console" not in sys.modules and "attr" not in sys.modules
+    if hide:
+        sys.modules["attr"] = None  # type: ignore[assignment]
+    try:
+        from rich.console import Console
+    finally:
+        if hide and sys.modules.get("attr", ...) is None:
+            del sys.modules["attr"]
+    return Console
+
+
 def console() -> Console:
     """A console on the current stdout; wide when piped, so ids are never cut to fit 80 columns."""
-    from rich.console import Console
+    rich_console = _console_class()
 
     # markup off: names, reasons and log text may contain "[...]" that is not rich markup.
     if sys.stdout.isatty():
-        return Console(highlight=False, markup=False)
-    return Console(width=_PIPE_WIDTH, highlight=False, markup=False)
+        return rich_console(highlight=False, markup=False)
+    return rich_console(width=_PIPE_WIDTH, highlight=False, markup=False)
 
 
 def _cell(value: Any) -> str:

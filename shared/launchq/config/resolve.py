@@ -49,6 +49,10 @@ def check_queue_settings(settings: QueueSettings) -> None:
     check_macros(settings.config, "config")
 
 
+#: Keys that reach into the server (its secrets, its environment): a run may not override them.
+_QUEUE_ONLY = ("secrets", "inherit_env")
+
+
 def _overrides(queue: Queue, resource_args: dict[str, Any]) -> dict[str, Any]:
     """The run's overrides for the queue's resource; other resources and forbidden overrides refused."""
     for key in resource_args:
@@ -63,6 +67,12 @@ def _overrides(queue: Queue, resource_args: dict[str, Any]) -> dict[str, Any]:
         raise InvalidInput(
             f"must be a mapping, got a {type(override).__name__}", field=f"resource_args.{queue.resource}"
         )
+    for key in _QUEUE_ONLY:  # a submitter must not pick what of the server its job reads
+        if key in override:
+            raise InvalidInput(
+                f"{key} comes from the queue's config only; ask the queue's owner to name it there",
+                field=f"resource_args.{queue.resource}.{key}",
+            )
     if override and not queue.allow_overrides:
         raise InvalidInput(
             f"queue '{queue.name}' does not allow resource_args overrides", field="resource_args"

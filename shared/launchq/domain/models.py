@@ -28,6 +28,7 @@ from launchq.api.limits import (
 )
 from launchq.domain.build_options import BuildOptions
 from launchq.domain.priority import Priority, PriorityField
+from launchq.domain.retry_policy import RetryPolicy
 from launchq.domain.states import RunState
 from launchq.domain.template_vars import Scalar, TemplateVariable
 from launchq.domain.wandb_types import WandbInt
@@ -102,6 +103,12 @@ class QueueSettings(BaseModel):
         default="server",
         description="server: the control plane launches the runs; agents: only agents pulling "
         "over HTTP (launchq agent --url) take them",
+    )
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy,
+        description="launches that failed for a passing reason (target or build backend unavailable, "
+        "throttled) are tried again: max_attempts in all, waiting backoff_seconds, doubling up to "
+        "max_backoff_seconds",
     )
 
     @field_validator("max_jobs")

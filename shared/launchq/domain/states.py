@@ -35,7 +35,10 @@ ACTIVE = frozenset(
 _S = RunState
 ALLOWED: dict[RunState, frozenset[RunState]] = {
     _S.QUEUED: frozenset({_S.CLAIMED, _S.CANCELLED}),
-    _S.CLAIMED: frozenset({_S.QUEUED, _S.BUILDING, _S.STARTING, _S.DEAD_LETTER, _S.STOPPING, _S.STOPPED}),
+    # claimed -> claimed records a failed launch attempt waiting out its back-off (service.retries)
+    _S.CLAIMED: frozenset(
+        {_S.CLAIMED, _S.QUEUED, _S.BUILDING, _S.STARTING, _S.DEAD_LETTER, _S.STOPPING, _S.STOPPED}
+    ),
     # building -> building records progress (an asynchronous build got its id)
     # building -> queued: a synchronous build whose dispatcher died (its lease ran out)
     _S.BUILDING: frozenset({_S.BUILDING, _S.QUEUED, _S.STARTING, _S.DEAD_LETTER, _S.STOPPING, _S.FAILED}),

@@ -1,6 +1,6 @@
 """launchq's one edge to Google Cloud's SDK errors: ``gcp_call`` and ``import_sdk``.
 
-Every Google Cloud adapter (Pub/Sub today) runs its SDK calls inside ``gcp_call``, so that
+Every Google Cloud adapter (Pub/Sub, the Vertex AI target) runs its SDK calls inside ``gcp_call``, so that
 no ``google.api_core`` or ``google.auth`` exception crosses a port (STYLE: "Translate SDK
 errors at the adapter boundary"), and imports the SDK through ``import_sdk``, so that a
 missing ``gcp`` extra is a clear BackendUnavailable naming the package, not an ImportError
@@ -22,10 +22,17 @@ from types import ModuleType
 
 from launchq.errors import BackendUnavailable, LaunchqError
 
-__all__ = ["RETRYABLE", "Translation", "gcp_call", "import_sdk", "transient"]
+__all__ = ["RETRYABLE", "Translation", "codes", "gcp_call", "import_sdk", "transient"]
 
 Translation = Callable[[str], LaunchqError]
 """Builds launchq's error from a detail: an error class, or e.g. ``partial(InvalidInput, field=...)``."""
+
+
+def codes(kind: Translation, *names: str) -> dict[str, Translation]:
+    """A table sending each of Google's error names (``NotFound``, ``FailedPrecondition``) to
+    ``kind``; tables combine with ``|`` (as ``aws_sdk.codes``)."""
+    return dict.fromkeys(names, kind)
+
 
 #: ``google.api_core.exceptions`` classes below HTTP 500 that still mean "try again later".
 #: Every 5xx (ServiceUnavailable, DeadlineExceeded, InternalServerError, Unknown, ...) is

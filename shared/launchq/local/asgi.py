@@ -22,22 +22,19 @@ close the connection.
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from launchq.api.gateway_event import HttpRequest, error_result, http_api_event, result_body, result_headers
 from launchq.api.limits import body_limit
 
 log = logging.getLogger(__name__)
@@ -147,7 +144,7 @@ class LocalAsgiApp:
             incident = uuid.uuid4().hex[:12]
             log.exception("internal error %s", incident)
             detail = f"internal error; see the server log for {incident}"
-            result = _error_result(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", detail)
+            result = error_result(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", detail)
         await send_result(send, result)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes | None:
@@ -197,75 +194,24 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def to_event(scope: Scope, body: bytes) -> dict[str, Any]:
-    """The API Gateway HTTP API (payload 2.0) event for one ASGI HTTP request.
-
-    As API Gateway does: header names lower-cased, repeated headers and query parameters
-    joined with commas, cookies in their own list, a body that is not UTF-8 sent as base64.
-    """
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", []):
-        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
-    cookies = [c.strip() for c in headers.pop("cookie", "").split(";") if c.strip()]
-    raw_query = scope.get("query_string", b"").decode("latin-1")
-    query: dict[str, str] = {}
-    for key, value in parse_qsl(raw_query, keep_blank_values=True):
-        query[key] = f"{query[key]},{value}" if key in query else value
-    text, is_base64 = _body_text(body)
+    """The API Gateway HTTP API (payload 2.0) event for one ASGI HTTP request (``gateway_event``)."""
     client = scope.get("client") or ("127.0.0.1", 0)
-    now = time.time()
     raw_path = scope.get("raw_path") or scope["path"].encode()
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": raw_path.decode("latin-1"),
-        "rawQueryString": raw_query,
-        "cookies": cookies,
-        "headers": headers,
-        "queryStringParameters": query or None,
-        "requestContext": {
-            "accountId": "local",
-            "apiId": "local",
-            "domainName": headers.get("host", "localhost"),
-            "http": {
-                "method": scope["method"],
-                "path": scope["path"],
-                "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
-                "sourceIp": client[0],
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": uuid.uuid4().hex,
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "body": text,
-        "isBase64Encoded": is_base64,
-    }
-
-
-def _body_text(body: bytes) -> tuple[str | None, bool]:
-    if not body:
-        return None, False
-    try:
-        return body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return base64.b64encode(body).decode("ascii"), True
-
-
-def _error_result(status: HTTPStatus, error: str, detail: str, field: str | None = None) -> dict[str, Any]:
-    """A resolver-shaped result carrying the API's error body ``{error, detail, field}``."""
-    return {
-        "statusCode": int(status),
-        "headers": {"content-type": "application/json"},
-        "body": json.dumps({"error": error, "detail": detail, "field": field}),
-        "isBase64Encoded": False,
-    }
+    request = HttpRequest(
+        method=scope["method"],
+        path=scope["path"],
+        raw_path=raw_path.decode("latin-1"),
+        query_string=scope.get("query_string", b"").decode("latin-1"),
+        headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in scope.get("headers", [])],
+        body=body,
+        source_ip=client[0],
+        protocol=f"HTTP/{scope.get('http_version', '1.1')}",
+    )
+    return http_api_event(request)
 
 
 async def _send_refusal(send: Send, refusal: _Refusal) -> None:
-    result = _error_result(refusal.status, refusal.error, refusal.detail, "body")
+    result = error_result(refusal.status, refusal.error, refusal.detail, "body")
     # The rest of the body is never read, so the connection cannot carry another request.
     result["headers"]["connection"] = "close"
     await send_result(send, result)
@@ -273,15 +219,8 @@ async def _send_refusal(send: Send, refusal: _Refusal) -> None:
 
 async def send_result(send: Send, result: dict[str, Any]) -> None:
     """Write a resolver's result (status, headers, cookies, text or base64 body) to the client."""
-    body_field = result.get("body") or ""
-    body = base64.b64decode(body_field) if result.get("isBase64Encoded") else str(body_field).encode()
-    headers = [
-        (str(name).lower().encode("latin-1"), str(value).encode("latin-1"))
-        for name, value in (result.get("headers") or {}).items()
-        if str(name).lower() != "content-length"
-    ]
-    headers += [(b"set-cookie", str(cookie).encode("latin-1")) for cookie in result.get("cookies") or []]
-    headers.append((b"content-length", str(len(body)).encode()))
+    body = result_body(result)
+    headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in result_headers(result, len(body))]
     status = int(result.get("statusCode", 200))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -81,4 +81,11 @@ def cloud_targets(config: LaunchConfig) -> list[Target]:
 
         region = getattr(config.environment, "region", None)
         return [SageMakerTarget(client=aws_sdk.client("sagemaker", region=region))]
+    project = getattr(config.environment, "project", None)
+    if config.environment is not None and config.environment.type == "gcp" and project:
+        # ``environment.type: gcp`` with a project: the ``vertex`` target (Application Default
+        # Credentials, ``environment.region``); its SDK loads only at the first Vertex AI call.
+        from launchq.adapters.targets.vertex import VertexTarget
+
+        return [VertexTarget(project, config.environment.region)]
     return []

@@ -21,11 +21,15 @@ import uvicorn
 
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.api.app import local_app
+from launchq.api.auth import AuthMode
 from launchq.bootstrap import Services
+from launchq.build.allowed_dirs import allow_only, bound_for
+from launchq.cli.auth import is_loopback
 from launchq.domain.launch_config import LaunchConfig, load_launch_config
+from launchq.errors import InvalidInput
 from launchq.local.asgi import BODY_TIMEOUT_SECONDS, LocalAsgiApp, ResolverPool
 from launchq.local.loops import Loops
-from launchq.local.settings import load_local_settings
+from launchq.local.settings import LocalSettings, load_local_settings
 from launchq.local.wiring import build_local, ensure_default_queue
 
 log = logging.getLogger(__name__)
@@ -41,10 +45,14 @@ MAX_REQUEST_HEAD_BYTES = 64 * 1024
 
 
 def server_config(
-    services: Services, host: str, port: int, body_timeout: float = BODY_TIMEOUT_SECONDS
+    services: Services,
+    host: str,
+    port: int,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
+    auth: AuthMode = AuthMode.NONE,
 ) -> uvicorn.Config:
     """uvicorn's settings for the local API (also used by tests that serve in-process)."""
-    app = LocalAsgiApp(ResolverPool(lambda: local_app(services)), body_timeout=body_timeout)
+    app = LocalAsgiApp(ResolverPool(lambda: local_app(services, auth)), body_timeout=body_timeout)
     return uvicorn.Config(
         app,
         host=host,
@@ -97,12 +105,26 @@ def _run(server: uvicorn.Server) -> None:
             signal.signal(sig, handler)
 
 
+def refuse_open_network(settings: LocalSettings) -> None:
+    """A server reachable from other machines must check API keys: anyone who can reach an
+    open one can run any command as this user (a local-process run is a shell). Loopback
+    (127.0.0.0/8, ::1, localhost) stays open, as before. Raises InvalidInput naming ``--host``."""
+    if not settings.auth_required and not is_loopback(settings.host):
+        raise InvalidInput(
+            f"refusing to serve on {settings.host} without auth: anyone who can reach it could run "
+            "commands as this user; add --auth keys (LAUNCHQ_AUTH=keys) or serve on 127.0.0.1",
+            field="--host",
+        )
+
+
 def serve(
     host: str | None = None,
     port: int | None = None,
     data_dir: Path | None = None,
     config_path: Path | None = None,
     no_dispatch: bool | None = None,
+    allow_dirs: list[Path] | None = None,
+    auth: str | None = None,
 ) -> None:
     """Serve the API with a dispatcher and reconciler; with ``no_dispatch`` (or
     ``LAUNCHQ_NO_DISPATCH=1``) the API alone, for agents to do the work: no queue is
@@ -110,18 +132,37 @@ def serve(
     still fire (see ``Loops``). ``config_path`` is an explicit
     launch-config.yaml (builder, registry, environment); unlike ``launchq agent``, the server
     does not pick one up from ~/.config on its own, so `make run` never depends on it.
-    Raises InvalidInput for a bad launch-config (the CLI prints it and exits 2)."""
+    Raises InvalidInput for a bad launch-config, or for a host other than this machine without
+    ``auth="keys"`` (the CLI prints it and exits 2)."""
     config = load_launch_config(config_path)[0] if config_path is not None else LaunchConfig()
     overrides: dict[str, Any] = {
         k: v
-        for k, v in {"host": host, "port": port, "data_dir": data_dir, "no_dispatch": no_dispatch}.items()
+        for k, v in {
+            "host": host,
+            "port": port,
+            "data_dir": data_dir,
+            "no_dispatch": no_dispatch,
+            "auth": auth,
+        }.items()
         if v is not None
     }
+    if allow_dirs:
+        overrides["allow_dirs"] = allow_dirs
     settings = load_local_settings(**overrides)
+    refuse_open_network(settings)
+    auth_required = bool(getattr(settings, "auth_required", False))
+    allow_only(bound_for(settings.allow_dirs, auth_required=auth_required, data_dir=settings.data_dir))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     doorbell = InProcessDoorbell()
     services = build_local(settings, doorbell, config)
     ensure_default_queue(services, settings.default_queue)
+    if settings.auth_required and not services.ctx.store.list_api_keys():
+        log.warning(
+            "auth is on and no API key exists yet: make the first admin key with "
+            "`launchq keys create --entity %s --role admin --data-dir %s`",
+            settings.entity,
+            settings.data_dir,
+        )
     # The file's max_jobs, when it sets one, caps the server's dispatcher as it caps W&B's agent.
     cap = config.max_jobs if "max_jobs" in config.model_fields_set else None
     dispatch = not settings.no_dispatch
@@ -129,14 +170,17 @@ def serve(
     loops = Loops(services, doorbell, settings.poll_interval, max_jobs=cap, dispatch=dispatch)
     loops.start()
     log.info(
-        "launchq serving on http://%s:%d (data in %s; %s)",
+        "launchq serving on http://%s:%d (data in %s; %s; %s)",
         settings.host,
         settings.port,
         settings.data_dir,
         mode,
+        "API keys required" if settings.auth_required else "no auth: loopback only",
     )
     try:
         # agents' long polls answer at once, so the graceful shutdown is not spent waiting on them
-        _run(_Server(server_config(services, settings.host, settings.port), doorbell.release_listeners))
+        api_auth = AuthMode.KEYS if settings.auth_required else AuthMode.NONE
+        uv_config = server_config(services, settings.host, settings.port, auth=api_auth)
+        _run(_Server(uv_config, doorbell.release_listeners))
     finally:
         loops.stop()

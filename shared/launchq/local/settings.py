@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from launchq.build.allowed_dirs import split_dirs
 from launchq.errors import InvalidInput, NotFound
 from launchq.service.context import ServiceSettings
 from launchq.validation import error_message
@@ -60,6 +61,18 @@ class LocalSettings(BaseSettings, ServiceSettings):
     grace_seconds: float = Field(default=10.0, ge=0, description="SIGTERM -> SIGKILL grace on stop")
     default_queue: str = "default"
     no_dispatch: bool = Field(default=False, description="serve: the API only; agents launch the runs")
+    allow_dirs: Annotated[list[Path], NoDecode, BeforeValidator(split_dirs)] = Field(
+        default_factory=list, description="serve: directories a local uri may name (build.allowed_dirs)"
+    )
+    # LAUNCHQ_AUTH is shared with the CLI, whose client-side values (auto, aws-iam) mean "no keys" here
+    auth: Literal["none", "keys", "auto", "aws-iam"] = Field(
+        default="none", description="serve: keys = every request needs Authorization: Bearer <api key>"
+    )
+
+    @property
+    def auth_required(self) -> bool:
+        """Whether ``launchq serve`` checks API keys (``--auth keys`` / ``LAUNCHQ_AUTH=keys``)."""
+        return self.auth == "keys"
 
     @property
     def db_path(self) -> Path:

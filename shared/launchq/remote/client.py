@@ -20,7 +20,6 @@ in a log line or a ``repr``.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import socket
@@ -33,7 +32,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 from pydantic import ValidationError
 
-from launchq.cli.auth import AuthMode, signer_for
+from launchq.cli.auth import AuthMode, is_loopback, signer_for
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate
 from launchq.domain.states import RunState
 from launchq.errors import (
@@ -59,17 +58,6 @@ def default_agent_id() -> str:
     """``<host>-<pid>``: tells agents apart in the control plane's log (it is only logged)."""
     host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:100] or "agent"
     return f"{host}-{os.getpid()}"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
-    host = host.lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class BearerAuth(httpx.Auth):

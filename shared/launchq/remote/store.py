@@ -14,7 +14,7 @@ left those states (its job submitted), the latest version seen is used, since wh
 then (a job's end, a stop) depends on its state alone.
 
 What an agent never needs (creating queues, enqueueing, jobs, schedules, places in line,
-saving log tails) raises ``NotForAgents``. ``list_queues`` returns the agent's own queues, and
+saving log tails, API keys) raises ``NotForAgents``. ``list_queues`` returns the agent's own queues, and
 ``list_schedules`` none: the control plane fires schedules, not its agents.
 """
 
@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
+from launchq.domain.api_keys import ApiKey
 from launchq.domain.jobs import Job, JobSpec
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import TERMINAL, RunState
@@ -279,3 +280,16 @@ class RemoteRunStore(RunStore):
         self, name: str, expected_next: datetime, next_fire_at: datetime, last_run_id: str
     ) -> None:
         raise NotForAgents("the control plane fires schedules, not its agents")
+
+    # -- API keys: an agent authenticates with one, it never keeps or checks any -----------
+    def add_api_key(self, key: ApiKey) -> None:
+        raise NotForAgents("API keys are made on the control plane (launchq keys create)")
+
+    def get_api_key(self, key_id: str) -> ApiKey:
+        raise NotForAgents("the control plane checks API keys, not its agents")
+
+    def list_api_keys(self, entity: str | None = None) -> list[ApiKey]:
+        raise NotForAgents("API keys live on the control plane (launchq keys list)")
+
+    def revoke_api_key(self, key_id: str, at: datetime) -> ApiKey:
+        raise NotForAgents("API keys are revoked on the control plane (launchq keys revoke)")

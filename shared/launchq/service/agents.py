@@ -30,6 +30,7 @@ from launchq.domain.states import RunState, can_transition
 from launchq.errors import Conflict, StaleWrite
 from launchq.port_values import LOG_TAIL_CHARS
 from launchq.ports import LogTail
+from launchq.redaction import redact
 from launchq.service.context import Context
 from launchq.service.transitions import Transitions
 
@@ -217,6 +218,6 @@ class AgentService:
         merged = merge_log(tail, offset, text)
         if merged is None:
             return tail.end if tail is not None else 0
-        self.ctx.store.save_log_tail(run_id, merged)
+        self.ctx.store.save_log_tail(run_id, merged.model_copy(update={"text": redact(merged.text)}))
         log.debug("agent %s shipped %d characters of run %s's log", agent, len(text), run_id)
         return merged.end

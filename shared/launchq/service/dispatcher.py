@@ -15,10 +15,11 @@ from datetime import timedelta
 from launchq.config.resolve import MacroValues, substitute_macros
 from launchq.domain.models import Queue, Run, RunUpdate
 from launchq.domain.states import RunState
-from launchq.errors import InvalidInput, LaunchFailed, NotFound, StaleWrite
+from launchq.errors import BackendUnavailable, InvalidInput, LaunchFailed, NotFound, StaleWrite
 from launchq.ports import Target
 from launchq.service.builds import BuildService, needs_build
 from launchq.service.context import Context
+from launchq.service.retries import Retries
 from launchq.service.transitions import Transitions
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Dispatcher:
         self.ctx = ctx
         self.builds = BuildService(ctx)
         self.moves = Transitions(ctx)
+        self.retries = Retries(ctx, self.moves)
         self.claimer = claimer_name()
 
     def dispatch(self, queue: str, limit: int | None = None) -> list[Run]:
@@ -82,7 +84,8 @@ class Dispatcher:
 
     def launch(self, run: Run, target: Target | None = None) -> Run:
         """Take a claimed run to ``starting`` (through ``building`` when it needs an image),
-        or to ``dead_letter`` with the reason. ``target``: the run's queue's, when known."""
+        or to ``dead_letter`` with the reason; a transient failure (``service.retries``) leaves
+        it waiting out a back-off. ``target``: the run's queue's, when known."""
         target = target or self._target(run)
         try:
             image = run.spec.docker_image or ""
@@ -94,15 +97,22 @@ class Dispatcher:
             return self._submit(run, target, image)
         except (LaunchFailed, InvalidInput) as exc:
             return self._dead_letter(run, str(exc))
+        except BackendUnavailable as exc:
+            return self.retries.after_failure(run, exc)
 
     def resume(self, run: Run) -> Run:
-        """Continue a run whose asynchronous build was started (reconciler or build event)."""
+        """Continue a run whose asynchronous build was started (reconciler or build event);
+        one waiting out a retry's back-off is left until it has passed."""
+        if self.retries.backing_off(run):
+            return run
         target = self._target(run)
         try:
             run, built = self.builds.poll(run)
             return run if built is None else self._submit(run, target, built)
         except (LaunchFailed, InvalidInput) as exc:
             return self._dead_letter(run, str(exc))
+        except BackendUnavailable as exc:
+            return self.retries.after_failure(run, exc)
 
     def _left_to_agents(self, queue: str) -> bool:
         """A control plane never claims from an agents queue (nor from one that is gone)."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from launchq.config.queue_check import config_is_to_blame, free_text_names, stand_in_values
 from launchq.config.resolve import check_queue_settings, parse_config_text, render, unwrap_resource
 from launchq.domain.models import BoundedJsonObject, Name, Queue, QueueDispatch, QueueSettings, RunSpec
+from launchq.domain.retry_policy import RetryPolicy
 from launchq.domain.template_vars import TemplateVariable
 from launchq.domain.wandb_types import WandbInt
 from launchq.errors import Conflict, InvalidInput
@@ -48,6 +49,7 @@ class QueuePatch(BaseModel):
     max_jobs: WandbInt | None = Field(default=None, ge=-1)
     allow_overrides: bool | None = None
     dispatch: QueueDispatch | None = None
+    retry: RetryPolicy | None = None
 
     _parse_config = field_validator("config", mode="before")(_config_object)
 

@@ -33,7 +33,7 @@ from datetime import timedelta
 
 from launchq.domain.models import Run, RunUpdate
 from launchq.domain.states import RunState
-from launchq.errors import LaunchqError
+from launchq.errors import LaunchqError, StaleWrite
 from launchq.ports import Target, TargetStatus
 from launchq.service.context import Context
 from launchq.service.dispatcher import Dispatcher, serves
@@ -79,10 +79,14 @@ class Reconciler:
         now = self.ctx.clock()
         for run in self.ctx.store.list_runs(states=[RunState.CLAIMED], limit=10_000):
             if run.lease_expires_at is not None and run.lease_expires_at < now:
-                # not retried: a run claimed again meanwhile holds a new lease
-                self.moves.settle(
-                    run, RunState.QUEUED, "claim expired; back in line", RunUpdate(clear_lease=True)
-                )
+                # at the version read (exact): a run requeued and claimed again meanwhile is
+                # ``claimed`` once more, under a new lease, and must not be requeued from under
+                # its new dispatcher (the fault-injection soak caught that double launch)
+                try:
+                    update = RunUpdate(clear_lease=True)
+                    self.moves.move(run, RunState.QUEUED, "claim expired; back in line", update, exact=True)
+                except StaleWrite:
+                    continue
 
     def poll_builds(self) -> None:
         """Asynchronous builds (with a build id) are followed. A synchronous build (no build

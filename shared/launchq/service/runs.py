@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Literal
 
 from launchq.config.resolve import resolve_resource_args
@@ -14,6 +14,7 @@ from launchq.domain.priority import Priority
 from launchq.domain.states import TERMINAL, RunState
 from launchq.errors import Conflict, InvalidInput, NotFound, StaleWrite
 from launchq.ports import LogTail
+from launchq.redaction import redact_chunk
 from launchq.service.builds import BuildService, split_build_options
 from launchq.service.context import Context
 from launchq.service.jobs import JobService, fill_run_spec
@@ -61,6 +62,10 @@ def shipped_log(tail: LogTail | None, offset: int) -> tuple[str, int]:
     lost = tail.end - len(tail.text) - offset
     gone = f"[... {lost} earlier characters not kept ...]\n" if lost > 0 else ""
     return gone + tail.text, tail.end
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode())
 
 
 def new_run_id() -> str:
@@ -142,10 +147,23 @@ class RunService:
     def events(self, run_id: str) -> list[RunEvent]:
         return self.ctx.store.events(run_id)
 
-    def find(self, queue: str | None = None, state: RunState | None = None, limit: int = 1000) -> list[Run]:
+    def find(
+        self,
+        queue: str | None = None,
+        state: RunState | None = None,
+        limit: int = 1000,
+        entity: str | None = None,
+    ) -> list[Run]:
+        """Newest first; ``entity`` (an API key's) narrows a listing of every queue to its queues."""
         if queue is not None:
             self.ctx.store.get_queue(queue)
-        return self.ctx.store.list_runs(queue=queue, states=[state] if state else None, limit=limit)
+        states = [state] if state else None
+        if entity is None or queue is not None:
+            return self.ctx.store.list_runs(queue=queue, states=states, limit=limit)
+        own = [q.name for q in self.ctx.store.list_queues() if q.entity == entity]
+        store = self.ctx.store
+        runs = [run for name in own for run in store.list_runs(queue=name, states=states, limit=limit)]
+        return sorted(runs, key=lambda run: run.seq, reverse=True)[:limit]
 
     def logs(self, run_id: str, offset: int = 0, source: LogSource = "job") -> tuple[Run, str, int]:
         """The job's output, or the image build's (``source="build"``); offsets are per source."""
@@ -158,8 +176,11 @@ class RunService:
         target = queue_target(self.ctx.targets, self._queue_of(run))
         if target is None:  # an agent's job: what the agent shipped
             text, next_offset = shipped_log(self.ctx.store.log_tail(run.id), offset)
+            size: Callable[[str], int] | None = len
         else:
             text, next_offset = target.logs(run, offset)
+            size = _utf8_size if target.resource == "local-process" else None  # its offsets are bytes
+        text, next_offset = redact_chunk(text, next_offset, size if run.state not in TERMINAL else None)
         return run, text, next_offset
 
     def stop(self, run_id: str, reason: str = "stop requested") -> Run:

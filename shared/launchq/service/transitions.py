@@ -14,6 +14,7 @@ from __future__ import annotations
 from launchq.domain.models import Run, RunUpdate
 from launchq.domain.states import RunState
 from launchq.errors import StaleWrite
+from launchq.redaction import redact
 from launchq.service.context import Context
 
 #: Writes of one move lost to racing writers before it gives up (StaleWrite).
@@ -78,6 +79,7 @@ class Transitions:
         self, run: Run, to: RunState, reason: str, update: RunUpdate | None, exact: bool = False
     ) -> Run:
         store, now = self.ctx.store, self.ctx.clock()
+        reason = redact(reason)  # a reason may quote a job's output or an error: no secret kept
         if exact:
             moved = store.transition(run.id, run.state, to, reason, now, update, expected_version=run.version)
         else:

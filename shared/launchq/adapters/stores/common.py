@@ -28,12 +28,24 @@ def ensure_allowed(expected: RunState, to: RunState) -> None:
         raise Conflict(f"a run cannot go from {expected.value} to {to.value}", field="state")
 
 
-def update_changes(update: RunUpdate | None) -> dict[str, object]:
+#: The fields of ``RunUpdate`` that are values to set (the two flags say what to clear).
+_UPDATE_FLAGS = {"clear_lease", "new_attempt"}
+_UPDATE_VALUES = tuple(name for name in RunUpdate.model_fields if name not in _UPDATE_FLAGS)
+
+
+def update_changes(update: RunUpdate | None, *, shared: bool = False) -> dict[str, object]:
     """The fields ``update`` sets on a run (None leaves a field as is; ``clear_lease`` empties
-    the lease; ``new_attempt`` also empties the last attempt's times, exit code and handle)."""
+    the lease; ``new_attempt`` also empties the last attempt's times, exit code and handle).
+
+    The values are copies (``model_dump``), so a run that keeps them shares nothing with the
+    caller's update; ``shared=True`` gives the update's own values instead, for a store that
+    serialises them at once (a third of a SQLite move's Python time was this dump)."""
     if update is None:
         return {}
-    changes = update.model_dump(exclude_none=True, exclude={"clear_lease", "new_attempt"})
+    if shared:
+        changes = {name: value for name in _UPDATE_VALUES if (value := getattr(update, name)) is not None}
+    else:
+        changes = update.model_dump(exclude_none=True, exclude=_UPDATE_FLAGS)
     if update.new_attempt:
         cleared: dict[str, object] = {
             "started_at": None,

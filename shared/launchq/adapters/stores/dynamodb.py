@@ -31,6 +31,7 @@ from launchq.adapters.stores import dynamodb_items as items
 from launchq.adapters.stores.dynamodb_agents import DynamoAgentRuns
 from launchq.adapters.stores.dynamodb_items import ABSENT, EXISTS, n, s
 from launchq.adapters.stores.dynamodb_jobs import DynamoJobs
+from launchq.adapters.stores.dynamodb_keys import DynamoKeys
 from launchq.adapters.stores.dynamodb_line import Entry, Line
 from launchq.adapters.stores.dynamodb_listing import Listing
 from launchq.adapters.stores.dynamodb_schedules import DynamoSchedules
@@ -72,7 +73,7 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
     table.create(items.table_definition(table_name))
 
 
-class DynamoRunStore(DynamoJobs, DynamoSchedules, DynamoAgentRuns, RunStore):
+class DynamoRunStore(DynamoJobs, DynamoKeys, DynamoSchedules, DynamoAgentRuns, RunStore):
     """A ``RunStore`` on the DynamoDB table ``table_name``; builds a client when none is given."""
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:

@@ -42,6 +42,7 @@ from launchq.adapters.stores.firestore_docs import (
     run_from,
     seq_id,
 )
+from launchq.adapters.stores.firestore_keys import FirestoreKeys
 from launchq.adapters.stores.firestore_moves import ATTEMPTS, FirestoreMoves, missing_run
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate
 from launchq.domain.states import ACTIVE, RunState
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["FirestoreRunStore"]
 
 
-class FirestoreRunStore(FirestoreCatalog, RunStore):
+class FirestoreRunStore(FirestoreCatalog, FirestoreKeys, RunStore):
     """A ``RunStore`` in one Firestore database, its collections named ``<prefix>_<kind>``.
 
     ``client`` is injected (None: built from the environment: project, credentials, and

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from launchq.adapters.stores import common
+from launchq.adapters.stores.memory_keys import MemoryKeys
 from launchq.domain.jobs import Job, JobSpec, stored_version, unknown_job
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import RunState
@@ -20,7 +21,7 @@ from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
 from launchq.ports import LogTail, RunStore
 
 
-class MemoryRunStore(RunStore):
+class MemoryRunStore(MemoryKeys, RunStore):
     """A ``RunStore`` held in dictionaries; everything is lost with the process."""
 
     def __init__(self) -> None:

@@ -100,6 +100,15 @@ class SqliteConnections:
             raise _unavailable(exc) from exc
         return rows[0] if rows else None
 
+    def _insert(self, sql: str, params: tuple[object, ...]) -> int | None:
+        """One ``INSERT`` on its own (atomic: autocommit); the rowid of the row it inserted,
+        None when it inserted none (an ``INSERT ... SELECT`` whose ``SELECT`` found nothing)."""
+        try:
+            cursor = self._conn().execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        return cursor.lastrowid if cursor.rowcount == 1 else None
+
 
 def _unavailable(exc: sqlite3.OperationalError) -> BackendUnavailable:
     """Translate an SQLite operational error (locked past the busy timeout, unopenable file)."""

@@ -19,6 +19,9 @@ in ``run_history`` is rewritten in place as a one-event chunk (same key, so same
 later events go to the row and later chunks after them), and the triggers that wrote
 event rows are dropped. No run is rewritten: a migrated run's events are its chunks.
 
+Version 7 (API keys) only adds the ``api_keys`` table, created like ``jobs``; a version 6
+file is not otherwise touched.
+
 Older code must not write a migrated file (it looks for tables that are gone); the README
 says to back the file up before upgrading.
 """

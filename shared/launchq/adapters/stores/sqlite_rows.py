@@ -7,27 +7,21 @@ change is a column, so a move is one small ``UPDATE`` that never re-serialises t
 
 The cached runs stay inside the store. What the store hands out is ``detached``: a copy
 that owns every mutable value (the store contract: changing a run you got changes nothing
-stored). It copies containers and models and keeps immutable leaves (strings, numbers,
-enums, timestamps), a third of the cost of pydantic's deep copy, which is mostly spent
-copying timestamps; the handle and resolved arguments read from their JSON columns are
+stored; ``sqlite_copies``). The handle and resolved arguments read from their JSON columns are
 new objects already and are not copied again.
 """
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from enum import Enum
-from types import UnionType
-from typing import Any, Literal, TypeVar, Union, get_args, get_origin
-
-from pydantic import BaseModel
+from typing import Any
 
 from launchq.adapters.stores.common import ENQUEUED_REASON
+from launchq.adapters.stores.sqlite_copies import detached
 from launchq.domain.models import Run, RunEvent, RunUpdate
 from launchq.domain.priority import Priority
 from launchq.domain.states import RunState
@@ -40,13 +34,15 @@ READ_COLUMNS = (
 
 #: ``INSERT`` of a new run (its seq the next rowid), only if its queue exists; values from
 #: ``insert_values`` then the queue's name. ``history`` starts with the "enqueued" event.
+#: No ``RETURNING``: SQLite gathers returned rows in a temporary b-tree (pages allocated and
+#: zeroed per statement); the cursor's ``lastrowid`` is the seq.
 INSERT_COLUMNS = (
     "id, queue, state, priority, version, idempotency_key, reason, updated_at, claimed_at,"
     " lease_expires_at, started_at, finished_at, exit_code, preemptions, body, history"
 )
 INSERT_RUN = (
     f"INSERT INTO runs ({INSERT_COLUMNS}) SELECT {', '.join('?' * (INSERT_COLUMNS.count(',') + 1))}"  # noqa: S608
-    " FROM queues WHERE name = ? RETURNING seq"
+    " FROM queues WHERE name = ?"
 )
 
 _TIMES = ("updated_at", "claimed_at", "lease_expires_at", "started_at", "finished_at")
@@ -198,78 +194,6 @@ def handed_out(row: Sequence[Any]) -> Run:
     """The run a ``SELECT {READ_COLUMNS}`` row holds, as a copy the caller owns."""
     parsed, columns = _overlay(row)
     return detached(parsed, columns)
-
-
-#: Types whose values are never changed in place: shared, not copied. Grows by their
-#: subclasses (RunState, Priority, ...) as they are met.
-_IMMUTABLE: set[type] = {str, int, float, bool, type(None), datetime}
-_IMMUTABLE_BASES = (str, int, float, datetime, Enum)
-_Value = TypeVar("_Value")
-
-
-def _immutable_type(annotation: object) -> bool:
-    """Whether every value a field so annotated can hold is immutable (``X | None`` too)."""
-    if get_origin(annotation) is Literal:
-        return True
-    if get_origin(annotation) in (Union, UnionType):
-        return all(_immutable_type(arg) for arg in get_args(annotation))
-    return annotation is type(None) or (
-        isinstance(annotation, type) and issubclass(annotation, _IMMUTABLE_BASES)
-    )
-
-
-@functools.cache
-def _mutable_fields(model: type[BaseModel]) -> tuple[str, ...]:
-    """The fields of ``model`` that may hold a container or a model: the ones to copy.
-
-    Read from the annotations once per class, so a copy visits 4 of a run's 28 fields."""
-    return tuple(name for name, field in model.model_fields.items() if not _immutable_type(field.annotation))
-
-
-def detached(value: _Value, update: dict[str, object] | None = None) -> _Value:
-    """A copy of ``value`` (a model, or JSON-like data) sharing no mutable part with it;
-    ``update`` (values immutable, or owned by the caller alone) replaces fields of a model."""
-    copied: _Value = _copy(value, update)
-    return copied
-
-
-def _copy(value: Any, update: dict[str, object] | None = None) -> Any:
-    if isinstance(value, BaseModel):
-        return _copy_model(value, update)
-    if type(value) is dict:
-        return {key: item if type(item) in _IMMUTABLE else _copy(item) for key, item in value.items()}
-    if type(value) is list:
-        return [item if type(item) in _IMMUTABLE else _copy(item) for item in value]
-    if issubclass(type(value), _IMMUTABLE_BASES):
-        _IMMUTABLE.add(type(value))
-        return value
-    return copy.deepcopy(value)
-
-
-_set = object.__setattr__
-
-
-def _copy_model(value: BaseModel, update: dict[str, object] | None) -> BaseModel:
-    """What ``model_copy(update=...)`` makes (a new instance over a copy of ``__dict__``, the
-    fields set and the extras and private values copied), without its generic steps (a
-    third of a handout's cost), then the mutable fields replaced by copies."""
-    cls = type(value)
-    fields = value.__dict__.copy()
-    if update:
-        fields.update(update)
-    for name in _mutable_fields(cls):
-        if update is not None and name in update:
-            continue  # the caller's own new value
-        item = fields[name]
-        if type(item) not in _IMMUTABLE:
-            fields[name] = _copy(item)
-    copied = cls.__new__(cls)
-    _set(copied, "__dict__", fields)
-    _set(copied, "__pydantic_fields_set__", value.__pydantic_fields_set__.union(update or ()))
-    extra, private = value.__pydantic_extra__, value.__pydantic_private__
-    _set(copied, "__pydantic_extra__", None if extra is None else _copy(extra))
-    _set(copied, "__pydantic_private__", None if private is None else _copy(private))
-    return copied
 
 
 class ParseCache:

@@ -34,6 +34,8 @@ the four statements alone take about 300 us on disk against about 600 us in vers
 - ``run_logs``: the log tail an agent shipped for a run (``RunStore.save_log_tail``).
 - ``jobs``: every version of every launch job, keyed by (name, version); a version is
   inserted once and never updated (``sqlite_jobs``). Version 5 added it, and only it.
+- ``api_keys``: API keys by id, only their secret's hash (``sqlite_keys``). Version 7
+  added it, and only it: a version 6 file just gains the table.
 
 A move is one conditional ``UPDATE`` that sets the new state, bumps the version and
 appends the event (``sqlite_rows.move_sql``, the only statement that changes a run's
@@ -63,7 +65,7 @@ from pathlib import Path
 
 from launchq.domain.states import ACTIVE
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: The last layout ``sqlite_migrate`` rebuilds to; later versions only add tables.
 REBUILT_VERSION = 4
 
@@ -111,6 +113,13 @@ JOBS_TABLE = """
     ) WITHOUT ROWID
 """
 
+#: Version 7: API keys (``sqlite_keys``); ``entity`` is a column so one entity's keys are one lookup.
+API_KEYS_TABLE = """
+    CREATE TABLE IF NOT EXISTS api_keys (
+        id TEXT PRIMARY KEY, entity TEXT NOT NULL, body TEXT NOT NULL
+    ) WITHOUT ROWID
+"""
+
 TABLES = (
     """
     CREATE TABLE IF NOT EXISTS queues (
@@ -126,6 +135,7 @@ TABLES = (
     "CREATE TABLE IF NOT EXISTS run_logs (seq INTEGER PRIMARY KEY, text TEXT NOT NULL, end INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS schedules (name TEXT PRIMARY KEY, body TEXT NOT NULL)",
     JOBS_TABLE,
+    API_KEYS_TABLE,
 )
 
 _NEXT_CHUNK = (
@@ -221,7 +231,8 @@ def create_schema(conn: sqlite3.Connection) -> None:
             if has_runs.fetchone():
                 if version < REBUILT_VERSION:
                     to_version_4(conn)
-                to_version_6(conn)
+                if version < 6:
+                    to_version_6(conn)
             for statement in (*TABLES, *INDEXES_AND_TRIGGERS):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -1,8 +1,8 @@
 """The object a ``kubernetes`` run submits, built from its resolved queue config (pure: no I/O).
 
-The queue config is W&B's: a ``batch/v1`` Job (``metadata``, ``spec``, and W&B's top-level
-``namespace``), or any custom resource when ``apiVersion``/``kind`` are given (a Kubeflow
-``PyTorchJob``, a Volcano ``Job``, a ``JobSet``); the ``kubernetes:`` wrapper of W&B's
+The queue config is W&B's: a ``batch/v1`` Job (``metadata``, ``spec``, W&B's top-level
+``namespace``, launchq's ``secrets``), or any custom resource when ``apiVersion``/``kind``
+are given (a Kubeflow ``PyTorchJob``, a Volcano ``Job``, a ``JobSet``); the ``kubernetes:`` wrapper of W&B's
 examples is already unwrapped (``config.templates.unwrap_resource``) and macros are
 already substituted by the dispatcher. Other top-level keys are refused, naming them.
 
@@ -22,6 +22,8 @@ What launchq adds, where the config does not set it:
   ``launchq.main_container`` -- never on sidecars or init containers. The environment
   is launchq's ``LAUNCHQ_*``/``WANDB_*`` variables, then the container's own, then the
   run's ``env`` (a later value wins; the note says which of launchq's were replaced).
+- the config's ``secrets`` (``config.secrets``: only ``k8s:<secret>/<key>``) on the main
+  container as ``valueFrom.secretKeyRef``, so no secret value is ever in the object;
 - a Kueue ``LocalQueue`` label (``kueue.x-k8s.io/queue-name``) on a Job makes it
   ``suspend: true``: Kueue admits it.
 
@@ -53,6 +55,7 @@ from launchq.adapters.targets.kubernetes_checks import check_label_value, check_
 from launchq.adapters.targets.kubernetes_options import KubeOptions
 from launchq.adapters.targets.kubernetes_pods import (
     FIELD,
+    MAIN_ANNOTATION,
     PodFill,
     add_labels,
     as_mapping,
@@ -61,6 +64,7 @@ from launchq.adapters.targets.kubernetes_pods import (
 )
 from launchq.adapters.targets.sagemaker_config import injected_environment
 from launchq.config.macros import MacroValues, substitute_macros
+from launchq.config.secrets import KubernetesSecret, SecretRef, parse_secrets
 from launchq.domain.models import JsonObject, RunSpec
 from launchq.errors import InvalidInput
 from launchq.validation import invalid_input
@@ -88,7 +92,9 @@ KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 JOB_API_VERSION, JOB_KIND = "batch/v1", "Job"
 DEFAULT_BACKOFF_LIMIT = 0
 DEFAULT_TTL_SECONDS = 60
-_TOP_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "namespace", "launchq"})
+_TOP_KEYS = frozenset({"apiVersion", "kind", "metadata", "spec", "namespace", "launchq", "secrets"})
+#: A Secret of the cluster is the only source whose value never passes through launchq.
+SECRET_SOURCES = ("kubernetes",)
 _API_VERSION = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?v[0-9]+((alpha|beta)[0-9]+)?$")
 _KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
 
@@ -177,6 +183,7 @@ def build_object(
     main containers. Raises InvalidInput naming the field.
     """
     config, options = split_options(resolved)
+    secrets = parse_secrets(config.pop("secrets", None), f"{FIELD}.secrets", SECRET_SOURCES)
     api_version, kind = _identity(config)
     config["apiVersion"], config["kind"] = api_version, kind
     meta = as_mapping(config.setdefault("metadata", {}), f"{FIELD}.metadata")
@@ -212,8 +219,30 @@ def build_object(
     )
     for where, template in templates_of(config, obj.is_job):
         fill_pod(template, f"{FIELD}.{where}", part)
+        _secret_refs(template, secrets, obj.notes)
     obj.notes += dict.fromkeys(part.notes)  # one note per variable, however many replicas
     return obj
+
+
+def _secret_refs(template: dict[str, Any], secrets: dict[str, SecretRef], notes: list[str]) -> None:
+    """The config's ``secrets`` on the main container as ``valueFrom.secretKeyRef``: the
+    value stays in the cluster's Secret, never in the object launchq sends or stores. A
+    secret wins over a plain value of the same name (which would otherwise leak or shadow it)."""
+    if not secrets:
+        return
+    main_name = template["metadata"]["annotations"][MAIN_ANNOTATION]
+    main = next(c for c in template["spec"]["containers"] if c.get("name") == main_name)
+    entries = {entry["name"]: entry for entry in main.get("env") or []}
+    for variable, ref in secrets.items():
+        if not isinstance(ref, KubernetesSecret):  # SECRET_SOURCES admits no other
+            continue
+        if variable in entries and "valueFrom" not in entries[variable]:
+            notes.append(f"{variable} comes from Secret {ref.name}; the plain value set for it is not used")
+        key_ref: dict[str, Any] = {"name": ref.name, "key": ref.key}
+        if ref.optional:
+            key_ref["optional"] = True
+        entries[variable] = {"name": variable, "valueFrom": {"secretKeyRef": key_ref}}
+    main["env"] = list(entries.values())
 
 
 def _job_defaults(obj: KubeObject) -> None:

@@ -9,7 +9,8 @@ process can report and stop the job.
 Like W&B's local-process resource the job runs on the user's own machine, as the user, but
 in a clean environment (``local_env.py``): PATH, HOME, the locale, W&B's and launchq's
 non-secret settings and what the config's ``inherit_env`` names, never the rest of the
-server's. On top come the queue's ``env``, the run's ``env`` and the injected
+server's. On top come the queue's ``env``, the run's ``env``, the secrets the queue's
+config names (``local_secrets.py``: read on the server, remembered for redaction) and the injected
 ``LAUNCHQ_*``/``WANDB_*`` variables, which win.
 
 Exits are pushed, not only polled (``watch``): every supervisor this process starts is
@@ -31,7 +32,7 @@ import threading
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
@@ -40,6 +41,7 @@ from launchq.adapters.targets.local_attempts import begin_attempt, record_superv
 from launchq.adapters.targets.local_env import check_patterns, inherited
 from launchq.adapters.targets.local_exits import ExitWatcher
 from launchq.adapters.targets.local_process_host import HOST_KEY, host_id
+from launchq.adapters.targets.local_secrets import check_secrets, secret_env
 from launchq.adapters.targets.local_supervisor import supervisor_argv, write_exit_code
 from launchq.adapters.targets.local_workspace import (
     check_executable,
@@ -76,6 +78,10 @@ class LocalProcessConfig(BaseModel):
         default_factory=list,
         description="names or patterns (CUDA_*) of the server's environment variables the job also gets",
     )
+    secrets: dict[str, Any] = Field(
+        default_factory=dict,
+        description="variables the job gets from the server's secrets: env:NAME or file:/path",
+    )
     grace_period_seconds: float | None = Field(
         default=None, ge=0, description="SIGTERM to SIGKILL delay on stop; None = target default"
     )
@@ -104,9 +110,11 @@ def parse_config(resolved: JsonObject) -> LocalProcessConfig:
     if len(resolved) == 1 and isinstance(wrapped, dict):
         resolved = wrapped
     try:
-        return LocalProcessConfig.model_validate(resolved)
+        config = LocalProcessConfig.model_validate(resolved)
     except ValidationError as exc:
         raise invalid_input(exc, f"resource_args.{RESOURCE}", message=_unknown_key) from None
+    check_secrets(config.secrets)
+    return config
 
 
 def _unknown_key(error: ErrorDetails) -> str:
@@ -341,6 +349,7 @@ class LocalProcessTarget(Target):
     @staticmethod
     def _environment(run: Run, config: LocalProcessConfig) -> dict[str, str]:
         env = {**inherited(os.environ, config.inherit_env), **config.env, **run.spec.env}
+        env.update(secret_env(config.secrets, os.environ))
         env.update(
             LAUNCHQ_RUN_ID=run.id,
             LAUNCHQ_QUEUE=run.queue,

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 from launchq.adapters import aws_sdk
 from launchq.adapters.registries.uri import parse_registry_uri, registry_kind
 from launchq.config.macros import project_name
+from launchq.config.secrets import parse_secrets
 from launchq.domain.models import JsonObject, RunSpec
 from launchq.errors import InvalidInput
 
@@ -329,6 +330,7 @@ def build_request(
     where to submit it, and notes for the run's events. Raises InvalidInput naming the field.
     """
     rest, submission = split_submission(resolved)
+    parse_secrets(rest.pop("secrets", None), f"{FIELD}.secrets", ())  # shapes checked; none taken yet
     config: JsonObject = _normalise(rest, request_shape(), FIELD)
     _check_required(config)
     request = dict(config)
