@@ -86,3 +86,27 @@ def test_a_build_whose_dispatcher_died_goes_back_to_its_place_and_is_built_again
     # AND the next dispatch builds it again and launches it first
     world.svc.dispatcher.dispatch("q", limit=1)
     assert world.svc.runs.get(first.id).state is S.STARTING
+
+
+def test_a_build_claimed_again_after_a_stale_look_is_not_requeued(tmp_path: Path) -> None:
+    # GIVEN a building run whose lease ran out, as one reconciler read it ...
+    world = world_with_lease(tmp_path)
+    clock, store, moves = clock_of(world), world.store, world.svc.reconciler.moves
+    world.enqueue()
+    claimed = store.claim("q", clock(), clock() + timedelta(seconds=LEASE))
+    assert claimed is not None
+    stale = moves.move(claimed, S.BUILDING, "building", RunUpdate(image_uri="registry.test/x:1"))
+    clock.advance(2 * LEASE)
+    # ... and meanwhile another reconciler requeued it, and a dispatcher claimed it and is building it again
+    moves.move(stale, S.QUEUED, "build interrupted", RunUpdate(clear_lease=True))
+    again = store.claim("q", clock(), clock() + timedelta(seconds=10 * LEASE))
+    assert again is not None
+    fresh = moves.move(again, S.BUILDING, "building", RunUpdate(image_uri="registry.test/x:1"))
+    # WHEN the first reconciler acts on what it read
+    real_list = store.list_runs
+    store.list_runs = lambda **kw: [stale] if kw.get("states") == [S.BUILDING] else real_list(**kw)  # type: ignore[method-assign]
+    world.svc.reconciler.poll_builds()
+    # THEN the new build keeps its run: it is neither requeued nor launched a second time
+    now = world.svc.runs.get(fresh.id)
+    assert now.state is S.BUILDING
+    assert now.version == fresh.version

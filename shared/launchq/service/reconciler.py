@@ -107,6 +107,7 @@ class Reconciler:
                             RunState.QUEUED,
                             "build interrupted (its dispatcher stopped); back in line",
                             RunUpdate(clear_lease=True),
+                            exact=True,  # requeued and claimed and building again meanwhile: not ours
                         )
                 elif self.ctx.clock() - run.updated_at > limit:
                     self.moves.settle(  # not retried: a write meanwhile is progress

@@ -66,12 +66,19 @@ class Transitions:
         return self._write(run, to, reason, update, exact)
 
     def settle(
-        self, run: Run, to: RunState, reason: str, update: RunUpdate | None = None, *, retry: bool = False
+        self,
+        run: Run,
+        to: RunState,
+        reason: str,
+        update: RunUpdate | None = None,
+        *,
+        retry: bool = False,
+        exact: bool = False,
     ) -> Run:
         """``move``, except that a run that moved on meanwhile is returned as it is now: for
         the reconciler's moves, where whoever moved the run recorded the newer truth."""
         try:
-            return self.move(run, to, reason, update, retry=retry)
+            return self.move(run, to, reason, update, retry=retry, exact=exact)
         except StaleWrite:
             return self.ctx.store.get_run(run.id)
 
