@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from launchq.adapters.targets.local_config import parse_config
 from launchq.adapters.targets.local_env import inherited, is_credential
-from launchq.adapters.targets.local_process import parse_config
 from launchq.errors import InvalidInput
 
 SERVER = {

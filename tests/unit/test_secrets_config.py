@@ -11,7 +11,7 @@ import pytest
 
 from launchq import redaction
 from launchq.adapters.targets.kubernetes_spec import build_object
-from launchq.adapters.targets.local_process import parse_config
+from launchq.adapters.targets.local_config import parse_config
 from launchq.adapters.targets.local_secrets import secret_env
 from launchq.config.resolve import resolve_resource_args
 from launchq.config.secrets import EnvSecret, FileSecret, KubernetesSecret, parse_secrets

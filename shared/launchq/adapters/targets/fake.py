@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from launchq.adapters.targets.local_process import parse_config
+from launchq.adapters.targets.local_config import parse_config
 from launchq.domain.models import JsonObject, Run, RunSpec
 from launchq.errors import LaunchFailed
 from launchq.ports import Target, TargetStatus

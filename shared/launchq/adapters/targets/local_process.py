@@ -31,17 +31,15 @@ import subprocess
 import threading
 from collections.abc import Callable
 from functools import cached_property
-from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import ErrorDetails
+from pathlib import Path
+from typing import ClassVar
 
 from launchq.adapters.targets.local_attempts import begin_attempt, record_supervisor, started_before
-from launchq.adapters.targets.local_env import check_patterns, inherited
+from launchq.adapters.targets.local_config import RESOURCE, LocalProcessConfig, parse_config
+from launchq.adapters.targets.local_env import inherited
 from launchq.adapters.targets.local_exits import ExitWatcher
 from launchq.adapters.targets.local_process_host import HOST_KEY, host_id
-from launchq.adapters.targets.local_secrets import check_secrets, secret_env
+from launchq.adapters.targets.local_secrets import secret_env
 from launchq.adapters.targets.local_supervisor import supervisor_argv, write_exit_code
 from launchq.adapters.targets.local_workspace import (
     check_executable,
@@ -52,73 +50,10 @@ from launchq.build.workspace import DEFAULT_CLONE_TIMEOUT
 from launchq.domain.models import JsonObject, Run, RunSpec
 from launchq.errors import InvalidInput, LaunchFailed
 from launchq.ports import CodeStore, Target, TargetStatus
-from launchq.validation import error_message, invalid_input
 
-RESOURCE = "local-process"
 MAX_LOG_READ = 1024 * 1024
 STOP_CODES = frozenset({-signal.SIGTERM, -signal.SIGKILL, 128 + signal.SIGTERM, 128 + signal.SIGKILL})
 _RUN_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-def _check_env(env: dict[str, str]) -> dict[str, str]:
-    for key, value in env.items():
-        if not key or "=" in key or "\0" in key or "\0" in value:
-            raise ValueError(f"{key!r} is not a valid environment variable (name or NUL in value)")
-    return env
-
-
-class LocalProcessConfig(BaseModel):
-    """The resolved resource args of a local-process run."""
-
-    # Template variables keep their type (a float lr); an environment value is its text.
-    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
-
-    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
-    inherit_env: list[str] = Field(
-        default_factory=list,
-        description="names or patterns (CUDA_*) of the server's environment variables the job also gets",
-    )
-    secrets: dict[str, Any] = Field(
-        default_factory=dict,
-        description="variables the job gets from the server's secrets: env:NAME or file:/path",
-    )
-    grace_period_seconds: float | None = Field(
-        default=None, ge=0, description="SIGTERM to SIGKILL delay on stop; None = target default"
-    )
-    workdir: str | None = Field(default=None, description="relative subdirectory of the workspace")
-
-    _env_names = field_validator("env")(_check_env)
-    _inherit_names = field_validator("inherit_env")(check_patterns)
-
-    @field_validator("workdir")
-    @classmethod
-    def _relative(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        path = PurePosixPath(value)
-        if not value or "\0" in value or path.is_absolute() or ".." in path.parts:
-            raise ValueError("must be a relative path inside the workspace, without '..'")
-        return value
-
-
-def parse_config(resolved: JsonObject) -> LocalProcessConfig:
-    """``resolved`` as a LocalProcessConfig (also accepted wrapped as ``{"local-process": {...}}``).
-
-    Raises InvalidInput naming the offending field, e.g. ``resource_args.local-process.foo``.
-    """
-    wrapped = resolved.get(RESOURCE)
-    if len(resolved) == 1 and isinstance(wrapped, dict):
-        resolved = wrapped
-    try:
-        config = LocalProcessConfig.model_validate(resolved)
-    except ValidationError as exc:
-        raise invalid_input(exc, f"resource_args.{RESOURCE}", message=_unknown_key) from None
-    check_secrets(config.secrets)
-    return config
-
-
-def _unknown_key(error: ErrorDetails) -> str:
-    return "unknown key" if error["type"] == "extra_forbidden" else error_message(error)
 
 
 def _read_exit_code(path: Path) -> int | None:
