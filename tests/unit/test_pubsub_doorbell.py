@@ -125,8 +125,16 @@ def test_message_data_that_is_not_a_doorbell_is_invalid_input() -> None:
 
 # -- which SDKs each side loads -----------------------------------------------------------
 def _modules_after(code: str, env: dict[str, str] | None = None) -> set[str]:
-    """Top-level packages of every module a fresh interpreter has loaded after ``code``."""
-    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    """Top-level packages of every module ``code`` loads in a fresh interpreter.
+
+    What the interpreter loaded before ``code`` ran is left out: site's ``*-nspkg.pth`` files
+    (functions-framework, google-cloud-aiplatform) create the empty ``google`` and
+    ``google.cloud`` namespaces at start, which is no SDK; ``google.auth`` or
+    ``google.cloud.pubsub_v1`` loaded by ``code`` still count as ``google``."""
+    probe = (
+        f"import sys\n_start = set(sys.modules)\n{code}\nimport json\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - _start})))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
