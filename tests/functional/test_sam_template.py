@@ -363,3 +363,9 @@ def test_api_keys_put_an_uncached_authorizer_on_the_route_only_when_asked() -> N
     assert RESOURCES["AuthorizerInvokePermission"]["Condition"] == "KeyAuth"
     api_env = RESOURCES["ApiFunction"]["Properties"]["Environment"]["Variables"]
     assert api_env["LAUNCHQ_API_AUTH"] == {"Ref": "ApiAuth"}
+
+
+def test_the_doorbell_dead_letter_queue_is_an_output_for_dlq_drain() -> None:
+    output = TEMPLATE["Outputs"]["DoorbellDeadLetterQueueUrl"]
+    assert output["Value"] == {"Ref": "DoorbellDeadLetterQueue"}
+    assert "launchq dlq drain" in output["Description"]
