@@ -33,12 +33,12 @@ APT_SERVER_TOOLS := git:git
 PSTEST_SOURCES := /usr/share/gocode/src/cloud.google.com/go/pubsub/pstest
 APT_TEST_TOOLS := java:openjdk-17-jre-headless buildah:buildah \
 	docker-registry:docker-registry skopeo:skopeo busybox:busybox-static \
-	go:golang-go $(PSTEST_SOURCES):golang-google-cloud-dev
+	go:golang-go $(PSTEST_SOURCES):golang-google-cloud-dev chromium:chromium
 # Every apt package this Makefile asks for on a machine that has Node.js (the tests check
 # that they resolve together). On a machine with no node at all, Debian's pair below is
 # asked for instead of nothing; it is never asked for beside an existing node.
 APT_PACKAGES := git openjdk-17-jre-headless buildah docker-registry skopeo busybox-static \
-	golang-go golang-google-cloud-dev
+	golang-go golang-google-cloud-dev chromium
 APT_NODE_FALLBACK := nodejs npm
 
 # $(call apt_install,PAIRS,EXTRA): apt-get install the package of each missing tool, plus EXTRA.

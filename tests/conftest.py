@@ -11,7 +11,7 @@ import hypothesis
 import pytest
 
 from tests.gcp_servers import PubSubEmulator, pubsub_emulator
-from tests.servers import azurite_blob, dynamodb_local, launchq_serve, moto_server
+from tests.servers import azurite_blob, azurite_tables, dynamodb_local, launchq_serve, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -54,6 +54,13 @@ def azurite_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """One Azurite blob service for the session (its account URL); tests use their own containers."""
     with azurite_blob(tmp_path_factory.mktemp("azurite")) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def azurite_tables_conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One Azurite table service for the session (a connection string); tests use their own table prefix."""
+    with azurite_tables(tmp_path_factory.mktemp("azurite-tables")) as conn:
+        yield conn
 
 
 @pytest.fixture(scope="session")

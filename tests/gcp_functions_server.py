@@ -45,6 +45,7 @@ MAIN = REPO / "functions" / "gcp" / "main.py"
 FUNCTIONS_FRAMEWORK = Path(sys.executable).with_name("functions-framework")
 _JOB = re.compile(r"^/v1/(?P<name>projects/[^/]+/locations/[^/]+/customJobs/[^/:]+)(?P<cancel>:cancel)?$")
 _JOBS = re.compile(r"^/v1/(?P<parent>projects/[^/]+/locations/[^/]+)/customJobs$")
+CLOUD_EVENT_FUNCTIONS = ("dispatcher", "reconciler", "target_events")
 _STATUS = {"NotFound": 404, "FailedPrecondition": 400, "InvalidArgument": 400}
 
 
@@ -132,7 +133,7 @@ def vertex_rest_server() -> Iterator[tuple[str, FakeJobService]]:
 
 @dataclass
 class GcpFunctions:
-    """The three running functions and the doorbell subscription they are fed from."""
+    """The running functions and the doorbell subscription they are fed from."""
 
     api: str
     dispatcher: str
@@ -141,6 +142,7 @@ class GcpFunctions:
     subscription: str
     vertex: FakeJobService
     dispatched: list[str] = field(default_factory=list)
+    target_events: str = ""  # the function a log sink's push subscription feeds (Vertex AI job entries)
 
     def pump(self) -> int:
         """Deliver every doorbell message waiting in the subscription to the dispatcher function,
@@ -194,7 +196,7 @@ def _functions(env: dict[str, str], workdir: Path) -> Iterator[dict[str, str]]:
     Stopped with SIGINT, gunicorn's quick shutdown (SIGTERM would wait for its graceful timeout)."""
     procs: dict[str, tuple[subprocess.Popen[bytes], int, Path]] = {}
     try:
-        for target, cloud_event in [("api", False), ("dispatcher", True), ("reconciler", True)]:
+        for target, cloud_event in [("api", False), *[(name, True) for name in CLOUD_EVENT_FUNCTIONS]]:
             port = free_port()
             argv = [str(FUNCTIONS_FRAMEWORK), "--source", str(MAIN), "--target", target]
             argv += ["--host", "127.0.0.1", "--port", str(port)]
@@ -236,8 +238,9 @@ def gcp_functions(
         }
         with _functions(env, workdir) as urls:
             yield GcpFunctions(
-                urls["api"], urls["dispatcher"], urls["reconciler"], topic, subscription, vertex
-            )
+                urls["api"], urls["dispatcher"], urls["reconciler"], topic, subscription, vertex,
+                target_events=urls["target_events"],
+            )  # fmt: skip
 
 
 def wait_until(check: Any, what: str, functions: GcpFunctions, timeout: float = 180) -> Any:

@@ -159,14 +159,32 @@ def azurite_blob(workdir: Path) -> Iterator[str]:
     The account is Azurite's well-known ``devstoreaccount1`` (key: ``AZURITE_KEY``).
     Installed by ``make setup``; missing means a broken set-up, so this raises (never skips).
     """
-    main = LOCALSTACK / "node_modules" / "azurite" / "dist" / "src" / "blob" / "main.js"
+    with _azurite("blob", workdir) as url:
+        yield f"{url}/devstoreaccount1"
+
+
+@contextmanager
+def azurite_tables(workdir: Path) -> Iterator[str]:
+    """Azurite's table service on a free port, in memory; a connection string to its
+    ``devstoreaccount1`` (the store's ``AzureTablesStore.from_connection_string`` takes it)."""
+    with _azurite("table", workdir) as url:
+        yield (
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+            f"AccountKey={AZURITE_KEY};TableEndpoint={url}/devstoreaccount1;"
+        )
+
+
+@contextmanager
+def _azurite(service: str, workdir: Path) -> Iterator[str]:
+    """One of Azurite's services (``blob``, ``table``) on a free port, in memory; its URL."""
+    main = LOCALSTACK / "node_modules" / "azurite" / "dist" / "src" / service / "main.js"
     if not main.is_file():
         raise RuntimeError(f"Azurite is not installed under {LOCALSTACK}; run `make setup`")
     port = free_port()
-    argv = ["node", str(main), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
+    argv = ["node", str(main), f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
     argv += ["--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
-    with _server(argv, port, workdir / f"azurite-{port}.log") as url:
-        yield f"{url}/devstoreaccount1"
+    with _server(argv, port, workdir / f"azurite-{service}-{port}.log") as url:
+        yield url
 
 
 AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="

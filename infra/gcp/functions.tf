@@ -1,4 +1,4 @@
-# The three Cloud Functions (2nd gen) of functions/gcp/main.py, from one source archive.
+# The four Cloud Functions (2nd gen) of functions/gcp/main.py, from one source archive.
 
 data "archive_file" "source" {
   type        = "zip"
@@ -36,6 +36,7 @@ locals {
       LAUNCHQ_TARGETS               = join(",", var.targets)
       LAUNCHQ_VERTEX_STAGING_BUCKET = "gs://${google_storage_bucket.staging.name}"
       LAUNCHQ_ENTITY                = var.entity
+      LAUNCHQ_CODE_BUCKET           = google_storage_bucket.code.name
     },
     local.builds ? {
       LAUNCHQ_IMAGE_REPOSITORY    = "${var.region}-docker.pkg.dev/${var.project}/${var.image_repository}"
@@ -47,14 +48,17 @@ locals {
     api        = { sa = google_service_account.api.email, timeout = 60, max = var.api_max_instances, concurrency = 8, memory = "1Gi", ingress = "ALLOW_ALL" }
     dispatcher = { sa = google_service_account.dispatcher.email, timeout = 60, max = var.dispatcher_max_instances, concurrency = 1, memory = "512Mi", ingress = "ALLOW_INTERNAL_ONLY" }
     reconciler = { sa = google_service_account.reconciler.email, timeout = 120, max = 1, concurrency = 1, memory = "512Mi", ingress = "ALLOW_INTERNAL_ONLY" }
+    # Vertex AI job log entries: one run reconciled per entry (a GetCustomJob and a few store calls)
+    target_events = { sa = google_service_account.events.email, timeout = 60, max = var.events_max_instances, concurrency = 1, memory = "512Mi", ingress = "ALLOW_INTERNAL_ONLY" }
   }
 }
 
-# One resource for the three: each function's entry point is its key in local.functions.
+# One resource for the four: each function's entry point is its key in local.functions (its
+# name the key with hyphens: Cloud Run service names take no underscore).
 resource "google_cloudfunctions2_function" "launchq" {
   #checkov:skip=CKV_GCP_124:the API is for callers outside the project; IAM (roles/run.invoker, api_invokers) guards it
   for_each = local.functions
-  name     = "${var.name}-${each.key}"
+  name     = "${var.name}-${replace(each.key, "_", "-")}"
   location = var.region
   build_config {
     runtime     = "python311"
@@ -87,6 +91,11 @@ output "api_url" {
 output "training_service_account" {
   description = "Put it in a Vertex AI queue's config: run.service_account."
   value       = google_service_account.training.email
+}
+
+output "code_bucket" {
+  description = "Where `launchq code push` uploads go (code/<sha256>.tar.gz)."
+  value       = "gs://${google_storage_bucket.code.name}"
 }
 
 output "staging_bucket" {

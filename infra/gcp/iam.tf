@@ -17,6 +17,11 @@ resource "google_service_account" "reconciler" {
   display_name = "launchq reconciler function"
 }
 
+resource "google_service_account" "events" {
+  account_id   = "${var.name}-events"
+  display_name = "launchq target_events function (Vertex AI job state changes)"
+}
+
 resource "google_service_account" "training" {
   account_id   = "${var.name}-training"
   display_name = "launchq Vertex AI jobs (queue config run.service_account)"
@@ -24,7 +29,7 @@ resource "google_service_account" "training" {
 
 resource "google_service_account" "push" {
   account_id   = "${var.name}-push"
-  display_name = "Signs Pub/Sub pushes to the launchq dispatcher and reconciler"
+  display_name = "Signs Pub/Sub pushes to the launchq dispatcher, reconciler and target_events"
 }
 
 locals {
@@ -32,8 +37,10 @@ locals {
     api        = google_service_account.api.member
     dispatcher = google_service_account.dispatcher.member
     reconciler = google_service_account.reconciler.member
+    events     = google_service_account.events.member
   }
-  # The dispatcher submits and builds, the reconciler polls, stops and builds, the API stops.
+  # The dispatcher submits and builds, the reconciler polls, stops and builds, the API stops,
+  # target_events polls one job (and stops one whose run is stopping).
   launchers  = { dispatcher = local.functions_sa.dispatcher, reconciler = local.functions_sa.reconciler }
   pubsub_sa  = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
   kubernetes = contains(var.targets, "kubernetes") || local.builds
@@ -91,6 +98,22 @@ resource "google_storage_bucket_iam_member" "build_contexts" {
   member   = each.value
 }
 
+# Uploaded code: the API looks an archive up and creates it (create-only, never overwrites or
+# deletes); the launchers read it to build an image from it. The lifecycle rule deletes.
+resource "google_storage_bucket_iam_member" "code_upload" {
+  for_each = toset(["roles/storage.objectCreator", "roles/storage.objectViewer"])
+  bucket   = google_storage_bucket.code.name
+  role     = each.value
+  member   = local.functions_sa.api
+}
+
+resource "google_storage_bucket_iam_member" "code_read" {
+  for_each = local.launchers
+  bucket   = google_storage_bucket.code.name
+  role     = "roles/storage.objectViewer"
+  member   = each.value
+}
+
 # "Is this image already built?": the launchers read the repository.
 resource "google_artifact_registry_repository_iam_member" "launchers_read" {
   for_each   = local.builds ? local.launchers : {}
@@ -126,6 +149,19 @@ resource "google_cloud_run_v2_service_iam_member" "push_reconciler" {
   name   = google_cloudfunctions2_function.launchq["reconciler"].service_config[0].service
   role   = "roles/run.invoker"
   member = google_service_account.push.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "push_target_events" {
+  name   = google_cloudfunctions2_function.launchq["target_events"].service_config[0].service
+  role   = "roles/run.invoker"
+  member = google_service_account.push.member
+}
+
+# The log sink writes as its own identity, which may publish to the target-events topic only.
+resource "google_pubsub_topic_iam_member" "sink_publishes" {
+  topic  = google_pubsub_topic.target_events.id
+  role   = "roles/pubsub.publisher"
+  member = google_logging_project_sink.vertex_jobs.writer_identity
 }
 
 resource "google_service_account_iam_member" "pubsub_signs_pushes" {

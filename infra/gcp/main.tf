@@ -1,5 +1,6 @@
 # The stack: APIs, the Firestore database, the doorbell and tick topics with their push
-# subscriptions (and a dead-letter topic), the Cloud Scheduler job, the functions' source.
+# subscriptions (and a dead-letter topic), the Cloud Scheduler job, the log sink that turns
+# Vertex AI job state changes into events, the buckets.
 
 locals {
   apis = [
@@ -10,12 +11,18 @@ locals {
     "cloudscheduler.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
+    "logging.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "storage.googleapis.com",
   ]
   builds  = var.image_repository != "" && var.build_cluster != ""
   kms_key = var.kms_key == "" ? null : var.kms_key
+  # What the vertex_jobs log sink routes to target_events (see "Vertex AI job state changes" below).
+  vertex_job_filter = join(" OR ", [
+    "(resource.type=\"ml_job\" AND logName:\"/logs/ml.googleapis.com%2F\")",
+    "(logName:\"/logs/cloudaudit.googleapis.com%2Factivity\" AND protoPayload.serviceName=\"aiplatform.googleapis.com\" AND protoPayload.methodName:(\"CancelCustomJob\" OR \"DeleteCustomJob\"))",
+  ])
 }
 
 resource "google_project_service" "apis" {
@@ -135,6 +142,52 @@ resource "google_cloud_scheduler_job" "reconcile" {
   depends_on = [google_project_service.apis]
 }
 
+# -- Vertex AI job state changes: log sink -> topic -> push subscription -> target_events ------
+# Vertex AI publishes no state-change events; it writes its own messages about a custom job
+# ("Job completed successfully.", "Job failed.", ...) to the log ml.googleapis.com%2F<job id>
+# (resource.type ml_job), beside the replicas' output (logs workerpool<i>-<j>, left out here:
+# a chatty job would cost a call per line). Cancels and deletes (the console's too) come from
+# the Admin Activity audit log. launchq.gcp.events reads either; each is a hint to reconcile
+# that job's run at once. The reconciler's minute poll stays the fallback.
+resource "google_pubsub_topic" "target_events" {
+  #checkov:skip=CKV_GCP_83:Google-managed encryption by default; set kms_key for a customer-managed key
+  kms_key_name               = local.kms_key
+  name                       = "${var.name}-target-events"
+  message_retention_duration = "600s"
+  depends_on                 = [google_project_service.apis]
+}
+
+resource "google_logging_project_sink" "vertex_jobs" {
+  name                   = "${var.name}-vertex-jobs"
+  destination            = "pubsub.googleapis.com/${google_pubsub_topic.target_events.id}"
+  filter                 = local.vertex_job_filter
+  unique_writer_identity = true
+}
+
+# No dead-letter policy on purpose: an entry only says "look at this job now". Malformed or
+# foreign entries are acknowledged by the function; one that fails on a backend error is
+# retried with back-off for the ten minutes it is kept, by which time the reconciler has
+# polled the job several times (a dead-letter topic would only collect stale hints).
+resource "google_pubsub_subscription" "target_events" {
+  name                       = "${var.name}-target-events"
+  topic                      = google_pubsub_topic.target_events.id
+  ack_deadline_seconds       = 90 # > the function's 60 s timeout
+  message_retention_duration = "600s"
+  push_config {
+    push_endpoint = google_cloudfunctions2_function.launchq["target_events"].service_config[0].uri
+    oidc_token {
+      service_account_email = google_service_account.push.email
+    }
+  }
+  retry_policy {
+    minimum_backoff = "5s"
+    maximum_backoff = "60s"
+  }
+  expiration_policy {
+    ttl = ""
+  }
+}
+
 # -- where Vertex AI jobs write (base_output_dir defaults under it) --------------------------
 resource "google_storage_bucket" "staging" {
   name                        = "${var.project}-${var.name}-staging"
@@ -168,6 +221,35 @@ resource "google_storage_bucket" "build_contexts" {
     }
     action {
       type = "Delete"
+    }
+  }
+}
+
+# -- uploaded code (`launchq code push`): code/<sha256>.tar.gz, content-addressed ---------------
+resource "google_storage_bucket" "code" {
+  #checkov:skip=CKV_GCP_78:content-addressed objects are never overwritten; versioning would only keep what the lifecycle rule deletes
+  name                        = "${var.project}-${var.name}-code"
+  location                    = var.region
+  uniform_bucket_level_access = true
+  public_access_prevention    = "enforced"
+  versioning {
+    enabled = false
+  }
+  logging {
+    log_bucket = google_storage_bucket.access_logs.name
+  }
+  # An archive is deleted code_retention_days after its first upload (a push of the same
+  # content meanwhile finds it and sends nothing); 0 keeps uploads for good.
+  dynamic "lifecycle_rule" {
+    for_each = var.code_retention_days > 0 ? [var.code_retention_days] : []
+    content {
+      condition {
+        age            = lifecycle_rule.value
+        matches_prefix = ["code/"]
+      }
+      action {
+        type = "Delete"
+      }
     }
   }
 }

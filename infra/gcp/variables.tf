@@ -77,6 +77,12 @@ variable "dispatcher_max_instances" {
   default     = 2
 }
 
+variable "events_max_instances" {
+  description = "At most this many target_events instances at once (Vertex AI job state changes)."
+  type        = number
+  default     = 2
+}
+
 variable "api_max_instances" {
   description = "At most this many API instances at once."
   type        = number
@@ -87,6 +93,16 @@ variable "kms_key" {
   description = "A Cloud KMS key for the Pub/Sub topics (projects/P/locations/L/keyRings/R/cryptoKeys/K); empty: Google-managed keys."
   type        = string
   default     = ""
+}
+
+variable "code_retention_days" {
+  description = "Uploaded code (launchq code push) is deleted this many days after its first upload; 0 keeps it for good."
+  type        = number
+  default     = 90
+  validation {
+    condition     = var.code_retention_days >= 0
+    error_message = "code_retention_days: 0 (keep) or more days."
+  }
 }
 
 variable "log_retention_days" {

@@ -39,10 +39,14 @@ def firestore_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield host
 
 
-@pytest.fixture(params=["memory", "sqlite", "dynamodb", "firestore"])
+@pytest.fixture(params=["memory", "sqlite", "dynamodb", "firestore", "azure_tables"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     if request.param == "memory":
         yield MemoryRunStore()
+        return
+    if request.param == "azure_tables":
+        # Fresh tables (their own prefix) per test on the session's Azurite.
+        yield azure_tables_store(request.getfixturevalue("azurite_tables_conn"), f"t{uuid4().hex[:12]}")
         return
     if request.param == "firestore":
         from tests.firestore_server import firestore_store
@@ -60,6 +64,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     sqlite_store = SqliteRunStore(tmp_path / "launchq.db")
     yield sqlite_store
     sqlite_store.close()
+
+
+def azure_tables_store(conn: str, prefix: str) -> RunStore:
+    """An Azure Tables store on Azurite (``conn``) with its tables made, under ``prefix``."""
+    from launchq.adapters.stores.azure_tables import AzureTablesStore
+
+    azure = AzureTablesStore.from_connection_string(conn, prefix)
+    azure.ensure_tables()
+    return azure
 
 
 def dynamodb_client(url: str) -> DynamoDBClient:

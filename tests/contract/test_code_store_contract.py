@@ -1,6 +1,8 @@
 """The CodeStore contract: one suite, run against every code store.
 
 - ``s3``: S3 on a real moto server over HTTP;
+- ``gcs``: Google Cloud Storage through ``google-cloud-storage`` against the JSON API stand-in
+  (``tests/gcs_stand_in.py``: no GCS server runs here);
 - ``local``: files in a directory (local mode);
 - ``memory``: the package's ``MemoryCodeStore``.
 
@@ -23,11 +25,13 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from launchq.adapters.code_stores.gcs import GcsCodeStore
 from launchq.adapters.code_stores.local import LocalCodeStore
 from launchq.adapters.code_stores.memory import MemoryCodeStore
 from launchq.adapters.code_stores.s3 import S3CodeStore
 from launchq.errors import BackendUnavailable, InvalidInput, LaunchFailed, NotFound
 from launchq.ports import CodeStore
+from tests.gcs_stand_in import GcsStandIn, gcs_stand_in  # noqa: F401 - a fixture, for the gcs param
 from tests.servers import free_port
 
 BUCKET = "launchq-artifacts"
@@ -71,6 +75,23 @@ def _s3(tmp_path: Path) -> CodeStoreUnderTest:
     )
 
 
+def _gcs(stand_in: type[GcsStandIn]) -> CodeStoreUnderTest:
+    store = GcsCodeStore(BUCKET, retry_seconds=2)  # STORAGE_EMULATOR_HOST points it at the stand-in
+
+    def corrupt(digest: str) -> None:
+        stand_in.objects[(BUCKET, store.key(digest))] = b"tampered"
+
+    def unreachable() -> CodeStore:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        endpoint = {"api_endpoint": f"http://127.0.0.1:{free_port()}"}
+        dead = storage.Client("launchq-test", AnonymousCredentials(), client_options=endpoint)
+        return GcsCodeStore(BUCKET, client=dead, retry_seconds=0.5)
+
+    return CodeStoreUnderTest(store, corrupt, unreachable)
+
+
 def _local(tmp_path: Path) -> CodeStoreUnderTest:
     store = LocalCodeStore(tmp_path / "code")
 
@@ -98,11 +119,13 @@ def _memory(tmp_path: Path) -> CodeStoreUnderTest:
     return CodeStoreUnderTest(store, corrupt, unreachable)
 
 
-@pytest.fixture(params=["s3", "local", "memory"])
+@pytest.fixture(params=["s3", "gcs", "local", "memory"])
 def under_test(request: pytest.FixtureRequest, tmp_path: Path) -> CodeStoreUnderTest:
     if request.param == "s3":
         request.getfixturevalue("aws_env")  # moto, reset for this test
         return _s3(tmp_path)
+    if request.param == "gcs":
+        return _gcs(request.getfixturevalue("gcs_stand_in"))
     return _local(tmp_path) if request.param == "local" else _memory(tmp_path)
 
 

@@ -3,7 +3,9 @@
 Each adapter comes with a way to see what a ring delivered: ``InProcessDoorbell.wait``
 for the in-process one, receiving from the queue (on a real moto server) for SQS, read
 with the dispatcher Lambda's own ``parse_doorbell``, and pulling from a subscription of the
-topic (on Google's pstest) for Pub/Sub, read with the same parser through ``queue_of``.
+topic (on Google's pstest) for Pub/Sub, read with the same parser through ``queue_of``, and
+receiving (peek-lock, complete) for Service Bus, which has no local server: the SDK-boundary
+stand-in of ``tests/servicebus_stand_in.py`` (SDK message objects, duplicate detection).
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import pytest
 
 from launchq.adapters.doorbells.inprocess import InProcessDoorbell
 from launchq.adapters.doorbells.pubsub import PubSubDoorbell
+from launchq.adapters.doorbells.servicebus import ServiceBusDoorbell, ServiceBusRings
 from launchq.adapters.doorbells.sqs import SqsDoorbell, parse_doorbell
 from launchq.ports import Doorbell
 from tests.gcp_servers import new_topic, pull_rings
+from tests.servicebus_stand_in import ServiceBusStandIn
 
 
 @dataclass
@@ -55,10 +59,24 @@ def _pubsub() -> DoorbellUnderTest:
     return DoorbellUnderTest(PubSubDoorbell(topic), lambda: pull_rings(subscription))
 
 
-@pytest.fixture(params=["inprocess", "sqs", "sqs-fifo", "pubsub"])
+def _servicebus() -> DoorbellUnderTest:
+    client = ServiceBusStandIn(("doorbell",)).client()
+
+    def delivered() -> set[str]:
+        names: set[str] = set()
+        while (report := ServiceBusRings("doorbell", client).take(lambda _: None)).handled:
+            names.update(report.handled)
+        return names
+
+    return DoorbellUnderTest(ServiceBusDoorbell("doorbell", client), delivered)
+
+
+@pytest.fixture(params=["inprocess", "sqs", "sqs-fifo", "pubsub", "servicebus"])
 def under_test(request: pytest.FixtureRequest) -> DoorbellUnderTest:
     if request.param == "inprocess":
         return _inprocess()
+    if request.param == "servicebus":
+        return _servicebus()
     if request.param == "pubsub":
         request.getfixturevalue("pubsub_env")  # a real Pub/Sub emulator (pstest)
         return _pubsub()

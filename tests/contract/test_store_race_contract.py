@@ -1,7 +1,8 @@
 """The store race contract: four OS processes claiming from one store at once.
 
 Run against every store that several processes can share: SQLite (one file), DynamoDB
-(one DynamoDB Local table) and Firestore (one emulator, one collection prefix). The
+(one DynamoDB Local table), Firestore (one emulator, one collection prefix) and Azure
+Tables (one Azurite, one table prefix). The
 in-memory store lives in one process and has its own thread-free claim; it runs the rest
 of the store contract (``test_store_contract.py``).
 
@@ -26,7 +27,7 @@ from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.domain.models import Queue, Run, RunSpec
 from launchq.domain.states import RunState
 from launchq.ports import RunStore
-from tests.contract.conftest import dynamodb_client
+from tests.contract.conftest import azure_tables_store, dynamodb_client
 from tests.helpers import most_at_once, race
 
 pytestmark = pytest.mark.integration
@@ -48,6 +49,9 @@ if kind == "sqlite":
 elif kind == "firestore":
     from tests.firestore_server import firestore_store
     store = firestore_store(sys.argv[4], sys.argv[5])
+elif kind == "azure_tables":
+    from launchq.adapters.stores.azure_tables import AzureTablesStore
+    store = AzureTablesStore.from_connection_string(sys.argv[4], sys.argv[5])
 else:
     import boto3
     from launchq.adapters.stores.dynamodb import DynamoRunStore
@@ -154,8 +158,13 @@ def seed(store: RunStore, max_jobs: int, runs: int) -> set[str]:
     return ids
 
 
-@pytest.fixture(params=["sqlite", "dynamodb", "firestore"])
+@pytest.fixture(params=["sqlite", "dynamodb", "firestore", "azure_tables"])
 def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SharedStore]:
+    if request.param == "azure_tables":
+        conn, prefix = request.getfixturevalue("azurite_tables_conn"), f"race{uuid4().hex[:8]}"
+        azure = azure_tables_store(conn, prefix)
+        yield SharedStore(azure, ["azure_tables", "20", conn, prefix], many=300)
+        return
     if request.param == "firestore":
         from tests.firestore_server import firestore_store
 

@@ -120,7 +120,9 @@ def test_the_runs_table_fits_80_columns_and_pipes_cleanly(server: str, api: http
     assert not BOX_DRAWING.search(piped.stdout), piped.stdout
     assert not ANSI.search(piped.stdout), piped.stdout
     header, *rows = piped.stdout.splitlines()
-    assert header.split() == ["id", "queue", "name", "state", "priority", "position", "exit_code", "created"]
+    assert header.split() == [
+        *("id", "queue", "name", "state", "priority", "position", "exit_code", "waiting", "eta", "created")
+    ]
     states = {cells[0]: cells[3] for cells in (row.split() for row in rows)}
     assert states == {run_id: state for state, run_id in ids.items()}
 
@@ -129,7 +131,7 @@ def test_the_runs_table_fits_80_columns_and_pipes_cleanly(server: str, api: http
     assert {run["id"]: run["state"] for run in as_json["runs"]} == {v: k for k, v in ids.items()}
     plain = _piped(server, "runs", "list", "-o", "plain", "--limit", "3").stdout.splitlines()
     assert len(plain) == 1 + 3
-    assert all(len(line.split("\t")) == 8 for line in plain)
+    assert all(len(line.split("\t")) == 10 for line in plain)
 
     api.post(f"/runs/{ids['queued']}/stop")
     api.post(f"/runs/{ids['running']}/stop")

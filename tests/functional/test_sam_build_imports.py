@@ -111,6 +111,9 @@ def lambda_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_sam_build_puts_launchq_and_the_locked_versions_into_the_layer(build: Path) -> None:
     layer = build / "LaunchqLayer" / "python"
     assert (layer / "launchq" / "service" / "dispatcher.py").is_file()
+    # the dashboard the API function serves at GET / ships as files, not modules
+    assert (layer / "launchq" / "dashboard" / "index.html").is_file()
+    assert (layer / "launchq" / "dashboard" / "app.js").is_file()
     for function in FUNCTIONS:
         assert (build / function).is_dir()
     # installed from the hash lock: every distribution pinned there, at its pinned version, and no other

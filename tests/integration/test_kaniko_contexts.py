@@ -6,13 +6,12 @@ the test plays Kaniko's part as Kaniko does it: the account key read from the Se
 Job's ``AZURE_STORAGE_ACCESS_KEY`` points at, the blob downloaded from the Job's own
 ``--context`` with a shared key. No GCS server runs here: ``gs://`` is tested at the client
 boundary, ``google-cloud-storage`` (through ``STORAGE_EMULATOR_HOST``) talking to a small
-stand-in of the JSON API's object get/upload/delete that records what it was sent.
+stand-in of the JSON API's object get/upload/delete that records what it was sent
+(``tests/gcs_stand_in.py``).
 """
 
 from __future__ import annotations
 
-import email.parser
-import email.policy
 import io
 import json
 import sys
@@ -21,7 +20,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import pytest
 from azure.core.credentials import AzureNamedKeyCredential
@@ -36,6 +34,7 @@ from launchq.adapters.registries.fake import FakeRegistry
 from launchq.build.build_context import packed_context
 from launchq.errors import BackendUnavailable, InvalidInput, LaunchFailed
 from tests.contract.conftest import build_run
+from tests.gcs_stand_in import GcsStandIn, gcs_server
 from tests.integration.test_codebuild_builder import context
 from tests.integration.test_kaniko_builder import (
     NAMESPACE,
@@ -48,7 +47,6 @@ from tests.integration.test_kaniko_builder import (
     the_job,
 )
 from tests.kube_stand_in import KubeStandIn, client_factory
-from tests.loopback_http import LoopbackServer, QuietHandler
 from tests.servers import AZURITE_KEY
 from tests.unit.test_kaniko_job import job_for, valid
 
@@ -342,63 +340,10 @@ def test_an_acr_build_from_azure_keeps_the_key_and_the_docker_config_apart_in_on
 
 
 # -- Google Cloud Storage (a stand-in of the JSON API) -------------------------------------------
-class GcsStandIn(QuietHandler):
-    """Object metadata GET, multipart upload POST and DELETE of the GCS JSON API, recorded."""
-
-    objects: dict[tuple[str, str], bytes]
-    sent: list[dict[str, Any]]
-
-    def _object(self) -> tuple[str, str] | None:
-        parts = urlsplit(self.path).path.split("/")
-        # /storage/v1/b/<bucket>/o/<name>
-        if len(parts) == 7 and parts[1:4] == ["storage", "v1", "b"] and parts[5] == "o":
-            return parts[4], unquote(parts[6])
-        return None
-
-    def _json(self, status: int, body: dict[str, Any] | None = None) -> None:
-        data = json.dumps(body).encode() if body is not None else b""
-        self.answer(status, {"Content-Type": "application/json"} if data else {}, data)
-
-    def do_GET(self) -> None:
-        where = self._object()
-        self.sent.append({"method": "GET", "object": where, "path": self.path})
-        if where is None or where not in self.objects:
-            self._json(404, {"error": {"code": 404, "message": "No such object"}})
-            return
-        self._json(200, {"bucket": where[0], "name": where[1], "size": str(len(self.objects[where]))})
-
-    def do_POST(self) -> None:
-        # /upload/storage/v1/b/<bucket>/o?uploadType=multipart: a JSON metadata part, then the media
-        bucket = urlsplit(self.path).path.split("/")[5]
-        head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
-        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + self.read_body())
-        metadata_part, media_part = list(message.iter_parts())
-        metadata = json.loads(metadata_part.get_content())
-        media = media_part.get_payload(decode=True)
-        if "ifGenerationMatch=0" in urlsplit(self.path).query and (bucket, metadata["name"]) in self.objects:
-            self._json(412, {"error": {"code": 412, "message": "conditionNotMet"}})
-            return
-        self.objects[(bucket, metadata["name"])] = media
-        query = urlsplit(self.path).query
-        self.sent.append(
-            {"method": "POST", "bucket": bucket, "name": metadata["name"], "bytes": media, "query": query}
-        )
-        self._json(200, {"bucket": bucket, "name": metadata["name"], "size": str(len(media))})
-
-    def do_DELETE(self) -> None:
-        where = self._object()
-        self.sent.append({"method": "DELETE", "object": where})
-        if where is None or self.objects.pop(where, None) is None:
-            self._json(404, {"error": {"code": 404, "message": "No such object"}})
-            return
-        self._json(204)
-
-
 @pytest.fixture
 def gcs(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[GcsStandIn]]:
-    handler = type("Handler", (GcsStandIn,), {"objects": {}, "sent": []})
-    with LoopbackServer(handler) as server:
-        monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+    with gcs_server() as (url, handler):
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
         yield handler
 
 

@@ -88,10 +88,10 @@ def test_plain_output_is_a_header_and_tab_separated_rows(fake: FakeApi) -> None:
     assert result.exit_code == 0, result.output
     header, row = result.stdout.splitlines()
     assert header.split("\t") == [
-        "id", "queue", "name", "state", "priority", "position", "exit_code", "created",
+        "id", "queue", "name", "state", "priority", "position", "exit_code", "waiting", "eta", "created",
     ]  # fmt: skip
     assert row.split("\t") == [
-        "r1", "gpu", "two words here", "failed", "medium", "-", "3", "2026-01-02 03:04:05 UTC",
+        "r1", "gpu", "two words here", "failed", "medium", "-", "3", "-", "-", "2026-01-02 03:04:05 UTC",
     ]  # fmt: skip
 
 
@@ -177,9 +177,11 @@ def test_the_runs_table_fits_the_terminal_and_never_cuts_a_state(width: int) -> 
 def test_columns_go_in_order_as_the_terminal_narrows() -> None:
     headers = {width: _table_at(width, _runs()).splitlines()[0].split() for width in (130, 100, 80, 48)}
 
-    assert headers[130] == ["id", "queue", "name", "state", "priority", "position", "exit_code", "created"]
-    assert headers[100] == ["id", "queue", "name", "state", "priority", "position", "created"]
-    assert headers[80] == ["id", "name", "state", "position", "created"]
+    assert headers[130] == [
+        "id", "queue", "name", "state", "priority", "position", "exit_code", "waiting", "eta", "created",
+    ]  # fmt: skip
+    assert headers[100] == ["id", "queue", "name", "state", "position", "waiting", "created"]
+    assert headers[80] == ["id", "name", "state", "waiting", "created"]
     assert headers[48] == ["id", "name", "state"]
 
 

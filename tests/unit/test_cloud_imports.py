@@ -40,6 +40,7 @@ print(json.dumps({"loaded": loaded, "names": sorted(vars(module))}))
 
 AWS_HANDLERS = sorted((REPO / "functions" / "aws").glob("[a-z]*.py"))
 GCP_MAIN = REPO / "functions" / "gcp" / "main.py"
+AZURE_APP = REPO / "functions" / "azure" / "function_app.py"
 
 
 def _import(entry_point: Path, blocked: frozenset[str] = frozenset()) -> dict[str, list[str]]:
@@ -91,3 +92,13 @@ def test_the_probe_sees_an_sdk_that_is_loaded_and_blocks_an_absent_one(tmp_path:
     )
     assert blocked.returncode != 0
     assert "absent from this deployment" in blocked.stderr
+
+
+def test_the_azure_function_app_loads_no_aws_or_google_module() -> None:
+    # as deployed: neither boto3/botocore nor google's SDKs are installed beside the app
+    found = _import(AZURE_APP, blocked=frozenset({"boto3", "botocore", "s3transfer", "google", "flask"}))
+    assert {"app", "api", "dispatcher", "reconciler"} <= set(found["names"])
+    assert {"launchq", "azure"} <= set(found["loaded"])
+    assert not {"boto3", "botocore", "s3transfer", "google", "functions_framework", "flask"} & set(
+        found["loaded"]
+    )

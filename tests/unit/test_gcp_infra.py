@@ -5,7 +5,9 @@ files are parsed with python-hcl2 (the HCL parser checkov uses, in its own virtu
 ``make setup`` installs) and checked against launchq itself: the Firestore composite indexes
 are the ones the store declares it queries with, every function of ``functions/gcp/main.py``
 is deployed with its entry point, every variable the functions get is a setting launchq
-reads, the doorbell subscription dead-letters, and nothing is open to ``allUsers``.
+reads, the doorbell subscription dead-letters, Vertex AI job log entries reach
+``target_events`` through a sink whose filter the events parser reads, the code bucket expires
+what it keeps, and nothing is open to ``allUsers``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import pytest
 
 from launchq.adapters.stores import firestore
+from launchq.gcp import wiring
 from launchq.gcp.settings import GcpSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -93,12 +96,13 @@ def test_the_firestore_indexes_are_the_ones_the_store_queries_with(tf: dict[str,
 def test_every_function_is_deployed_with_its_entry_point(tf: dict[str, Any]) -> None:
     source = (REPO / "functions" / "gcp" / "main.py").read_text()
     entry_points = set(re.findall(r"@functions_framework\.\w+\ndef (\w+)\(", source))
-    assert entry_points == {"api", "dispatcher", "reconciler"}
+    assert entry_points == {"api", "dispatcher", "reconciler", "target_events"}
     function = _resources(tf, "google_cloudfunctions2_function")["launchq"]
     assert (function["for_each"], function["build_config"]["entry_point"]) == (
         "${local.functions}",
         "${each.key}",
     )
+    assert function["name"] == '${var.name}-${replace(each.key, "_", "-")}'  # Cloud Run: no underscore
     assert set(_local(tf, "functions")) == entry_points
     assert function["build_config"]["runtime"] == "python311"
 
@@ -135,12 +139,13 @@ def test_nothing_is_public_and_each_function_has_its_own_service_account(tf: dic
     assert "roles/owner" not in text
     assert "roles/editor" not in text
     settings = _local(tf, "functions")
-    assert len({f["sa"] for f in settings.values()}) == 3
+    assert len({f["sa"] for f in settings.values()}) == 4
     # Pub/Sub's pushes count as internal traffic: only the API takes requests from outside
     assert {name: f["ingress"] for name, f in settings.items()} == {
         "api": "ALLOW_ALL",
         "dispatcher": "ALLOW_INTERNAL_ONLY",
         "reconciler": "ALLOW_INTERNAL_ONLY",
+        "target_events": "ALLOW_INTERNAL_ONLY",
     }
 
 
@@ -162,4 +167,65 @@ def test_checkov_passes_every_check_on_the_terraform() -> None:
     assert failed == []
     assert report["summary"]["passed"] >= 50
     skipped = {c["check_id"] for c in report["results"]["skipped_checks"]}
-    assert skipped == {"CKV_GCP_62", "CKV_GCP_83", "CKV_GCP_124"}
+    assert skipped == {"CKV_GCP_62", "CKV_GCP_78", "CKV_GCP_83", "CKV_GCP_124"}
+
+
+def test_vertex_job_entries_reach_target_events_through_a_sink_the_parser_understands(
+    tf: dict[str, Any],
+) -> None:
+    # GIVEN the sink's filter: Vertex AI's own job messages and its cancel/delete audit entries
+    sink = _resources(tf, "google_logging_project_sink")["vertex_jobs"]
+    assert sink["destination"] == "pubsub.googleapis.com/${google_pubsub_topic.target_events.id}"
+    assert sink["filter"] == "${local.vertex_job_filter}"
+    assert sink["unique_writer_identity"] is True
+    text = _local(tf, "vertex_job_filter").replace("\\", "")  # python-hcl2 keeps HCL's escapes
+    assert 'resource.type="ml_job"' in text
+    assert "ml.googleapis.com%2F" in text  # Vertex AI's messages, not the replicas' workerpool logs
+    assert "workerpool" not in text
+    assert "aiplatform.googleapis.com" in text
+    assert "CancelCustomJob" in text
+    # AND the sink's own identity may publish to that topic, and nothing else is granted it
+    grants = _resources(tf, "google_pubsub_topic_iam_member")
+    assert grants["sink_publishes"] == {
+        "topic": "${google_pubsub_topic.target_events.id}",
+        "role": "roles/pubsub.publisher",
+        "member": "${google_logging_project_sink.vertex_jobs.writer_identity}",
+        **{k: v for k, v in grants["sink_publishes"].items() if k.startswith("__")},
+    }
+    # AND the push is signed, retried with back-off, and kept only as long as the hint is worth it
+    subscription = _resources(tf, "google_pubsub_subscription")["target_events"]
+    assert subscription["topic"] == "${google_pubsub_topic.target_events.id}"
+    assert subscription["push_config"]["push_endpoint"].startswith(
+        '${google_cloudfunctions2_function.launchq["target_events"]'
+    )
+    assert subscription["push_config"]["oidc_token"]["service_account_email"]
+    assert subscription["message_retention_duration"] == "600s"  # Pub/Sub's minimum
+    assert subscription["retry_policy"]["maximum_backoff"] == "60s"
+    assert "dead_letter_policy" not in subscription
+    invoker = _resources(tf, "google_cloud_run_v2_service_iam_member")["push_target_events"]
+    assert invoker["member"] == "${google_service_account.push.member}"
+
+
+def test_uploaded_code_has_a_bucket_of_its_own_that_expires_what_it_keeps(tf: dict[str, Any]) -> None:
+    bucket = _resources(tf, "google_storage_bucket")["code"]
+    assert (bucket["uniform_bucket_level_access"], bucket["public_access_prevention"]) == (True, "enforced")
+    assert bucket["versioning"]["enabled"] is False  # content-addressed: nothing is ever overwritten
+    rule = bucket["dynamic"]["lifecycle_rule"]["content"]
+    assert rule["condition"] == {"age": "${lifecycle_rule.value}", "matches_prefix": ["code/"]}
+    assert rule["action"]["type"] == "Delete"
+    variables = {name: body for block in tf["variables.tf"]["variable"] for name, body in block.items()}
+    assert variables["code_retention_days"]["default"] == 90
+    # the functions are told the bucket, under the code store's prefix
+    assert "LAUNCHQ_CODE_BUCKET" in json.dumps(_local(tf, "environment"))
+    assert wiring.CODE_PREFIX == "code/"
+    # the API creates and reads, never deletes; the launchers only read
+    upload = _resources(tf, "google_storage_bucket_iam_member")["code_upload"]
+    roles = re.findall(r"roles/[\w.]+", upload["for_each"])
+    assert (roles, upload["member"]) == (
+        ["roles/storage.objectCreator", "roles/storage.objectViewer"],
+        "${local.functions_sa.api}",
+    )
+    assert (
+        _resources(tf, "google_storage_bucket_iam_member")["code_read"]["role"]
+        == "roles/storage.objectViewer"
+    )

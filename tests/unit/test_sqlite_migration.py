@@ -111,7 +111,15 @@ def assert_todays_layout(path: Path) -> None:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
-    today = {"runs_queued", "runs_slots", "runs_history_spill", "run_history", "run_logs", "jobs", "api_keys"}
+    today = {
+        "runs_queued",
+        "runs_holding",
+        "runs_history_spill",
+        "run_history",
+        "run_logs",
+        "jobs",
+        "api_keys",
+    }
     assert today <= names
     gone = {
         "events",

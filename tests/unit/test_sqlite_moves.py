@@ -19,8 +19,14 @@ import pytest
 
 from launchq.adapters.stores.common import update_changes
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, RUN_WHERE, move_sql
-from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, CHUNKS_PER_RUN, EVENT_BITS, SPILL_CHARS
+from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, MOVE_WHERE, move_sql
+from launchq.adapters.stores.sqlite_schema import (
+    ACTIVE_SQL,
+    CHUNKS_PER_RUN,
+    EVENT_BITS,
+    HOLDING_WHERE,
+    SPILL_CHARS,
+)
 from launchq.domain.build_options import AcceleratorOptions, BuildOptions
 from launchq.domain.models import Run, RunSpec, RunUpdate
 from launchq.domain.states import RunState as S
@@ -156,7 +162,9 @@ def _wal_pages(path: Path) -> list[int]:
     return [int.from_bytes(wal[at : at + 4], "big") for at in range(32, len(wal), size)]
 
 
-def test_moves_between_active_states_write_only_the_run_row(store: SqliteRunStore, path: Path) -> None:
+def test_moves_between_active_states_write_only_the_run_and_its_slot_entry(
+    store: SqliteRunStore, path: Path
+) -> None:
     # GIVEN a claimed run, and the WAL emptied (no checkpoint will run during the moves)
     run = _claimed(store)
     conn = store._conn()
@@ -165,9 +173,11 @@ def test_moves_between_active_states_write_only_the_run_row(store: SqliteRunStor
     # WHEN it moves claimed -> starting -> running (it keeps its slot)
     store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1, RunUpdate(handle={"pid": "7"}))
     store.transition(run.id, S.STARTING, S.RUNNING, "running", T1, RunUpdate(started_at=T1))
-    # THEN the only pages written are the runs table's: no index, no queue, no second table
+    # THEN the only pages written are the run row's and the slot index's (its entry is
+    # rewritten in place, SQLite's rule for a partial index whose WHERE names a changed
+    # column): no queue row, no line index, no second table
     owners = dict(conn.execute("SELECT pageno, name FROM dbstat"))
-    assert {owners[page] for page in _wal_pages(path)} == {"runs"}
+    assert {owners[page] for page in _wal_pages(path)} == {"runs", "runs_holding"}
 
 
 def test_each_move_records_one_event_and_a_stale_move_records_none(store: SqliteRunStore) -> None:
@@ -218,7 +228,7 @@ def test_a_queue_over_its_limit_is_not_claimed_from(store: SqliteRunStore) -> No
     assert claimed.id == waiting.id
 
 
-@pytest.mark.parametrize("where", [CLAIM_WHERE, RUN_WHERE])
+@pytest.mark.parametrize("where", [CLAIM_WHERE, MOVE_WHERE])
 def test_moves_find_their_row_through_an_index(store: SqliteRunStore, where: str) -> None:
     # The claim's cost must not grow with the queue: no step of its plan scans the runs table.
     columns = ("claimed_at", "lease_expires_at")
@@ -231,7 +241,7 @@ def test_moves_find_their_row_through_an_index(store: SqliteRunStore, where: str
 
 def test_a_move_may_set_only_the_columns_a_move_owns() -> None:
     with pytest.raises(ValueError, match=r"not columns a move sets: \['body'\]"):
-        move_sql(("body",), RUN_WHERE)
+        move_sql(("body",), MOVE_WHERE)
 
 
 def test_the_claim_reads_the_line_from_its_partial_index_and_the_slot_count_from_the_queue(
@@ -246,10 +256,13 @@ def test_the_claim_reads_the_line_from_its_partial_index_and_the_slot_count_from
 
 
 def _counted(path: Path) -> list[tuple[object, ...]]:
-    """Each queue's kept slot count beside the count of its active runs."""
+    """Each queue's slot count as the claim counts it (the partial index ``runs_holding``)
+    beside a count of its active runs over the whole table."""
     with sqlite3.connect(path) as conn:
         rows = conn.execute(
-            "SELECT name, active, (SELECT COUNT(*) FROM runs WHERE runs.queue = queues.name"  # noqa: S608
+            "SELECT name, (SELECT COUNT(*) FROM runs INDEXED BY runs_holding"  # noqa: S608
+            f" WHERE runs.queue = queues.name AND {HOLDING_WHERE}),"
+            " (SELECT COUNT(*) FROM runs NOT INDEXED WHERE runs.queue = queues.name"
             f" AND state IN {ACTIVE_SQL}) FROM queues ORDER BY name"
         ).fetchall()
     conn.close()
@@ -259,7 +272,7 @@ def _counted(path: Path) -> list[tuple[object, ...]]:
 def test_the_slot_count_follows_runs_into_and_out_of_the_active_states(
     store: SqliteRunStore, path: Path
 ) -> None:
-    # queues.active counts a run only while it is active: claimed -> starting -> running keeps
+    # runs_holding counts a run only while it is active: claimed -> starting -> running keeps
     # it, a requeue or an end gives it back; at each step it equals a count of the runs.
     store.create_queue(build_queue("cpu", max_jobs=-1))
     run = _claimed(store)

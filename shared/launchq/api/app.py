@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.common import BaseProxyEvent
 from launchq import __version__
 from launchq.api.agent_routes import build_agent_router
 from launchq.api.auth import AuthMode, install_auth
+from launchq.api.dashboard_routes import build_dashboard_router
 from launchq.api.errors import register_error_handlers
 from launchq.api.job_routes import build_job_router
 from launchq.api.key_routes import build_key_router
@@ -35,6 +36,7 @@ def _configure(app: ApiGatewayResolver, services: Services, auth: AuthMode = Aut
     app.include_router(build_router(services))
     app.include_router(build_agent_router(services))
     app.include_router(build_job_router(services))
+    app.include_router(build_dashboard_router())
     app.enable_swagger(path="/docs", title=TITLE, version=__version__)
 
     @app.get("/openapi.json", include_in_schema=False)

@@ -70,7 +70,7 @@ class Caller:
 
 EVERYONE = Caller(entity=None, role=Role.ADMIN)
 CONTEXT_KEY = "launchq_caller"
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/docs", "/", "/dashboard/<name>"})
 _SUBMIT_ROUTES = frozenset(
     {
         ("POST", "/queues/<name>/runs"),

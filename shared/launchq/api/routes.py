@@ -37,6 +37,7 @@ from launchq.domain.states import RunState
 from launchq.redaction import redact_json
 from launchq.service.queues import QueueCreate, QueuePatch
 from launchq.service.runs import LogSource
+from launchq.service.waiting import WaitingService
 
 NOT_FOUND = HTTPStatus.NOT_FOUND
 _QUEUE = {"name": "$response.body#/name"}
@@ -69,6 +70,7 @@ def _no_content() -> Response[Any]:
 
 def build_router(services: Services) -> Router:  # noqa: C901 - one flat table of routes
     router = Router()
+    waiting = WaitingService(services.ctx)
 
     def queue_view(queue: Queue) -> QueueView:
         active, queued = services.queues.counts(queue.name)
@@ -76,8 +78,10 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
 
     def run_view(run_id: str, with_events: bool = True) -> RunView:
         run = services.runs.get(run_id)
-        events = services.runs.events(run_id) if with_events else None
-        return RunView.of(run, services.runs.position(run), events)
+        events = services.runs.events(run_id)
+        return RunView.of(
+            run, services.runs.position(run), events if with_events else None, waiting.of_run(run, events)
+        )
 
     @router.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
@@ -170,8 +174,9 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> Response[Any]:
         runs = services.runs.find(queue=queue, state=state, limit=limit, entity=caller_of(router).entity)
-        places = services.runs.positions(runs)
-        return _json(RunList(runs=[RunView.of(run, places.get(run.id)) for run in runs]))
+        places, outlooks = services.runs.positions(runs), waiting.of_page(runs)
+        views = [RunView.of(run, places.get(run.id), outlook=outlooks.get(run.id)) for run in runs]
+        return _json(RunList(runs=views))
 
     @router.get("/runs/<run_id>", tags=["runs"], responses=documented(HTTPStatus.OK, RunView, NOT_FOUND))
     def get_run(run_id: str) -> Response[Any]:
@@ -207,7 +212,8 @@ def build_router(services: Services) -> Router:  # noqa: C901 - one flat table o
     def replay_run(run_id: str) -> Response[Any]:
         """The run as the replay left it (queued; a dispatcher may have claimed it since)."""
         run = services.runs.replay(run_id)
-        return _json(RunView.of(run, services.runs.position(run), services.runs.events(run_id)))
+        events = services.runs.events(run_id)
+        return _json(RunView.of(run, services.runs.position(run), events, waiting.of_run(run, events)))
 
     # -- code uploads ---------------------------------------------------------------------
     @router.post("/code", tags=["code"], responses=documented(HTTPStatus.CREATED, CodeUploaded, *WITH_BODY))

@@ -9,6 +9,7 @@ from pydantic import Base64Bytes, BaseModel, ConfigDict, Field, field_validator
 from launchq.domain.models import JsonObject, Queue, Run, RunEvent, RunSpec, Schedule
 from launchq.domain.priority import PriorityField
 from launchq.domain.states import TERMINAL, RunState
+from launchq.service.waiting import Outlook, WaitingKind
 
 
 class QueueView(Queue):
@@ -25,6 +26,32 @@ class EventView(BaseModel):
     @classmethod
     def of(cls, event: RunEvent) -> EventView:
         return cls(at=event.at, from_state=event.from_state, to_state=event.to_state, reason=event.reason)
+
+
+class WaitingView(BaseModel):
+    """Why a run that has not started is waiting (``launchq.service.waiting``)."""
+
+    kind: WaitingKind = Field(
+        description="ahead: runs ahead of it in line; queue_full: its queue at max_jobs; agent_full: the "
+        "agent-wide max_jobs reached; building: its image builds; admission: waiting for Kueue; target: "
+        "the target has not started it (its words); retry: backing off before a retry; dispatcher: "
+        "waiting to be claimed or launched"
+    )
+    reason: str = Field(description="in plain words, e.g. '3 runs ahead of it (1 critical, 2 high)'")
+    since: datetime | None = Field(
+        description="when the run entered this wait (in a listing: its latest move)"
+    )
+    events: list[EventView] = Field(
+        description="the run's latest events the reason came from (GET /runs/{id} only; empty in a listing)"
+    )
+
+    @classmethod
+    def of(cls, outlook: Outlook) -> WaitingView | None:
+        waiting = outlook.waiting
+        if waiting is None:
+            return None
+        events = [EventView.of(e) for e in waiting.events]
+        return cls(kind=waiting.kind, reason=waiting.reason, since=waiting.since, events=events)
 
 
 class RunCreated(BaseModel):
@@ -54,9 +81,24 @@ class RunView(BaseModel):
     job: str | None = None
     resolved: JsonObject
     events: list[EventView] | None = None
+    waiting: WaitingView | None = Field(
+        default=None, description="what holds a run that has not started; null once running or ended"
+    )
+    eta: datetime | None = Field(
+        default=None,
+        description="estimated start (UTC) of a queued run, from the median duration of the queue's last "
+        "20 finished runs, the runs ahead and the queue's max_jobs (a run backing off: its next try); "
+        "null without 3 such runs, for an unlimited queue, or once running",
+    )
 
     @classmethod
-    def of(cls, run: Run, position: int | None, events: list[RunEvent] | None = None) -> RunView:
+    def of(
+        cls,
+        run: Run,
+        position: int | None,
+        events: list[RunEvent] | None = None,
+        outlook: Outlook | None = None,
+    ) -> RunView:
         return cls(
             id=run.id,
             queue=run.queue,
@@ -76,6 +118,8 @@ class RunView(BaseModel):
             job=run.job,
             resolved=run.resolved,
             events=[EventView.of(e) for e in events] if events is not None else None,
+            waiting=WaitingView.of(outlook) if outlook is not None else None,
+            eta=outlook.eta if outlook is not None else None,
         )
 
 

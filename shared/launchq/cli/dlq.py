@@ -60,7 +60,14 @@ def endpoints(source: str, target: str | None) -> tuple[DeadLetters, Doorbell]:
         return _sqs(source, target)
     if source.startswith("projects/"):
         return _pubsub(source, target)
-    raise CliError(f"--from: {source!r} is neither an SQS queue URL nor a Pub/Sub subscription path")
+    if source.startswith("sb://"):
+        from launchq.adapters.doorbells.servicebus_dlq import cli_endpoints
+
+        return cli_endpoints(source, target)
+    raise CliError(
+        f"--from: {source!r} is neither an SQS queue URL nor a Pub/Sub subscription path "
+        "(nor a Service Bus queue: sb://<namespace>/<queue>)"
+    )
 
 
 @dlq_app.command("drain")
@@ -70,7 +77,7 @@ def drain(
         typer.Option(
             "--from",
             help="The DLQ: an SQS queue URL, or a Pub/Sub subscription on the dead-letter topic "
-            "(projects/P/subscriptions/S).",
+            "(projects/P/subscriptions/S), or a Service Bus queue (sb://NAMESPACE/QUEUE; its dead letters).",
             envvar="LAUNCHQ_DOORBELL_DLQ",
         ),
     ],

@@ -110,8 +110,19 @@ def parse_env(items: Iterable[str], option: str = "--env") -> dict[str, str]:
     return dict(split_assignment(option, item) for item in items)
 
 
+PRIORITY_LABELS = ("critical", "high", "medium", "low")
+"""``launchq.domain.priority.Priority``'s labels by number (a unit test keeps them equal), so that
+the usual ``-P high`` or ``-P 1`` is read without importing it: it brings pydantic."""
+
+
 def priority_label(value: object, option: str = "priority") -> str:
-    """``critical|high|medium|low`` or ``0..3`` → the label the API takes."""
+    """``critical|high|medium|low`` (any case) or ``0..3`` → the label the API takes; anything
+    else is worded by ``launchq.domain.priority``."""
+    text = value.strip() if isinstance(value, str) else None
+    if text is not None and text.lower() in PRIORITY_LABELS:
+        return text.lower()
+    if text is not None and text in ("0", "1", "2", "3"):
+        return PRIORITY_LABELS[int(text)]
     from launchq.domain.priority import parse_priority
 
     try:

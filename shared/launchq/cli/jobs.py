@@ -19,13 +19,11 @@ from launchq.cli.inputs import absolute_if_local, load_object, parse_env, split_
 from launchq.cli.render import (
     JOBS,
     OutputFormat,
-    console,
-    details,
     job_source,
     print_listing,
-    print_section,
     timestamp,
 )
+from launchq.cli.show import details, print_section, show_console
 
 job_app = typer.Typer(help="Create, list and describe launch jobs (W&B's `wandb job`).", no_args_is_help=True)
 
@@ -68,7 +66,7 @@ def print_job(job: JsonObject) -> None:
         ("description", job.get("description")),
         ("created", timestamp(job.get("created_at"))),
     ]
-    out = console()
+    out = show_console()
     out.print(details(rows))
     for key in ("env", "input_schema"):
         if job.get(key):

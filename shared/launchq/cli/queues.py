@@ -12,7 +12,8 @@ from launchq.cli.client import ApiClient
 from launchq.cli.errors import SERVER_ERROR, ApiError, CliError
 from launchq.cli.inputs import load_object
 from launchq.cli.options import NAME_IN_WORDS, Limit, Output, client_from
-from launchq.cli.render import QUEUES, OutputFormat, print_listing, print_queue
+from launchq.cli.render import QUEUES, OutputFormat, print_listing
+from launchq.cli.show import print_queue
 
 queue_app = typer.Typer(help="Create, list, show and delete queues.", no_args_is_help=True)
 

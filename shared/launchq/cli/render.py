@@ -11,6 +11,8 @@ often in different zones, and one zone makes listings from different machines co
 
 rich is imported inside the functions that draw, not with this module: every command imports
 this module (for ``-o``'s choices), and rich's console costs about a third of the CLI's start.
+Output that is not a terminal (a pipe, a file) needs no rich at all: listings (and the ``... show`` views of
+``launchq.cli.show``) are then aligned text from ``launchq.cli.text_table``, the same cells without a box.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from launchq.cli import text_table
+
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
 JsonObject = dict[str, Any]
 _PIPE_WIDTH = 200
@@ -59,7 +64,7 @@ def console() -> Console:
     return rich_console(width=_PIPE_WIDTH, highlight=False, markup=False)
 
 
-def _cell(value: Any) -> str:
+def cell(value: Any) -> str:
     if value is None or value == "":
         return "-"
     if isinstance(value, bool):
@@ -70,7 +75,7 @@ def _cell(value: Any) -> str:
 def timestamp(value: Any) -> str:
     """``2024-05-01T14:00:00.123+02:00`` → ``2024-05-01 12:00:00 UTC``; anything else as given."""
     if not isinstance(value, str):
-        return _cell(value)
+        return cell(value)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
@@ -80,110 +85,43 @@ def timestamp(value: Any) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _max_jobs(value: Any) -> str:
-    return "unlimited" if value == -1 else _cell(value)
+def _moment(value: Any) -> datetime | None:
+    """An ISO time with a zone, or None."""
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
-def to_yaml(value: Any) -> str:
-    """Block-style YAML, keys in the order the API sent them."""
-    import yaml  # only when a run or queue is shown: ~40 ms of every command's start otherwise
-
-    return yaml.safe_dump(value, sort_keys=False, default_flow_style=False, allow_unicode=True).rstrip()
-
-
-def details(rows: list[tuple[str, Any]]) -> Table:
-    """Two columns, a bold key and its value (folded when long), for ``... show``."""
-    from rich.table import Table
-
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column(overflow="fold")
-    for key, value in rows:
-        grid.add_row(key, _cell(value))
-    return grid
+def local_time(value: Any) -> str:
+    """An ISO time in this machine's zone, naming it (``2026-01-02 04:04:05 CET``): for the ETA,
+    which a user reads against their own clock."""
+    moment = _moment(value)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if moment else cell(value)
 
 
-def print_queue(queue: JsonObject) -> None:
-    """``queue show``: the settings, then config and template variables as YAML."""
-    out = console()
-    out.print(
-        details(
-            [
-                ("name", queue.get("name")),
-                ("entity", queue.get("entity")),
-                ("resource", queue.get("resource")),
-                ("dispatch", queue.get("dispatch")),
-                ("max_jobs", _max_jobs(queue.get("max_jobs"))),
-                ("prioritization", queue.get("prioritization")),
-                ("allow_overrides", queue.get("allow_overrides")),
-                ("active", queue.get("active")),
-                ("queued", queue.get("queued")),
-                ("created", timestamp(queue.get("created_at"))),
-                ("version", queue.get("version")),
-            ]
-        )
-    )
-    for key in ("config", "template_variables"):
-        print_section(out, key, queue.get(key) or {})
+def time_left(value: Any, now: datetime | None = None) -> str:
+    """``in ~12 min`` until an ISO time (``any moment now`` once it has passed)."""
+    moment = _moment(value)
+    if moment is None:
+        return cell(value)
+    seconds = (moment - (now or datetime.now(UTC))).total_seconds()
+    if seconds <= 0:
+        return "any moment now"
+    if seconds < 60:
+        return "in <1 min"
+    minutes = round(seconds / 60)
+    return f"in ~{minutes} min" if minutes < 120 else f"in ~{minutes / 60:.1f} h"
 
 
-def print_section(out: Console, key: str, value: Any) -> None:
-    """A bold ``key:`` heading after a blank line, then ``value`` as YAML."""
-    from rich.text import Text
-
-    out.print(Text(f"\n{key}:", style="bold"))
-    out.print(to_yaml(value))
+def waiting_reason(run: JsonObject) -> str:
+    waiting = run.get("waiting")
+    return cell(waiting.get("reason")) if isinstance(waiting, dict) else "-"
 
 
-def events_table(events: list[JsonObject]) -> Table:
-    """The state transitions of one run, oldest first, each with its reason."""
-    from rich.table import Table
-
-    table = Table("at", "from", "to", "reason", title="events", title_justify="left")
-    for event in events:
-        table.add_row(
-            timestamp(event.get("at")),
-            _cell(event.get("from_state")),
-            _cell(event.get("to_state")),
-            _cell(event.get("reason")),
-        )
-    return table
-
-
-def print_run(run: JsonObject) -> None:
-    """``runs show``: the run's fields, what it runs, resolved resource args, and its events."""
-    spec = run.get("spec") or {}
-    out = console()
-    out.print(
-        details(
-            [
-                ("id", run.get("id")),
-                ("queue", run.get("queue")),
-                ("entity", run.get("entity")),
-                ("project", run.get("project")),
-                ("name", run.get("name")),
-                ("job", run.get("job")),
-                ("state", run.get("state")),
-                ("priority", run.get("priority")),
-                ("position", run.get("position")),
-                ("exit_code", run.get("exit_code")),
-                ("reason", run.get("reason")),
-                ("uri", spec.get("uri")),
-                ("git_version", spec.get("git_version")),
-                ("docker_image", spec.get("docker_image")),
-                ("entry_point", shlex.join(spec.get("entry_point") or []) or None),
-                ("args", shlex.join(spec.get("args") or []) or None),
-                ("created", timestamp(run.get("created_at"))),
-                ("started", timestamp(run.get("started_at"))),
-                ("finished", timestamp(run.get("finished_at"))),
-                ("updated", timestamp(run.get("updated_at"))),
-            ]
-        )
-    )
-    if run.get("resolved"):
-        print_section(out, "resolved", run["resolved"])
-    out.print()
-    out.print(events_table(run.get("events") or []))
+def max_jobs_text(value: Any) -> str:
+    return "unlimited" if value == -1 else cell(value)
 
 
 # -- listings ---------------------------------------------------------------------------------
@@ -221,7 +159,7 @@ class Listing:
 
 
 def _field(name: str) -> Callable[[JsonObject], str]:
-    return lambda item: _cell(item.get(name))
+    return lambda item: cell(item.get(name))
 
 
 def _time_field(name: str) -> Callable[[JsonObject], str]:
@@ -253,7 +191,7 @@ QUEUES = Listing(
     columns=(
         Column("name", _field("name")),
         Column("resource", _field("resource")),
-        Column("max_jobs", lambda queue: _max_jobs(queue.get("max_jobs")), drop=2),
+        Column("max_jobs", lambda queue: max_jobs_text(queue.get("max_jobs")), drop=2),
         Column("active", _field("active"), drop=1),
         Column("queued", _field("queued")),
     ),
@@ -270,6 +208,8 @@ RUNS = Listing(
         Column("priority", _field("priority"), drop=2),
         Column("position", _field("position"), drop=4),
         Column("exit_code", _field("exit_code"), drop=1),
+        Column("waiting", waiting_reason, drop=6, shrink=True),
+        Column("eta", lambda run: time_left(run.get("eta")), drop=1),
         Column("created", _time_field("created_at"), drop=5),
     ),
     empty="no runs",
@@ -292,7 +232,7 @@ def job_source(job: JsonObject) -> str:
     source = job.get("source") or {}
     ref = source.get("docker_image") or source.get("code") or source.get("uri")
     version = source.get("git_version")
-    return f"{_cell(ref)}@{version}" if version else _cell(ref)
+    return f"{cell(ref)}@{version}" if version else cell(ref)
 
 
 def _job_entry_point(job: JsonObject) -> str:
@@ -334,7 +274,6 @@ def _table(columns: Sequence[Column], rows: list[list[str]], *, tty: bool) -> Ta
     """A table of ``rows``: a rule under the header on a terminal, no box at all when piped."""
     from rich import box
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(
         box=box.SIMPLE_HEAD if tty else None,
@@ -349,8 +288,19 @@ def _table(columns: Sequence[Column], rows: list[list[str]], *, tty: bool) -> Ta
         table.add_column(col.header, no_wrap=not col.shrink, overflow="ellipsis" if col.shrink else "fold")
     for row in rows:
         cells = zip(columns, row, strict=True)
-        table.add_row(*(Text(text, style=col.style(text)) if col.style else text for col, text in cells))
+        table.add_row(*(_text(col, text) for col, text in cells))
     return table
+
+
+def _text(col: Column, text: str) -> Text | str:
+    """A cell: styled; a shortened one stays on one line, cut with "…" (a long waiting reason
+    wrapped over ten lines would hide the listing)."""
+    from rich.text import Text
+
+    style = col.style(text) if col.style else ""
+    if col.shrink:
+        return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+    return Text(text, style=style) if col.style else text
 
 
 def listing_table(listing: Listing, items: list[JsonObject], *, width: int | None, tty: bool) -> Table:
@@ -390,6 +340,9 @@ def print_listing(
         print(listing.empty, file=sys.stderr)
     if output is OutputFormat.PLAIN:
         sys.stdout.write(listing_plain(listing, shown))
+    elif shown and not text_table.for_terminal():  # piped: aligned text, rich not imported
+        rows = [[_plain_cell(col.value(item)) for col in listing.columns] for item in shown]
+        sys.stdout.write(text_table.aligned([[col.header for col in listing.columns], *rows]))
     elif shown:
         out = console()
         tty = out.is_terminal

@@ -10,7 +10,8 @@ import typer
 from launchq.cli.client import ApiClient
 from launchq.cli.errors import CliError
 from launchq.cli.options import Output, RunsLimit, client_from
-from launchq.cli.render import RUNS, OutputFormat, print_listing, print_run
+from launchq.cli.render import RUNS, OutputFormat, print_listing
+from launchq.cli.show import print_run
 from launchq.domain.states import TERMINAL
 
 runs_app = typer.Typer(help="List, inspect, follow and stop runs.", no_args_is_help=True)

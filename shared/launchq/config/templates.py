@@ -15,14 +15,16 @@ import copy
 import json
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
 from launchq.api.limits import check_json_text_depth, document_size_problem
 from launchq.config.yaml_text import describe_yaml_error, safe_yaml_load
-from launchq.domain.template_vars import Scalar
 from launchq.errors import InvalidInput
+
+if TYPE_CHECKING:  # (a type only: the module brings pydantic, which the CLI's -c needs not)
+    from launchq.domain.template_vars import Scalar
 
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}\s]+)\s*\}\}")
 

@@ -53,14 +53,20 @@ def gcp_call(
     The error's class name and those of its bases (``NotFound``, ``ClientError``, ...) are
     looked up in ``table``, nearest first. Not found there, a retryable error or one with no
     answer (credentials, transport) is BackendUnavailable, any other refusal ``otherwise``.
-    ``field`` goes to every error whose translation names none. The detail reads
+    ``field`` goes to every error whose translation names none; a transport error of
+    ``requests`` (no answer) is BackendUnavailable. The detail reads
     "<action> failed: <error name>: <Google's message>"; Google's messages name the
     resource, never request data.
     """
     api = import_sdk("google.api_core.exceptions", "google-api-core")
     auth = import_sdk("google.auth.exceptions", "google-auth")
+    transport = import_sdk("requests.exceptions", "requests")
     try:
         yield
+    except transport.RequestException as exc:
+        # REST clients (Cloud Storage) raise requests' own errors when no retry wraps them;
+        # they are OSErrors, and must not pass for a local disk's.
+        raise BackendUnavailable(f"{action} failed: {type(exc).__name__}: {exc}", field=field) from exc
     except (api.GoogleAPIError, auth.GoogleAuthError) as exc:
         names = [cls.__name__ for cls in type(exc).__mro__]
         found = next((table[name] for name in names if table and name in table), None)

@@ -16,17 +16,15 @@ that says so, is answered 413 naming the body (``read_body``).
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
 from flask import Request, Response
 
-from launchq.api.app import LocalHttpResolver, local_app
 from launchq.api.gateway_event import HttpRequest, error_result, http_api_event, result_body, result_headers
 from launchq.api.limits import body_limit
+from launchq.api.thread_resolvers import ThreadResolvers
 from launchq.bootstrap import Services
 
 __all__ = ["HttpDoor"]
@@ -34,26 +32,12 @@ __all__ = ["HttpDoor"]
 log = logging.getLogger(__name__)
 
 
-class CloudFunctionContext:
-    """What the resolver is handed as its Lambda context: the request id, nothing of AWS."""
-
-    def __init__(self, request_id: str) -> None:
-        self.aws_request_id = request_id
-        self.function_name = "launchq-gcp-api"
-
-
 class HttpDoor:
     """Serves flask requests with one resolver per thread, all over one ``Services``."""
 
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._local = threading.local()
-
-    def _resolver(self) -> LocalHttpResolver:
-        resolver: LocalHttpResolver | None = getattr(self._local, "resolver", None)
-        if resolver is None:
-            resolver = self._local.resolver = local_app(self.services)
-        return resolver
+        self._resolvers = ThreadResolvers(services, "launchq-gcp-api")
 
     def __call__(self, request: Request) -> Response:
         body = read_body(request, body_limit(request.method, request.path))
@@ -75,15 +59,7 @@ class HttpDoor:
             ),
             api_id="gcp",
         )
-        try:
-            result = self._resolver().resolve(
-                event, CloudFunctionContext(event["requestContext"]["requestId"])
-            )
-        except Exception:  # the resolver maps every error itself; this is a bug in the door
-            incident = uuid.uuid4().hex[:12]
-            log.exception("internal error %s", incident)
-            detail = f"internal error; see the function's log for {incident}"
-            result = error_result(HTTPStatus.INTERNAL_SERVER_ERROR, "internal", detail)
+        result = self._resolvers.resolve(event)
         return to_response(result)
 
 

@@ -8,7 +8,9 @@ message naming it, not an error somewhere in the first request. The service's ow
 Images from code (runs with a source and no ``docker_image``) are built by Kaniko on a GKE
 cluster and pushed to Artifact Registry when ``LAUNCHQ_IMAGE_REPOSITORY``,
 ``LAUNCHQ_BUILD_CLUSTER`` and ``LAUNCHQ_BUILD_CONTEXT_STORE`` are all set; with none of them,
-the noop builder refuses such runs at enqueue.
+the noop builder refuses such runs at enqueue. Uploaded code (``launchq code push``,
+``POST /code``) is kept in the bucket ``LAUNCHQ_CODE_BUCKET`` names; without it uploads are
+refused.
 """
 
 from __future__ import annotations
@@ -75,6 +77,12 @@ class GcpSettings(BaseSettings, ServiceSettings):
         default=None, min_length=6, description="gs://<bucket>/<prefix> for Kaniko build contexts"
     )
     build_namespace: str = Field(default="launchq", description="the namespace of Kaniko build Jobs")
+    code_bucket: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$",
+        description="the GCS bucket `launchq code push` uploads go to (objects code/<sha256>.tar.gz); "
+        "unset: POST /code is refused",
+    )
     # Cloud Functions end an invocation after its timeout (infra/gcp: 60 s for the
     # dispatcher), so a claim older than that is orphaned: ten minutes requeues it sooner
     # than local mode's default does.

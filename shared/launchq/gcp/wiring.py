@@ -16,8 +16,14 @@ sets).
   because that path exists and is tested end to end in launchq (the GKE credentials, the
   ``gs://`` context store, the Kaniko Job and its watch), and a GCP team running training on
   GKE already has the cluster. Cloud Build would need no cluster; its adapter is not written.
+- **Uploaded code**: ``launchq code push`` archives go to the GCS bucket ``LAUNCHQ_CODE_BUCKET``
+  names (``GcsCodeStore``: ``code/<sha256>.tar.gz``, the same ``code://`` references as the S3
+  and local stores); Kaniko builds read them from there through the dispatcher.
 - **Schedules**: Cloud Scheduler fires the reconciler every minute through Pub/Sub; it fires
   cron schedules too (``ReconcilerOnlyTrigger``).
+- **Job state changes**: a log sink routes Vertex AI's own job messages to the
+  ``target_events`` function (``launchq.gcp.events.target_event``); the reconciler's poll is
+  the fallback.
 
 Only Google SDK code is imported here, and only when a service is built: no boto3, botocore or
 azure module in a Cloud Function (``tests/unit/test_cloud_imports.py``).
@@ -34,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from launchq.adapters.builders.noop import NoopBuilder
+from launchq.adapters.code_stores.gcs import GcsCodeStore
 from launchq.adapters.doorbells.pubsub import PubSubDoorbell
 from launchq.adapters.registries.gcr import ArtifactRegistry
 from launchq.adapters.schedulers.reconciler_only import ReconcilerOnlyTrigger
@@ -49,7 +56,18 @@ from launchq.ports import Builder, Registry, Target
 from launchq.service.context import Context
 from launchq.service.targets import TargetCatalog
 
-__all__ = ["GkeKubernetesTarget", "LazyClient", "build_gcp", "services_from_env", "vertex_job_client"]
+__all__ = [
+    "CODE_PREFIX",
+    "GkeKubernetesTarget",
+    "LazyClient",
+    "build_gcp",
+    "code_store",
+    "services_from_env",
+    "vertex_job_client",
+]
+
+CODE_PREFIX = "code/"
+"""Where uploaded code lives in the code bucket (the AWS stack's S3 prefix too)."""
 
 # tempfile's directory is /tmp in Cloud Functions (its only writable place), a local one in tests.
 BUILD_DIR = Path(tempfile.gettempdir()) / "launchq-builds"
@@ -159,6 +177,13 @@ def firestore_store(settings: GcpSettings) -> FirestoreRunStore:
     return FirestoreRunStore(client, settings.collection_prefix)
 
 
+def code_store(settings: GcpSettings) -> GcsCodeStore | None:
+    """The bucket uploads go to, when the settings name one (the client is built at first use)."""
+    if not settings.code_bucket:
+        return None
+    return GcsCodeStore(settings.code_bucket, CODE_PREFIX, project=settings.project)
+
+
 def build_gcp(settings: GcpSettings) -> Services:
     builder, registry = image_builds(settings)
     ctx = Context(
@@ -169,7 +194,7 @@ def build_gcp(settings: GcpSettings) -> Services:
         settings=settings.service,
         trigger=ReconcilerOnlyTrigger(),  # Cloud Scheduler ticks the reconciler; it fires cron schedules
         registry=registry,
-        code_store=None,  # no GCS code store yet: `launchq code push` is refused on GCP
+        code_store=code_store(settings),
         build_dir=BUILD_DIR,
         control_plane=True,  # agents queues are left to agents over HTTP
     )

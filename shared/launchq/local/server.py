@@ -165,6 +165,7 @@ def serve(
         )
     # The file's max_jobs, when it sets one, caps the server's dispatcher as it caps W&B's agent.
     cap = config.max_jobs if "max_jobs" in config.model_fields_set else None
+    services.ctx.dispatch_cap = None if cap == -1 else cap  # the API's waiting reason names it
     dispatch = not settings.no_dispatch
     mode = "dispatching runs" if dispatch else "dispatch off (agents launch runs; claims still expire)"
     loops = Loops(services, doorbell, settings.poll_interval, max_jobs=cap, dispatch=dispatch)

@@ -75,3 +75,6 @@ class Context:
     # dispatcher and reconciler leave the runs of ``dispatch: agents`` queues to the agents
     # pulling over HTTP (``launchq.service.dispatcher.serves``). An agent serves them.
     control_plane: bool = False
+    # The agent-wide cap on active runs across the queues this process dispatches (the
+    # ``max_jobs`` of ``launchq serve -c FILE``); None: none. Read by ``service.waiting``.
+    dispatch_cap: int | None = None

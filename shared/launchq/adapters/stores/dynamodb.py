@@ -34,8 +34,9 @@ from launchq.adapters.stores.dynamodb_jobs import DynamoJobs
 from launchq.adapters.stores.dynamodb_keys import DynamoKeys
 from launchq.adapters.stores.dynamodb_line import Entry, Line
 from launchq.adapters.stores.dynamodb_listing import Listing
+from launchq.adapters.stores.dynamodb_queues import DynamoQueues
 from launchq.adapters.stores.dynamodb_schedules import DynamoSchedules
-from launchq.adapters.stores.dynamodb_slots import Slots, is_full, slots_item
+from launchq.adapters.stores.dynamodb_slots import Slots, is_full
 from launchq.adapters.stores.dynamodb_table import (
     Cancelled,
     ConditionFailed,
@@ -45,9 +46,9 @@ from launchq.adapters.stores.dynamodb_table import (
     build_client,
 )
 from launchq.adapters.stores.dynamodb_writes import TransactionItems
-from launchq.domain.models import Queue, Run, RunEvent, RunUpdate
-from launchq.domain.states import ACTIVE, RunState
-from launchq.errors import AlreadyExists, BackendUnavailable, Conflict, NotFound, StaleWrite
+from launchq.domain.models import Run, RunEvent, RunUpdate
+from launchq.domain.states import RunState
+from launchq.errors import AlreadyExists, BackendUnavailable, NotFound
 from launchq.ports import RunStore
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def create_table(client: DynamoDBClient, table_name: str) -> None:
     table.create(items.table_definition(table_name))
 
 
-class DynamoRunStore(DynamoJobs, DynamoKeys, DynamoSchedules, DynamoAgentRuns, RunStore):
+class DynamoRunStore(DynamoQueues, DynamoJobs, DynamoKeys, DynamoSchedules, DynamoAgentRuns, RunStore):
     """A ``RunStore`` on the DynamoDB table ``table_name``; builds a client when none is given."""
 
     def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
@@ -88,12 +89,6 @@ class DynamoRunStore(DynamoJobs, DynamoKeys, DynamoSchedules, DynamoAgentRuns, R
         self._last_seq = 0
 
     # -- plumbing -----------------------------------------------------------------------
-    def _queue_item(self, name: str) -> Item:
-        item = self._db.get(items.queue_key(name))
-        if item is None:
-            raise NotFound(f"queue {name!r} does not exist", field="queue")
-        return item
-
     def _run_and_item(self, run_id: str) -> tuple[Run, Item]:
         item = self._db.get(items.run_key(run_id))
         if item is None:
@@ -106,91 +101,6 @@ class DynamoRunStore(DynamoJobs, DynamoKeys, DynamoSchedules, DynamoAgentRuns, R
         with self._seq_lock:
             self._last_seq = max(time.time_ns() // 1000, self._last_seq + 1)
             return self._last_seq
-
-    # -- queues -------------------------------------------------------------------------
-    def create_queue(self, queue: Queue) -> None:
-        room = max(queue.max_jobs, 0)
-        try:
-            self._db.transact(
-                [
-                    self._tx.put(items.queue_item(queue), ABSENT),
-                    self._tx.put(items.queue_name_key(queue.name)),
-                    self._tx.put(slots_item(queue.name, room)),
-                ]
-            )
-        except Cancelled as exc:
-            raise AlreadyExists(f"queue {queue.name!r} already exists", field="name") from exc
-
-    def get_queue(self, name: str) -> Queue:
-        return items.queue_from(self._queue_item(name))
-
-    def list_queues(self) -> list[Queue]:
-        found = self._db.query("PK = :pk", {":pk": s(items.QUEUES_PK)})
-        return [items.queue_from(item) for item in found]
-
-    def update_queue(self, queue: Queue) -> Queue:
-        before = items.queue_from(self._queue_item(queue.name))
-        stored = queue.model_copy(update={"version": queue.version + 1}, deep=True)
-        entries = [
-            self._tx.update(
-                items.queue_key(queue.name),
-                "SET body = :body, #version = :new, max_jobs = :max_jobs",
-                f"{EXISTS} AND #version = :old",
-                {
-                    ":body": s(stored.model_dump_json()),
-                    ":new": n(stored.version),
-                    ":max_jobs": n(stored.max_jobs),
-                    ":old": n(queue.version),
-                },
-                {"#version": "version"},
-            ),
-            *self._resize_slots(queue.name, before.max_jobs, stored.max_jobs),
-        ]
-        try:
-            self._db.transact(entries)
-        except Cancelled as exc:
-            current = exc.item(0)
-            if current is None:
-                raise NotFound(f"queue {queue.name!r} does not exist", field="queue") from exc
-            raise StaleWrite(
-                f"queue {queue.name!r} is at version {items.number(current, 'version')}, not {queue.version}",
-                field="version",
-            ) from exc
-        return stored
-
-    def _resize_slots(self, queue: str, before: int, after: int) -> list[TransactWriteItemTypeDef]:
-        """The slots' part of a change of ``max_jobs``: more or less room; on a queue that
-        was unlimited, room for ``after`` with its active runs as holders. A queue of the
-        earlier layout without slots gets them at its next claim."""
-        if after in (-1, before):
-            return []
-        if before != -1:
-            if self._db.get(items.slots_key(queue)) is None:
-                return []
-            return [
-                self._tx.update(
-                    items.slots_key(queue), "ADD room :delta", EXISTS, {":delta": n(after - before)}
-                )
-            ]
-        holding = self.list_runs(queue=queue, states=ACTIVE, limit=10_000)
-        slots = slots_item(queue, after - self._old_count(queue, "active"))
-        slots["m"] = {"M": {run.id: n(run.version) for run in holding}}
-        return [self._tx.put(slots)]
-
-    def delete_queue(self, name: str) -> None:
-        self._queue_item(name)
-        blocking = self.count_active(name) + self.count_queued(name)
-        if blocking:
-            raise Conflict(f"queue {name!r} still holds {blocking} queued or active runs", field="name")
-        try:
-            self._db.delete(
-                items.queue_key(name), f"{EXISTS} AND active = :zero AND queued = :zero", {":zero": n(0)}
-            )
-        except ConditionFailed as exc:
-            if exc.item is None:
-                raise NotFound(f"queue {name!r} does not exist", field="queue") from exc
-            raise Conflict(f"queue {name!r} still holds queued or active runs", field="name") from exc
-        self._db.delete(items.slots_key(name), "attribute_exists(PK) OR attribute_not_exists(PK)")
 
     # -- runs ---------------------------------------------------------------------------
     def add_run(self, run: Run) -> tuple[Run, bool]:
@@ -248,11 +158,6 @@ class DynamoRunStore(DynamoJobs, DynamoKeys, DynamoSchedules, DynamoAgentRuns, R
 
     def count_queued(self, queue: str) -> int:
         return self._line.length(queue) + self._old_count(queue, "queued")
-
-    def _old_count(self, queue: str, name: str) -> int:
-        """The earlier layout's runs of ``queue`` counted on its queue item (``active``/``queued``)."""
-        item = self._db.get(items.queue_key(queue))
-        return 0 if item is None else items.number(item, name)
 
     def claim(
         self, queue: str, now: datetime, lease_until: datetime, claimer: str = "dispatcher"

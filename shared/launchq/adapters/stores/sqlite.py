@@ -1,13 +1,15 @@
 """``SqliteRunStore``: the embedded default ``RunStore``, one SQLite file in WAL mode.
 
 Safe from several threads (one connection per thread) and from several processes on the
-same file. Every write is atomic on the database's write lock, taken before anything is
-read: a claim or a move is one conditional ``UPDATE`` statement (an autocommit statement
-takes the lock up front, as ``BEGIN IMMEDIATE`` does), anything longer is one ``BEGIN
-IMMEDIATE`` transaction. So two claimers never get the same run, a move applies only to a
-run still in its expected state (and version, when the caller names one), and the event
-of each insert and move is written by the database in the same statement
-(``sqlite_schema``'s triggers). A lock held longer than the busy timeout surfaces as
+same file. Every write is atomic on the database's write lock, taken before the write
+reads anything: a claim or a move is one conditional ``UPDATE`` statement (an autocommit
+statement takes the lock up front, as ``BEGIN IMMEDIATE`` does; its condition is the
+version read just before, so a run moved meanwhile is read again, never overwritten),
+anything longer is one ``BEGIN IMMEDIATE`` transaction. So two claimers never get the same
+run, a claim never passes ``max_jobs`` (its count of the queue's busy slots is in the same
+statement), a move applies only to a run still in its expected state (and version, when
+the caller names one), and the event of each insert and move is written in the same
+statement (the run's ``history``, ``sqlite_schema``). A lock held longer than the busy timeout surfaces as
 ``BackendUnavailable``.
 
 Why it is shaped so (cProfile over 10,000 no-op lives, and the pages each statement writes
@@ -15,18 +17,20 @@ to the WAL): a life went mostly to a deep copy and a full pydantic parse and
 re-serialisation of the run per move, then to the WAL frames of the pages it touched. Now
 a move writes only the columns that change (every field a move sets is one), never
 re-serialises the run, reuses the parse of the unchanged ``body`` (``sqlite_rows``) and
-hands out a cheap copy; a claim is one statement reading the queue's ``max_jobs`` and
-``active`` columns. The PRAGMAs and their durability are ``sqlite_schema``'s; sqlite3's
-statement cache (128 per connection) holds every statement used here.
+hands out a cheap copy. The PRAGMAs and their durability are ``sqlite_schema``'s;
+sqlite3's statement cache (128 per connection) holds every statement used here.
 
 Counted with callgrind (user-space instructions per life, deterministic where wall time on
-a shared machine is not): the four statements alone take about 0.83 M against 0.14 M for
-the bare loop's three; of that, the ``runs_slots`` trigger about 0.30 M and ``RETURNING``
-(SQLite gathers returned rows in a temporary b-tree) about 0.18 M, so the insert reads its
-seq from ``lastrowid`` instead. Doing a move as ``BEGIN``/``UPDATE``/``SELECT``/``COMMIT``
-costs more than ``RETURNING`` (0.87 M). A move's changes come from ``RunUpdate`` itself
-(``update_changes(shared=True)``, no dump) and handouts use per-field copiers
-(``sqlite_copies``).
+a shared machine is not; the bare loop of ``tests/perf/store_bench`` is 0.14 M a turn):
+1.64 M in schema 7, the ``runs_slots`` trigger and ``RETURNING`` (a temporary b-tree per
+statement) its largest SQL parts. Schema 8 counts slots from a partial index inside the
+claim (``sqlite_schema``), written without ``state IN (...)``, whose list SQLite builds as
+a temporary b-tree at each evaluation (``HOLDING_WHERE``); a move reads the row, then
+applies an ``UPDATE`` conditional on the version and lease read (``sqlite_rows.MOVE_WHERE``):
+if anything moved the run in between, it changes nothing and the move reads again, so the
+row handed back is exactly the row written. A claim reads the head of the line so and
+claims it only if it is still the head and a slot is free, in one statement
+(``CLAIM_WHERE``); the insert reads its seq from ``lastrowid``. 1.28 M per life.
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ from launchq.adapters.stores.sqlite_jobs import SqliteJobs
 from launchq.adapters.stores.sqlite_keys import SqliteKeys
 from launchq.adapters.stores.sqlite_rows import (
     CLAIM_WHERE,
+    HEAD,
+    HOLDING_COUNT,
     INSERT_RUN,
+    MOVE_WHERE,
     PARSED,
     READ_COLUMNS,
-    RUN_VERSION_WHERE,
-    RUN_WHERE,
+    READ_INDEX,
     detached,
     event_text,
     handed_out,
@@ -55,6 +61,7 @@ from launchq.adapters.stores.sqlite_rows import (
     insert_values,
     move_sql,
     move_values,
+    moved_row,
     stored_run,
 )
 from launchq.adapters.stores.sqlite_schema import CHUNKS_PER_RUN, EVENT_BITS
@@ -67,7 +74,8 @@ __all__ = ["SqliteRunStore", "_unavailable"]  # _unavailable: where it was befor
 
 _BLOCKING_JSON = json.dumps(sorted(state.value for state in common.LIVE_OR_WAITING))
 _SELECT_RUN = f"SELECT {READ_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608 (fixed columns)
-_CLAIM = move_sql(("claimed_at", "lease_expires_at"), CLAIM_WHERE)
+_CLAIM_COLUMNS = ("claimed_at", "lease_expires_at")
+_CLAIM = move_sql(_CLAIM_COLUMNS, CLAIM_WHERE)
 _RENEW = (
     f"UPDATE runs SET lease_expires_at = ? WHERE id = ? AND version = ?"  # noqa: S608 (constants)
     f" AND state IN {tuple(sorted(state.value for state in common.LEASE_STATES))} RETURNING {READ_COLUMNS}"
@@ -246,10 +254,10 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteConnections, RunStore):
         return {str(run_id): int(place) for run_id, place in rows}
 
     def count_active(self, queue: str) -> int:
-        # The queue's own count, kept by the runs_slots trigger (sqlite_schema).
+        # A count on the partial index of the runs holding a slot (sqlite_schema, version 8).
         with self._tx() as conn:
-            row = conn.execute("SELECT active FROM queues WHERE name = ?", (queue,)).fetchone()
-        return 0 if row is None else int(row[0])
+            (count,) = conn.execute(HOLDING_COUNT, (queue,)).fetchone()
+        return int(count)
 
     def count_queued(self, queue: str) -> int:
         with self._tx() as conn:
@@ -265,9 +273,17 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteConnections, RunStore):
         at, lease = now.isoformat(), lease_until.isoformat()
         reason = common.claimed_reason(claimer)
         event = event_text(at, RunState.QUEUED.value, RunState.CLAIMED.value, reason)
-        row = self._write(_CLAIM, (RunState.CLAIMED.value, reason, at, at, lease, event, queue, queue))
-        if row is not None:
-            return handed_out(row)
+        state = RunState.CLAIMED.value
+        head = self._read(HEAD, (queue,))
+        while head is not None:
+            # The head as read, if it is still the head and a slot is free (one statement)
+            where = (head[2], head[3], head[READ_INDEX["lease_expires_at"]], queue, queue)
+            if self._changed(_CLAIM, (state, reason, at, at, lease, event, *where)):
+                return handed_out(moved_row(head, state, reason, at, _CLAIM_COLUMNS, (at, lease)))
+            again = self._read(HEAD, (queue,))
+            if again is not None and again[2:4] == head[2:4]:
+                return None  # the same head, unclaimed: the queue has no free slot
+            head = again  # another claimer took it (or a run went ahead of it): the next head
         with self._tx() as conn:
             self._queue(conn, queue)  # NotFound for a queue that does not exist
         return None
@@ -284,25 +300,27 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteConnections, RunStore):
     ) -> Run:
         common.ensure_allowed(expected, to)
         columns, values = move_values(common.update_changes(update, shared=True))
-        where, condition = (
-            (RUN_WHERE, (run_id, expected.value))
-            if expected_version is None
-            else (RUN_VERSION_WHERE, (run_id, expected.value, expected_version))
-        )
         at = now.isoformat()
         event = event_text(at, expected.value, to.value, reason)
-        row = self._write(move_sql(columns, where), (to.value, reason, at, *values, event, *condition))
-        if row is None:
-            raise self._stale(run_id, expected, expected_version)
-        return handed_out(row)
+        sql = move_sql(columns, MOVE_WHERE)
+        while True:
+            row = self._read(_SELECT_RUN, (run_id,))
+            if row is None:
+                raise NotFound(f"run {run_id!r} does not exist", field="run")
+            if row[0] != expected.value or (expected_version is not None and row[3] != expected_version):
+                raise self._stale(stored_run(row), expected, expected_version)
+            where = (row[2], row[3], row[READ_INDEX["lease_expires_at"]])
+            if self._changed(sql, (to.value, reason, at, *values, event, *where)):
+                return handed_out(moved_row(row, to.value, reason, at, columns, values))
+            # moved (or its lease renewed) since the read: read it again
 
-    def _stale(self, run_id: str, expected: RunState, expected_version: int | None) -> StaleWrite:
-        """Why a conditional move or renewal found no row (NotFound for an unknown run)."""
-        with self._tx() as conn:
-            current = self._run(conn, run_id)
+    @staticmethod
+    def _stale(current: Run, expected: RunState, expected_version: int | None) -> StaleWrite:
+        """Why a conditional move does not apply to ``current``, the run as it stands."""
         if current.state is not expected:
-            return StaleWrite(f"run {run_id} is {current.state.value}, not {expected.value}", field="state")
-        stale = f"run {run_id} is at version {current.version}, not {expected_version}"
+            moved = f"run {current.id} is {current.state.value}, not {expected.value}"
+            return StaleWrite(moved, field="state")
+        stale = f"run {current.id} is at version {current.version}, not {expected_version}"
         return StaleWrite(stale, field="version")
 
     def renew_lease(self, run_id: str, version: int, lease_until: datetime) -> Run:

@@ -100,6 +100,22 @@ class SqliteConnections:
             raise _unavailable(exc) from exc
         return rows[0] if rows else None
 
+    def _read(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
+        """One read on its own (its own snapshot); its first row."""
+        try:
+            row: tuple[object, ...] | None = self._conn().execute(sql, params).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from exc
+        return row
+
+    def _changed(self, sql: str, params: tuple[object, ...]) -> bool:
+        """One ``UPDATE`` on its own (atomic: autocommit, which takes the write lock before
+        its ``WHERE`` reads anything); whether it changed a row."""
+        try:
+            return self._conn().execute(sql, params).rowcount == 1
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from exc
+
     def _insert(self, sql: str, params: tuple[object, ...]) -> int | None:
         """One ``INSERT`` on its own (atomic: autocommit); the rowid of the row it inserted,
         None when it inserted none (an ``INSERT ... SELECT`` whose ``SELECT`` found nothing)."""

@@ -22,6 +22,10 @@ event rows are dropped. No run is rewritten: a migrated run's events are its chu
 Version 7 (API keys) only adds the ``api_keys`` table, created like ``jobs``; a version 6
 file is not otherwise touched.
 
+Version 8 counts a queue's slots from the partial index ``runs_holding`` instead of the
+``queues.active`` column its triggers kept: ``to_version_8`` drops the triggers, and the
+index, created afterwards like every index, is filled from the runs as they stand.
+
 Older code must not write a migrated file (it looks for tables that are gone); the README
 says to back the file up before upgrading.
 """
@@ -152,3 +156,12 @@ def _rebuild_runs(conn: sqlite3.Connection) -> None:
         "UPDATE queues SET active = (SELECT COUNT(*) FROM runs"  # noqa: S608 (constant)
         f" WHERE runs.queue = queues.name AND runs.state IN {ACTIVE_SQL})"
     )
+
+
+def to_version_8(conn: sqlite3.Connection) -> None:
+    """Bring a version 4 to 7 file to version 8's slot count: the triggers that kept
+    ``queues.active`` are dropped (the caller then creates the partial index ``runs_holding``,
+    which SQLite fills from the runs' states, so the claimed and running runs of the old file
+    hold their slots at once). ``queues.active`` stays, unread."""
+    conn.execute("DROP TRIGGER IF EXISTS runs_slots")
+    conn.execute("DROP TRIGGER IF EXISTS runs_enqueued_active")
