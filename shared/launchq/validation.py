@@ -91,3 +91,13 @@ def pattern_in_words(rule: str) -> WrapValidator:
             ) from None
 
     return WrapValidator(in_words)
+
+
+def all_or_none(given: dict[str, object], what: str) -> None:
+    """Settings that only work together (``given``: each variable's name and value): all set,
+    or none. Raises ValueError naming the missing ones, for a pydantic model validator."""
+    missing = [name for name, value in given.items() if not value]
+    if missing and len(missing) < len(given):
+        names = list(given)
+        everything = f"{', '.join(names[:-1])} and {names[-1]}"
+        raise ValueError(f"{what} need all of {everything}, or none; missing: {', '.join(missing)}")

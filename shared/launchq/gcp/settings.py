@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from launchq.adapters.doorbells.pubsub import check_topic
 from launchq.service.context import Seconds, ServiceSettings
+from launchq.validation import all_or_none
 
 __all__ = ["GcpSettings", "TargetName"]
 
@@ -112,17 +113,12 @@ class GcpSettings(BaseSettings, ServiceSettings):
 
     @model_validator(mode="after")
     def _builds_all_or_nothing(self) -> Self:
-        given = {
+        given: dict[str, object] = {
             "LAUNCHQ_IMAGE_REPOSITORY": self.image_repository,
             "LAUNCHQ_BUILD_CLUSTER": self.build_cluster,
             "LAUNCHQ_BUILD_CONTEXT_STORE": self.build_context_store,
         }
-        missing = [name for name, value in given.items() if not value]
-        if missing and len(missing) < len(given):
-            raise ValueError(
-                "image builds need all of LAUNCHQ_IMAGE_REPOSITORY, LAUNCHQ_BUILD_CLUSTER and "
-                f"LAUNCHQ_BUILD_CONTEXT_STORE, or none; missing: {', '.join(missing)}"
-            )
+        all_or_none(given, "image builds")
         return self
 
     def vertex_api_endpoint(self) -> str:
