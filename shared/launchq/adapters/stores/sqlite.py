@@ -30,15 +30,21 @@ applies an ``UPDATE`` conditional on the version and lease read (``sqlite_rows.M
 if anything moved the run in between, it changes nothing and the move reads again, so the
 row handed back is exactly the row written. A claim reads the head of the line so and
 claims it only if it is still the head and a slot is free, in one statement
-(``CLAIM_WHERE``); the insert reads its seq from ``lastrowid``. 1.28 M per life.
+(``CLAIM_WHERE``); the insert reads its seq from ``lastrowid``. 1.28 M per life. A move
+now starts from the row the store's own last claim or move of that run left
+(``sqlite_rows.RecentRows``) and reads the run only when its conditional ``UPDATE`` finds
+it changed, so a life claimed, submitted and ended by one dispatcher reads no row but the
+head: 1.13 M (1.22 M with the reads, same script).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from launchq.adapters.stores import common
 from launchq.adapters.stores.sqlite_connections import SqliteConnections, _unavailable
@@ -54,6 +60,7 @@ from launchq.adapters.stores.sqlite_rows import (
     PARSED,
     READ_COLUMNS,
     READ_INDEX,
+    RecentRows,
     detached,
     event_text,
     handed_out,
@@ -64,8 +71,9 @@ from launchq.adapters.stores.sqlite_rows import (
     moved_row,
     stored_run,
 )
+from launchq.adapters.stores.sqlite_schedules import SqliteSchedules
 from launchq.adapters.stores.sqlite_schema import CHUNKS_PER_RUN, EVENT_BITS
-from launchq.domain.models import Queue, Run, RunEvent, RunUpdate, Schedule
+from launchq.domain.models import Queue, Run, RunEvent, RunUpdate
 from launchq.domain.states import RunState
 from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
 from launchq.ports import LogTail, RunStore
@@ -86,8 +94,17 @@ _HISTORY = (
 )
 
 
-class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteConnections, RunStore):
+def _as_expected(row: Sequence[Any], expected: RunState, version: int | None) -> bool:
+    """Whether a ``READ_COLUMNS`` row is in the ``expected`` state (at ``version``, if named)."""
+    return bool(row[0] == expected.value and (version is None or row[3] == version))
+
+
+class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections, RunStore):
     """A ``RunStore`` on one SQLite file (created with its parent directory if missing)."""
+
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
+        super().__init__(path, busy_timeout)
+        self._recent = RecentRows()  # the rows this store's claims and moves left
 
     @staticmethod
     def _queue(conn: sqlite3.Connection, name: str) -> Queue:
@@ -102,13 +119,6 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteConnections, RunStore):
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist", field="run")
         return stored_run(row)
-
-    @staticmethod
-    def _schedule(conn: sqlite3.Connection, name: str) -> Schedule:
-        row = conn.execute("SELECT body FROM schedules WHERE name = ?", (name,)).fetchone()
-        if row is None:
-            raise NotFound(f"schedule {name!r} does not exist", field="schedule")
-        return Schedule.model_validate_json(row[0])
 
     @staticmethod
     def _count_in(conn: sqlite3.Connection, queue: str, states_json: str) -> int:
@@ -279,7 +289,10 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteConnections, RunStore):
             # The head as read, if it is still the head and a slot is free (one statement)
             where = (head[2], head[3], head[READ_INDEX["lease_expires_at"]], queue, queue)
             if self._changed(_CLAIM, (state, reason, at, at, lease, event, *where)):
-                return handed_out(moved_row(head, state, reason, at, _CLAIM_COLUMNS, (at, lease)))
+                claimed = moved_row(head, state, reason, at, _CLAIM_COLUMNS, (at, lease))
+                run = handed_out(claimed)
+                self._recent.put(run.id, claimed)
+                return run
             again = self._read(HEAD, (queue,))
             if again is not None and again[2:4] == head[2:4]:
                 return None  # the same head, unclaimed: the queue has no free slot
@@ -304,15 +317,21 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteConnections, RunStore):
         event = event_text(at, expected.value, to.value, reason)
         sql = move_sql(columns, MOVE_WHERE)
         while True:
-            row = self._read(_SELECT_RUN, (run_id,))
-            if row is None:
-                raise NotFound(f"run {run_id!r} does not exist", field="run")
-            if row[0] != expected.value or (expected_version is not None and row[3] != expected_version):
-                raise self._stale(stored_run(row), expected, expected_version)
+            # The row this store's last write left, if it is the expected one (RecentRows);
+            # else the run as it stands.
+            row: Sequence[Any] | None = self._recent.take(run_id)
+            if row is None or not _as_expected(row, expected, expected_version):
+                row = self._read(_SELECT_RUN, (run_id,))
+                if row is None:
+                    raise NotFound(f"run {run_id!r} does not exist", field="run")
+                if not _as_expected(row, expected, expected_version):
+                    raise self._stale(stored_run(row), expected, expected_version)
             where = (row[2], row[3], row[READ_INDEX["lease_expires_at"]])
             if self._changed(sql, (to.value, reason, at, *values, event, *where)):
-                return handed_out(moved_row(row, to.value, reason, at, columns, values))
-            # moved (or its lease renewed) since the read: read it again
+                moved = moved_row(row, to.value, reason, at, columns, values)
+                self._recent.put(run_id, moved)
+                return handed_out(moved)
+            # moved (or its lease renewed) since the row was read: read it again
 
     @staticmethod
     def _stale(current: Run, expected: RunState, expected_version: int | None) -> StaleWrite:
@@ -356,42 +375,3 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteConnections, RunStore):
                 raise NotFound(f"run {run_id!r} does not exist", field="run")
             chunks = conn.execute(_HISTORY, (row[0],)).fetchall()
         return history_events(run_id, "".join(body for (body,) in chunks) + row[1])
-
-    # -- schedules ----------------------------------------------------------------------
-    def create_schedule(self, schedule: Schedule) -> None:
-        try:
-            with self._tx("IMMEDIATE") as conn:
-                conn.execute(
-                    "INSERT INTO schedules (name, body) VALUES (?, ?)",
-                    (schedule.name, schedule.model_dump_json()),
-                )
-        except sqlite3.IntegrityError as exc:
-            raise AlreadyExists(f"schedule {schedule.name!r} already exists", field="name") from exc
-
-    def get_schedule(self, name: str) -> Schedule:
-        with self._tx() as conn:
-            return self._schedule(conn, name)
-
-    def list_schedules(self) -> list[Schedule]:
-        with self._tx() as conn:
-            rows = conn.execute("SELECT body FROM schedules ORDER BY name").fetchall()
-        return [Schedule.model_validate_json(row[0]) for row in rows]
-
-    def delete_schedule(self, name: str) -> None:
-        with self._tx("IMMEDIATE") as conn:
-            if conn.execute("DELETE FROM schedules WHERE name = ?", (name,)).rowcount == 0:
-                raise NotFound(f"schedule {name!r} does not exist", field="schedule")
-
-    def advance_schedule(
-        self, name: str, expected_next: datetime, next_fire_at: datetime, last_run_id: str
-    ) -> None:
-        with self._tx("IMMEDIATE") as conn:
-            schedule = self._schedule(conn, name)
-            if schedule.next_fire_at != expected_next:
-                raise StaleWrite(
-                    f"schedule {name!r} next fires at {schedule.next_fire_at.isoformat()},"
-                    f" not {expected_next.isoformat()}",
-                    field="next_fire_at",
-                )
-            advanced = schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})
-            conn.execute("UPDATE schedules SET body = ? WHERE name = ?", (advanced.model_dump_json(), name))
