@@ -109,6 +109,16 @@ def test_help_still_lists_every_group(tmp_path: Path) -> None:
         assert help_text in result.stdout
 
 
+def test_runs_list_help_loads_the_runs_group_only(tmp_path: Path) -> None:
+    # WHEN a group's command's help is asked for
+    loaded, exit_line, _ = start(tmp_path, "runs", "list", "--help")
+
+    # THEN only that group's module came: no other group, no HTTP client, pydantic, rich,
+    # launch's request building, build, server or AWS code
+    assert exit_line == "exit: 0"
+    assert loaded == ["launchq.cli.runs"]
+
+
 def test_runs_list_against_nothing_loads_the_runs_group_and_the_socket_client_only(tmp_path: Path) -> None:
     # WHEN runs are listed and nothing listens
     loaded, exit_line, stderr = start(tmp_path, "runs", "list", "-o", "json", "--limit", "5")

@@ -11,8 +11,6 @@ streamed; a pipe gets one line when it is done
 (``packed in 1.2 s, uploaded 2.3 MB in 0.4 s (5.8 MB/s)``).
 """
 
-from __future__ import annotations
-
 import tempfile
 import time
 from dataclasses import dataclass

@@ -4,8 +4,6 @@ A job is a named, versioned recipe (a source, an entry point, default args and e
 schema of its inputs); ``launchq launch -j NAME[:VERSION]`` enqueues a run from it.
 """
 
-from __future__ import annotations
-
 import shlex
 from pathlib import Path
 from typing import Annotated, Any

@@ -9,8 +9,6 @@ A new key is printed once, alone on stdout (``export LAUNCHQ_API_KEY=$(launchq k
 lists never show a secret or a hash. The store and the service load only for ``--data-dir``.
 """
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import Annotated, Any

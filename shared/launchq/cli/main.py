@@ -3,9 +3,11 @@
 Every failure ends as one ``Error: ...`` line and an exit status, never a traceback, and the
 command groups (``queue``, ``runs``, ``schedule``, ``code``, ``job``) load only when one is
 invoked: both are the top-level group's work, in ``launchq.cli.group``.
-"""
 
-from __future__ import annotations
+The modules that declare commands (this one and each group's) do not use ``from __future__
+import annotations``: typer reads every command's type hints, and string annotations would be
+compiled and evaluated one by one at each start (about a tenth of ``launchq --help``'s work).
+"""
 
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,7 +20,7 @@ from launchq.cli import options as opt
 from launchq.cli.auth import AuthMode
 from launchq.cli.client import DEFAULT_URL, JsonObject
 from launchq.cli.errors import CliError, Unreachable
-from launchq.cli.group import LaunchqGroup
+from launchq.cli.group import LaunchqGroup, deferring
 from launchq.cli.group import load_module as _load
 
 opt.coerce_lightly()  # no pydantic to read options whose values need no converting
@@ -343,9 +345,15 @@ def launch(
 
 
 def main() -> None:
-    """Console-script entry point: one command per process, so groups load lazily."""
+    """Console-script entry point: one command per process, so groups load lazily and only
+    the command invoked is built (typer reads the signature of every command it is given)."""
     LaunchqGroup.lazy = True
-    app()
+    with deferring(app) as commands:
+        LaunchqGroup.deferred_top = commands
+        try:
+            app()
+        finally:
+            LaunchqGroup.deferred_top = {}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,5 @@
 """``launchq queue ...``: create, update, list, show and delete queues."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 from http import HTTPStatus
 from typing import Annotated, Any

@@ -1,7 +1,5 @@
 """``launchq runs ...``: list, show, read or follow the output of, and stop runs."""
 
-from __future__ import annotations
-
 import time
 from typing import Annotated
 

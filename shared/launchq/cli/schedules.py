@@ -1,7 +1,5 @@
 """``launchq schedule ...``: enqueue the same run on a cron schedule."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
