@@ -30,21 +30,15 @@ applies an ``UPDATE`` conditional on the version and lease read (``sqlite_rows.M
 if anything moved the run in between, it changes nothing and the move reads again, so the
 row handed back is exactly the row written. A claim reads the head of the line so and
 claims it only if it is still the head and a slot is free, in one statement
-(``CLAIM_WHERE``); the insert reads its seq from ``lastrowid``. 1.28 M per life. A move
-now starts from the row the store's own last claim or move of that run left
-(``sqlite_rows.RecentRows``) and reads the run only when its conditional ``UPDATE`` finds
-it changed, so a life claimed, submitted and ended by one dispatcher reads no row but the
-head: 1.13 M (1.22 M with the reads, same script).
+(``CLAIM_WHERE``); the insert reads its seq from ``lastrowid``. 1.28 M per life.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
-from typing import Any
 
 from launchq.adapters.stores import common
 from launchq.adapters.stores.sqlite_connections import SqliteConnections, _unavailable
@@ -60,7 +54,6 @@ from launchq.adapters.stores.sqlite_rows import (
     PARSED,
     READ_COLUMNS,
     READ_INDEX,
-    RecentRows,
     detached,
     event_text,
     handed_out,
@@ -94,17 +87,8 @@ _HISTORY = (
 )
 
 
-def _as_expected(row: Sequence[Any], expected: RunState, version: int | None) -> bool:
-    """Whether a ``READ_COLUMNS`` row is in the ``expected`` state (at ``version``, if named)."""
-    return bool(row[0] == expected.value and (version is None or row[3] == version))
-
-
 class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections, RunStore):
     """A ``RunStore`` on one SQLite file (created with its parent directory if missing)."""
-
-    def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
-        super().__init__(path, busy_timeout)
-        self._recent = RecentRows()  # the rows this store's claims and moves left
 
     @staticmethod
     def _queue(conn: sqlite3.Connection, name: str) -> Queue:
@@ -289,10 +273,7 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
             # The head as read, if it is still the head and a slot is free (one statement)
             where = (head[2], head[3], head[READ_INDEX["lease_expires_at"]], queue, queue)
             if self._changed(_CLAIM, (state, reason, at, at, lease, event, *where)):
-                claimed = moved_row(head, state, reason, at, _CLAIM_COLUMNS, (at, lease))
-                run = handed_out(claimed)
-                self._recent.put(run.id, claimed)
-                return run
+                return handed_out(moved_row(head, state, reason, at, _CLAIM_COLUMNS, (at, lease)))
             again = self._read(HEAD, (queue,))
             if again is not None and again[2:4] == head[2:4]:
                 return None  # the same head, unclaimed: the queue has no free slot
@@ -317,21 +298,15 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
         event = event_text(at, expected.value, to.value, reason)
         sql = move_sql(columns, MOVE_WHERE)
         while True:
-            # The row this store's last write left, if it is the expected one (RecentRows);
-            # else the run as it stands.
-            row: Sequence[Any] | None = self._recent.take(run_id)
-            if row is None or not _as_expected(row, expected, expected_version):
-                row = self._read(_SELECT_RUN, (run_id,))
-                if row is None:
-                    raise NotFound(f"run {run_id!r} does not exist", field="run")
-                if not _as_expected(row, expected, expected_version):
-                    raise self._stale(stored_run(row), expected, expected_version)
+            row = self._read(_SELECT_RUN, (run_id,))
+            if row is None:
+                raise NotFound(f"run {run_id!r} does not exist", field="run")
+            if row[0] != expected.value or (expected_version is not None and row[3] != expected_version):
+                raise self._stale(stored_run(row), expected, expected_version)
             where = (row[2], row[3], row[READ_INDEX["lease_expires_at"]])
             if self._changed(sql, (to.value, reason, at, *values, event, *where)):
-                moved = moved_row(row, to.value, reason, at, columns, values)
-                self._recent.put(run_id, moved)
-                return handed_out(moved)
-            # moved (or its lease renewed) since the row was read: read it again
+                return handed_out(moved_row(row, to.value, reason, at, columns, values))
+            # moved (or its lease renewed) since the read: read it again
 
     @staticmethod
     def _stale(current: Run, expected: RunState, expected_version: int | None) -> StaleWrite:

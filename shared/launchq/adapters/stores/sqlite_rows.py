@@ -261,35 +261,3 @@ class ParseCache:
 
 
 PARSED = ParseCache()
-
-
-class RecentRows:
-    """The ``READ_COLUMNS`` row each of the store's recent claims and moves left, by run id.
-
-    A move is conditional on the run's seq, version and lease (``MOVE_WHERE``), and every
-    write that changes a column read either bumps the version or is the lease renewal, so a
-    move issued on the remembered row either applies to exactly that row or changes
-    nothing (another process or thread moved it, or renewed its lease). So a transition
-    first tries the row its store's last write left, and reads the run only when that
-    fails: in a run's usual life (claim, submit, end, all by one dispatcher) no move reads.
-    Bounded (``size`` runs, the least recently written dropped first) and thread-safe.
-    """
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._rows: dict[str, list[Any]] = {}
-        self._lock = threading.Lock()
-
-    def put(self, run_id: str, row: list[Any]) -> None:
-        """Remember ``row``, the row a write of this store just left (owned by no caller)."""
-        with self._lock:
-            self._rows.pop(run_id, None)
-            self._rows[run_id] = row
-            if len(self._rows) > self.size:
-                del self._rows[next(iter(self._rows))]
-
-    def take(self, run_id: str) -> list[Any] | None:
-        """The row remembered for ``run_id``, forgotten: a move either applies to it and
-        remembers the row it leaves, or fails and reads the run."""
-        with self._lock:
-            return self._rows.pop(run_id, None)
