@@ -67,17 +67,18 @@ class JournalTarget(Target):
 
     def submit(self, run: Run) -> dict[str, str]:
         with self._lock:
-            started = self._start_of(run.id)
+            # the diagnostics first: they read the store (slow on DynamoDB Local under load), and
+            # the look for a job and the record that starts one must be as close as a cluster's
+            # create-by-name is atomic
             record: dict[str, Any] = {
                 "run": run.id,
                 "queue": run.queue,
                 "pid": os.getpid(),
-                "t": time.time(),
-                "new": started is None,
                 "active": self.store.count_active(run.queue) if self.store else None,
                 "ahead_unclaimed": self._unclaimed_ahead(run),
             }
-            self._write(run.id, record)
+            started = self._start_of(run.id)
+            self._write(run.id, {**record, "t": time.time(), "new": started is None})
         return {"job": run.id}
 
     def status(self, run: Run) -> TargetStatus:

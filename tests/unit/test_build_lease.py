@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from launchq.domain.models import Run, RunUpdate
+from launchq.domain.models import Run, RunSpec, RunUpdate
 from launchq.domain.states import RunState as S
 from launchq.ports import BuildPlan, BuildResult
 from launchq.service.context import ServiceSettings
@@ -110,3 +110,37 @@ def test_a_build_claimed_again_after_a_stale_look_is_not_requeued(tmp_path: Path
     now = world.svc.runs.get(fresh.id)
     assert now.state is S.BUILDING
     assert now.version == fresh.version
+
+
+def test_a_submit_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
+    # GIVEN a target whose submit runs until the test lets it return (an image run: no build)
+    world = world_with_lease(tmp_path)
+    clock, release, started = clock_of(world), threading.Event(), threading.Event()
+    submit = world.target.submit
+
+    def slow_submit(run: Run) -> dict[str, str]:
+        started.set()
+        assert release.wait(10)
+        return submit(run)
+
+    world.target.submit = slow_submit  # type: ignore[method-assign]
+    run, _ = world.svc.runs.enqueue("q", RunSpec(docker_image="registry.test/team/train:1"))
+    dispatching = threading.Thread(target=world.svc.dispatcher.dispatch, args=("q",))
+    dispatching.start()
+    assert started.wait(10)
+    # WHEN far more than one lease passes while it submits, and the reconciler looks
+    clock.advance(10 * LEASE)
+    deadline = time.monotonic() + 5
+    while (world.svc.runs.get(run.id).lease_expires_at or clock()) <= clock() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    world.svc.reconciler.tick()
+    # THEN the run is still its dispatcher's, claimed with a lease renewed past now: not back in line
+    claimed = world.svc.runs.get(run.id)
+    assert claimed.state is S.CLAIMED
+    assert claimed.lease_expires_at is not None
+    assert claimed.lease_expires_at > clock()
+    # AND the submit's end records the launch, once
+    release.set()
+    dispatching.join(10)
+    assert world.svc.runs.get(run.id).state is S.STARTING
+    assert list(world.target.submitted) == [run.id]

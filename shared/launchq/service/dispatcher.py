@@ -19,6 +19,7 @@ from launchq.errors import BackendUnavailable, InvalidInput, LaunchFailed, NotFo
 from launchq.ports import Target
 from launchq.service.builds import BuildService, needs_build
 from launchq.service.context import Context
+from launchq.service.leases import lease_held
 from launchq.service.retries import Retries
 from launchq.service.transitions import Transitions
 
@@ -134,7 +135,9 @@ class Dispatcher:
         )
         resolved = substitute_macros(run.resolved, macro_values(run, image))
         launched = run.model_copy(update={"spec": spec, "resolved": resolved})
-        handle = {**run.handle, **target.submit(launched)}
+        with lease_held(self.ctx, run):  # a submit (an upload, a slow API) may outlast one lease
+            submitted = target.submit(launched)
+        handle = {**run.handle, **submitted}
         launched = launched.model_copy(update={"handle": handle})
         now = self.ctx.clock()
         try:

@@ -1,4 +1,5 @@
-"""Holding a claim's lease while a launch takes longer than one lease: a synchronous build.
+"""Holding a claim's lease while a launch takes longer than one lease: a synchronous build,
+or a target's submit (an upload, a slow cloud API, a slow store behind a test's target).
 
 A claimed run carries a lease; a run whose lease ran out is its dispatcher's no more (it
 died): the reconciler puts it back at its place in line. A synchronous build (buildah,
@@ -6,6 +7,11 @@ docker) can outlast a lease, so while it runs the dispatcher renews the lease ev
 it. If the dispatcher dies mid-build the renewals stop, the lease runs out, and the run goes
 back in line (``Reconciler.poll_builds``) to be claimed and built again: same content-hash
 tag, so a build that got as far as pushing is found in the registry, not redone.
+
+The same holds for the submit: while ``Target.submit`` runs, the lease is renewed, so no
+other dispatcher can claim the run and submit it a second time while the first submit is
+still on its way; a dispatcher that dies mid-submit stops renewing, and the next one finds
+the job by its run-derived name before it starts anything (the target's ``submit`` adopts).
 """
 
 from __future__ import annotations
