@@ -19,7 +19,7 @@ import pytest
 
 from launchq.adapters.stores.common import update_changes
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, MOVE_WHERE, move_sql
+from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, MOVE_WHERE, SEEN_WHERE, move_sql
 from launchq.adapters.stores.sqlite_schema import (
     ACTIVE_SQL,
     CHUNKS_PER_RUN,
@@ -228,7 +228,7 @@ def test_a_queue_over_its_limit_is_not_claimed_from(store: SqliteRunStore) -> No
     assert claimed.id == waiting.id
 
 
-@pytest.mark.parametrize("where", [CLAIM_WHERE, MOVE_WHERE])
+@pytest.mark.parametrize("where", [CLAIM_WHERE, MOVE_WHERE, SEEN_WHERE])
 def test_moves_find_their_row_through_an_index(store: SqliteRunStore, where: str) -> None:
     # The claim's cost must not grow with the queue: no step of its plan scans the runs table.
     columns = ("claimed_at", "lease_expires_at")

@@ -31,14 +31,22 @@ if anything moved the run in between, it changes nothing and the move reads agai
 row handed back is exactly the row written. A claim reads the head of the line so and
 claims it only if it is still the head and a slot is free, in one statement
 (``CLAIM_WHERE``); the insert reads its seq from ``lastrowid``. 1.28 M per life.
+
+A run this store has just handed out (claimed, moved, read) is moved without the read:
+``SeenRows`` keeps the last row seen of each run, and the move's ``UPDATE`` is conditional
+on every column being as seen (``SEEN_WHERE``), so a life is five statements, not seven
+(two reads and their locks fewer). If anything changed the row meanwhile, the ``UPDATE``
+changes nothing and the move reads the row as above.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from launchq.adapters.stores import common
 from launchq.adapters.stores.sqlite_connections import SqliteConnections, _unavailable
@@ -54,6 +62,8 @@ from launchq.adapters.stores.sqlite_rows import (
     PARSED,
     READ_COLUMNS,
     READ_INDEX,
+    SEEN_WHERE,
+    SeenRows,
     detached,
     event_text,
     handed_out,
@@ -89,6 +99,16 @@ _HISTORY = (
 
 class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections, RunStore):
     """A ``RunStore`` on one SQLite file (created with its parent directory if missing)."""
+
+    def __init__(self, path: Path | str, busy_timeout: float = 30.0) -> None:
+        super().__init__(path, busy_timeout)
+        self._seen = SeenRows()
+
+    def _handed(self, row: Sequence[Any]) -> Run:
+        """The run ``row`` holds, handed out; the row remembered as this store's last sight of it."""
+        run = handed_out(row)
+        self._seen.put(run.id, row)
+        return run
 
     @staticmethod
     def _queue(conn: sqlite3.Connection, name: str) -> Queue:
@@ -186,10 +206,10 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
         return None if row is None else handed_out(row)
 
     def get_run(self, run_id: str) -> Run:
-        with self._tx() as conn:
-            row = conn.execute(_SELECT_RUN, (run_id,)).fetchone()
+        row = self._read(_SELECT_RUN, (run_id,))
         if row is None:
             raise NotFound(f"run {run_id!r} does not exist", field="run")
+        self._seen.put(run_id, row)
         return handed_out(row)
 
     def list_runs(
@@ -273,7 +293,7 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
             # The head as read, if it is still the head and a slot is free (one statement)
             where = (head[2], head[3], head[READ_INDEX["lease_expires_at"]], queue, queue)
             if self._changed(_CLAIM, (state, reason, at, at, lease, event, *where)):
-                return handed_out(moved_row(head, state, reason, at, _CLAIM_COLUMNS, (at, lease)))
+                return self._handed(moved_row(head, state, reason, at, _CLAIM_COLUMNS, (at, lease)))
             again = self._read(HEAD, (queue,))
             if again is not None and again[2:4] == head[2:4]:
                 return None  # the same head, unclaimed: the queue has no free slot
@@ -296,6 +316,16 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
         columns, values = move_values(common.update_changes(update, shared=True))
         at = now.isoformat()
         event = event_text(at, expected.value, to.value, reason)
+        params = (to.value, reason, at, *values, event)
+        # a run as this store last saw it: one conditional UPDATE, no read (``SeenRows``)
+        seen = self._seen.get(run_id)
+        if (
+            seen is not None
+            and seen[0] == expected.value
+            and expected_version in (None, seen[3])
+            and self._changed(move_sql(columns, SEEN_WHERE), (*params, *seen[:-1]))
+        ):
+            return self._handed(moved_row(seen, to.value, reason, at, columns, values))
         sql = move_sql(columns, MOVE_WHERE)
         while True:
             row = self._read(_SELECT_RUN, (run_id,))
@@ -304,8 +334,8 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
             if row[0] != expected.value or (expected_version is not None and row[3] != expected_version):
                 raise self._stale(stored_run(row), expected, expected_version)
             where = (row[2], row[3], row[READ_INDEX["lease_expires_at"]])
-            if self._changed(sql, (to.value, reason, at, *values, event, *where)):
-                return handed_out(moved_row(row, to.value, reason, at, columns, values))
+            if self._changed(sql, (*params, *where)):
+                return self._handed(moved_row(row, to.value, reason, at, columns, values))
             # moved (or its lease renewed) since the read: read it again
 
     @staticmethod
@@ -320,7 +350,7 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
     def renew_lease(self, run_id: str, version: int, lease_until: datetime) -> Run:
         row = self._write(_RENEW, (lease_until.isoformat(), run_id, version))
         if row is not None:
-            return handed_out(row)
+            return self._handed(row)
         with self._tx() as conn:
             current = self._run(conn, run_id)
         common.renewed(current, version, lease_until)  # raises the StaleWrite that says why

@@ -85,6 +85,10 @@ CLAIM_WHERE = (
 MOVE_WHERE = "seq = ? AND version = ? AND lease_expires_at IS ?"
 #: Where each value of a ``READ_COLUMNS`` row is.
 READ_INDEX = {name.strip(): index for index, name in enumerate(READ_COLUMNS.split(","))}
+#: Where a move applies to a run's row exactly as the store last saw it (``SeenRows``):
+#: every column a read hands out but ``body`` (never rewritten) equal to the row seen
+#: (``IS``: NULL-safe). Parameters: the seen row's values but its last (``body``).
+SEEN_WHERE = " AND ".join("seq = ?" if name == "seq" else f"{name} IS ?" for name in list(READ_INDEX)[:-1])
 
 
 def iso(value: datetime | None) -> str | None:
@@ -261,3 +265,27 @@ class ParseCache:
 
 
 PARSED = ParseCache()
+
+
+class SeenRows:
+    """The ``READ_COLUMNS`` row of each run as this store last read or wrote it, by run id
+    (the newest ``size``): a move of a run seen here tries ``SEEN_WHERE`` first, one
+    conditional ``UPDATE`` without the read before it. The condition compares every column,
+    so a row that changed in any way since (another process's move, a lease renewal, a
+    rewrite by older code without a new version) is left alone, and the move reads the row
+    and tries again: an entry may be stale, the row handed back never is. Thread-safe."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._rows: dict[str, Sequence[Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, run_id: str) -> Sequence[Any] | None:
+        return self._rows.get(run_id)
+
+    def put(self, run_id: str, row: Sequence[Any]) -> None:
+        with self._lock:
+            self._rows.pop(run_id, None)  # the newest last: eviction takes the least recent
+            self._rows[run_id] = row
+            if len(self._rows) > self.size:
+                del self._rows[next(iter(self._rows))]
