@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from launchq.adapters.stores import common
 from launchq.adapters.stores.azure_tables_edge import etag
 from launchq.adapters.stores.azure_tables_entities import job_row, keys, name_key, packed, unpacked
 from launchq.adapters.stores.azure_tables_moves import ATTEMPTS, backoff
@@ -103,13 +104,7 @@ class TablesCatalog:
         for attempt in range(ATTEMPTS):
             found = self._schedule(name)
             schedule = Schedule.model_validate_json(unpacked(found))
-            if schedule.next_fire_at != expected_next:
-                raise StaleWrite(
-                    f"schedule {name!r} next fires at {schedule.next_fire_at.isoformat()},"
-                    f" not {expected_next.isoformat()}",
-                    field="next_fire_at",
-                )
-            advanced = schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})
+            advanced = common.advanced_schedule(schedule, expected_next, next_fire_at, last_run_id)
             try:
                 self._edge.replace(
                     "schedules", _schedule_entity(advanced), etag(found), f"advancing schedule {name!r}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from launchq.domain.models import Run, RunEvent, RunUpdate
+from launchq.domain.models import Run, RunEvent, RunUpdate, Schedule
 from launchq.domain.states import ACTIVE, RunState, can_transition
 from launchq.errors import Conflict, StaleWrite
 
@@ -133,3 +133,21 @@ def enqueued(run: Run, seq: int, *, deep: bool = True) -> tuple[Run, RunEvent]:
 def line_key(run: Run) -> tuple[int, int]:
     """A queued run's place in line: priority first (0 runs first), then seq (FIFO)."""
     return int(run.priority), run.seq
+
+
+def not_due(name: str, current: datetime, expected: datetime) -> StaleWrite:
+    """Why a schedule is not advanced: it fires at ``current`` now, not ``expected``."""
+    return StaleWrite(
+        f"schedule {name!r} next fires at {current.isoformat()}, not {expected.isoformat()}",
+        field="next_fire_at",
+    )
+
+
+def advanced_schedule(
+    schedule: Schedule, expected_next: datetime, next_fire_at: datetime, last_run_id: str
+) -> Schedule:
+    """``schedule`` after it fired (``RunStore.advance_schedule``): its next fire time and last
+    run set, if it was still due at ``expected_next`` (else the ``StaleWrite`` that says when)."""
+    if schedule.next_fire_at != expected_next:
+        raise not_due(schedule.name, schedule.next_fire_at, expected_next)
+    return schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})

@@ -383,10 +383,3 @@ def moved_on(
         f"run {run_id} changed while moving it from {expected.value} (now {state}, version {version})",
         field="version" if by_version else "state",
     )
-
-
-def not_due(name: str, current: datetime, expected: datetime) -> StaleWrite:
-    return StaleWrite(
-        f"schedule {name!r} next fires at {current.isoformat()}, not {expected.isoformat()}",
-        field="next_fire_at",
-    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from launchq.adapters.stores import common
 from launchq.adapters.stores import dynamodb_items as items
 from launchq.adapters.stores.dynamodb_items import ABSENT, EXISTS, n, s
 from launchq.adapters.stores.dynamodb_table import ConditionFailed
@@ -47,10 +48,7 @@ class DynamoSchedules:
     def advance_schedule(
         self, name: str, expected_next: datetime, next_fire_at: datetime, last_run_id: str
     ) -> None:
-        schedule = self.get_schedule(name)
-        if schedule.next_fire_at != expected_next:
-            raise items.not_due(name, schedule.next_fire_at, expected_next)
-        advanced = schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})
+        advanced = common.advanced_schedule(self.get_schedule(name), expected_next, next_fire_at, last_run_id)
         try:
             self._db.update(
                 items.schedule_key(name),
@@ -65,4 +63,4 @@ class DynamoSchedules:
         except ConditionFailed as exc:
             if exc.item is None:
                 raise NotFound(f"schedule {name!r} does not exist", field="schedule") from exc
-            raise items.not_due(name, items.schedule_from(exc.item).next_fire_at, expected_next) from exc
+            raise common.not_due(name, items.schedule_from(exc.item).next_fire_at, expected_next) from exc

@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from launchq.adapters.stores import common
 from launchq.adapters.stores.firestore_docs import FirestoreDocs, job_id, quoted
 from launchq.domain.jobs import Job, JobSpec, load_job, stored_version, unknown_job
 from launchq.domain.models import Schedule
-from launchq.errors import AlreadyExists, BackendUnavailable, NotFound, StaleWrite
+from launchq.errors import AlreadyExists, BackendUnavailable, NotFound
 
 if TYPE_CHECKING:
     from google.cloud.firestore import Transaction
@@ -109,13 +110,7 @@ class FirestoreCatalog:
             if not snapshot.exists:
                 raise NotFound(f"schedule {name!r} does not exist", field="schedule")
             schedule = Schedule.model_validate_json((snapshot.to_dict() or {})["body"])
-            if schedule.next_fire_at != expected_next:
-                raise StaleWrite(
-                    f"schedule {name!r} next fires at {schedule.next_fire_at.isoformat()},"
-                    f" not {expected_next.isoformat()}",
-                    field="next_fire_at",
-                )
-            advanced = schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})
+            advanced = common.advanced_schedule(schedule, expected_next, next_fire_at, last_run_id)
             tx.set(ref, {"name": name, "body": advanced.model_dump_json()})
 
         with docs.call(f"advancing schedule {name!r}"):

@@ -317,12 +317,5 @@ class MemoryRunStore(MemoryKeys, RunStore):
     ) -> None:
         with self._lock:
             schedule = self._schedule(name)
-            if schedule.next_fire_at != expected_next:
-                raise StaleWrite(
-                    f"schedule {name!r} next fires at {schedule.next_fire_at.isoformat()},"
-                    f" not {expected_next.isoformat()}",
-                    field="next_fire_at",
-                )
-            self._schedules[name] = schedule.model_copy(
-                update={"next_fire_at": next_fire_at, "last_run_id": last_run_id}
-            )
+            advanced = common.advanced_schedule(schedule, expected_next, next_fire_at, last_run_id)
+            self._schedules[name] = advanced

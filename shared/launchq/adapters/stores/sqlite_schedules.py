@@ -9,9 +9,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from launchq.adapters.stores import common
 from launchq.adapters.stores.sqlite_connections import SqliteConnections
 from launchq.domain.models import Schedule
-from launchq.errors import AlreadyExists, NotFound, StaleWrite
+from launchq.errors import AlreadyExists, NotFound
 
 
 class SqliteSchedules(SqliteConnections):
@@ -53,11 +54,5 @@ class SqliteSchedules(SqliteConnections):
     ) -> None:
         with self._tx("IMMEDIATE") as conn:
             schedule = self._schedule(conn, name)
-            if schedule.next_fire_at != expected_next:
-                raise StaleWrite(
-                    f"schedule {name!r} next fires at {schedule.next_fire_at.isoformat()},"
-                    f" not {expected_next.isoformat()}",
-                    field="next_fire_at",
-                )
-            advanced = schedule.model_copy(update={"next_fire_at": next_fire_at, "last_run_id": last_run_id})
+            advanced = common.advanced_schedule(schedule, expected_next, next_fire_at, last_run_id)
             conn.execute("UPDATE schedules SET body = ? WHERE name = ?", (advanced.model_dump_json(), name))
