@@ -5,7 +5,12 @@ Figures (each the median of ``scale.repetitions`` samples, with min and max):
 - "bare SQLite claim+finish loop": the reference. A raw ``sqlite3`` loop on the store's
   own connection settings (``sqlite_schema.connect``: WAL, ``synchronous = NORMAL``): insert
   a row, claim the head with ``UPDATE ... WHERE id = (SELECT ... ORDER BY priority, seq
-  LIMIT 1) RETURNING id``, finish it; each statement its own transaction.
+  LIMIT 1) RETURNING id``, finish it; each statement its own transaction. It checkpoints
+  the way SQLite does by default, inside the commit that takes the WAL past 1,000 pages;
+  the store checkpoints from a thread of its own (``sqlite_checkpoints``). So that the
+  ratio's gain from that can be told apart, "bare loop, checkpoints in a thread" runs the
+  same loop with the store's ``Checkpointer`` too, and "full life / bare loop with
+  checkpoints in a thread" is the ratio against it.
 - "full life in process, 1 dispatcher": what the bare loop does, through the store: a run's
   life as the issue counts it and as a no-op local run lives it (enqueue, claim, submit,
   end): add_run, claim, claimed->starting with what the dispatcher writes at submit (the
@@ -45,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from launchq.adapters.stores.sqlite import SqliteRunStore
+from launchq.adapters.stores.sqlite_checkpoints import BACKSTOP_PAGES, Checkpointer
 from launchq.adapters.stores.sqlite_rows import INSERT_COLUMNS, insert_values
 from launchq.adapters.stores.sqlite_schema import connect
 from launchq.domain.models import Queue, Run, RunSpec, RunUpdate
@@ -81,8 +87,12 @@ def bare_database(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def bare_chunk(conn: sqlite3.Connection, first: int, count: int) -> float:
-    """Seconds for ``count`` turns of the raw loop: insert, claim the head, finish it."""
+def bare_chunk(
+    conn: sqlite3.Connection, first: int, count: int, checkpoints: Checkpointer | None = None
+) -> float:
+    """Seconds for ``count`` turns of the raw loop: insert, claim the head, finish it (each
+    write told to ``checkpoints``, as the store tells its own, when there is one)."""
+    pid = os.getpid()
     started = time.perf_counter()
     for seq in range(first, first + count):
         conn.execute("INSERT INTO jobs (state, priority, seq) VALUES ('queued', ?, ?)", (seq % 4, seq))
@@ -91,6 +101,8 @@ def bare_chunk(conn: sqlite3.Connection, first: int, count: int) -> float:
             " ORDER BY priority, seq LIMIT 1) RETURNING id"
         ).fetchall()[0]
         conn.execute("UPDATE jobs SET state = 'finished' WHERE id = ? AND state = 'claimed'", (job,))
+        if checkpoints is not None:
+            checkpoints.wrote(pid)
     return time.perf_counter() - started
 
 
@@ -136,23 +148,27 @@ def life_chunk(store: SqliteRunStore, runs: list[Run], running: bool = False) ->
     return time.perf_counter() - started
 
 
-def in_process(tmp: Path, count: int) -> tuple[float, float, float]:
-    """Runs/s of the bare loop, of the store's full life and of the life with a running move,
-    ``count`` of each, interleaved."""
+def in_process(tmp: Path, count: int) -> tuple[float, float, float, float]:
+    """Runs/s of the bare loop, of the store's full life, of the life with a running move
+    and of the bare loop with checkpoints in a thread, ``count`` of each, interleaved."""
     conn, store = bare_database(tmp / "bare.db"), open_store(tmp / "life.db")
     longer = open_store(tmp / "running.db")
+    threaded = bare_database(tmp / "bare-threaded.db")
+    threaded.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
+    checkpoints = Checkpointer(tmp / "bare-threaded.db", 30.0)
     runs = [new_run(index) for index in range(count)]
     more = [new_run(index) for index in range(count)]
-    bare = life = running = 0.0
+    bare = life = running = bare_threaded = 0.0
     for first in range(0, count, CHUNK):
         size = min(CHUNK, count - first)
         bare += bare_chunk(conn, first, size)
         life += life_chunk(store, runs[first : first + size])
         running += life_chunk(longer, more[first : first + size], running=True)
-    conn.close()
-    store.close()
-    longer.close()
-    return count / bare, count / life, count / running
+        bare_threaded += bare_chunk(threaded, first, size, checkpoints)
+    checkpoints.close()
+    for opened in (conn, threaded, store, longer):
+        opened.close()
+    return count / bare, count / life, count / running, count / bare_threaded
 
 
 # -- the store, K processes ----------------------------------------------------------------
@@ -289,14 +305,15 @@ def scratch() -> Iterator[Path]:
 
 
 def throughput_figures(scale: Scale, count: int) -> list[Figure]:
-    bare, life, longer = [], [], []
+    bare, life, longer, threaded = [], [], [], []
     per_k: dict[int, list[float]] = {k: [] for k in DISPATCHERS}
     for _ in range(scale.repetitions):
         with scratch() as tmp:
-            reference, ours, running = in_process(tmp, count)
+            reference, ours, running, reference_threaded = in_process(tmp, count)
             bare.append(reference)
             life.append(ours)
             longer.append(running)
+            threaded.append(reference_threaded)
             for k in DISPATCHERS:
                 per_k[k].append(life_dispatchers(tmp / f"k{k}.db", count, k))
     note = f"{count} runs"
@@ -318,6 +335,14 @@ def throughput_figures(scale: Scale, count: int) -> list[Figure]:
             "ratio",
             [ours / ref for ours, ref in zip(longer, bare, strict=True)],
             note="the same life with starting -> running (a job seen running), paired by repetition",
+        ),
+        summarise(GROUP, "bare loop, checkpoints in a thread", "runs/s", threaded, note=note),
+        summarise(
+            GROUP,
+            "full life / bare loop with checkpoints in a thread",
+            "ratio",
+            [ours / ref for ours, ref in zip(life, threaded, strict=True)],
+            note="the bare loop given the store's checkpoint thread too, paired by repetition",
         ),
     ]
     for k, samples in per_k.items():

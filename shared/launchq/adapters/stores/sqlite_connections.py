@@ -4,6 +4,9 @@
 connection must not cross a fork or be shared by threads mid-transaction, so each thread
 keeps its own and a forked child opens a new one. SQLite's operational errors (the lock
 held past the busy timeout, a file it cannot open) become ``BackendUnavailable`` here.
+Each write tells the store's ``Checkpointer`` (``sqlite_checkpoints``), which copies the WAL
+back into the database file from a thread of its own; the connections' own automatic
+checkpoint is only its backstop.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
+from launchq.adapters.stores.sqlite_checkpoints import BACKSTOP_PAGES, Checkpointer
 from launchq.adapters.stores.sqlite_schema import connect, create_schema
 from launchq.errors import BackendUnavailable
 
@@ -42,6 +46,7 @@ class SqliteConnections:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        self.checkpoints = Checkpointer(self.path, busy_timeout)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             create_schema(self._conn())
@@ -49,7 +54,8 @@ class SqliteConnections:
             raise _unavailable(exc) from exc
 
     def close(self) -> None:
-        """Close every connection this store opened (in this process)."""
+        """Close every connection this store opened (in this process), and stop its checkpoints."""
+        self.checkpoints.close()
         with self._lock:
             connections, self._connections = self._connections, []
         for conn in connections:
@@ -63,6 +69,7 @@ class SqliteConnections:
         if conn is None or getattr(self._local, "pid", None) != _Process.pid:
             try:
                 conn = connect(self.path, self.busy_timeout)
+                conn.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
             except sqlite3.OperationalError as exc:
                 raise _unavailable(exc) from exc
             self._local.conn, self._local.pid = conn, _Process.pid
@@ -89,6 +96,8 @@ class SqliteConnections:
             conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
+        if mode == "IMMEDIATE":
+            self.checkpoints.wrote(_Process.pid)
 
     def _write(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
         """One statement on its own (atomic: autocommit); its first returned row.
@@ -98,6 +107,7 @@ class SqliteConnections:
             rows: list[tuple[object, ...]] = self._conn().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
+        self.checkpoints.wrote(_Process.pid)
         return rows[0] if rows else None
 
     def _read(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
@@ -112,9 +122,12 @@ class SqliteConnections:
         """One ``UPDATE`` on its own (atomic: autocommit, which takes the write lock before
         its ``WHERE`` reads anything); whether it changed a row."""
         try:
-            return self._conn().execute(sql, params).rowcount == 1
+            changed = self._conn().execute(sql, params).rowcount == 1
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
+        if changed:
+            self.checkpoints.wrote(_Process.pid)
+        return changed
 
     def _insert(self, sql: str, params: tuple[object, ...]) -> int | None:
         """One ``INSERT`` on its own (atomic: autocommit); the rowid of the row it inserted,
@@ -123,7 +136,10 @@ class SqliteConnections:
             cursor = self._conn().execute(sql, params)
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
-        return cursor.lastrowid if cursor.rowcount == 1 else None
+        if cursor.rowcount != 1:
+            return None
+        self.checkpoints.wrote(_Process.pid)
+        return cursor.lastrowid
 
 
 def _unavailable(exc: sqlite3.OperationalError) -> BackendUnavailable:
