@@ -304,6 +304,12 @@ def scratch() -> Iterator[Path]:
         yield Path(tmp)
 
 
+def paired(name: str, ours: list[float], reference: list[float], what: str) -> Figure:
+    """The ratio ``ours / reference``, repetition by repetition."""
+    ratios = [mine / ref for mine, ref in zip(ours, reference, strict=True)]
+    return summarise(GROUP, name, "ratio", ratios, note=f"{what}, paired by repetition")
+
+
 def throughput_figures(scale: Scale, count: int) -> list[Figure]:
     bare, life, longer, threaded = [], [], [], []
     per_k: dict[int, list[float]] = {k: [] for k in DISPATCHERS}
@@ -322,27 +328,24 @@ def throughput_figures(scale: Scale, count: int) -> list[Figure]:
         summarise(
             GROUP, "full life in process, 1 dispatcher", "runs/s", life, note=f"{note}, enqueue included"
         ),
-        summarise(
-            GROUP,
+        paired(
             "full life / bare loop",
-            "ratio",
-            [ours / ref for ours, ref in zip(life, bare, strict=True)],
-            note="in-process life (enqueue, claim, submit, end) over the bare loop, paired by repetition",
+            life,
+            bare,
+            "in-process life (enqueue, claim, submit, end) over the bare loop",
         ),
-        summarise(
-            GROUP,
+        paired(
             "full life with a running move / bare loop",
-            "ratio",
-            [ours / ref for ours, ref in zip(longer, bare, strict=True)],
-            note="the same life with starting -> running (a job seen running), paired by repetition",
+            longer,
+            bare,
+            "the same life with starting -> running (a job seen running)",
         ),
         summarise(GROUP, "bare loop, checkpoints in a thread", "runs/s", threaded, note=note),
-        summarise(
-            GROUP,
+        paired(
             "full life / bare loop with checkpoints in a thread",
-            "ratio",
-            [ours / ref for ours, ref in zip(life, threaded, strict=True)],
-            note="the bare loop given the store's checkpoint thread too, paired by repetition",
+            life,
+            threaded,
+            "the bare loop given the store's checkpoint thread too",
         ),
     ]
     for k, samples in per_k.items():
