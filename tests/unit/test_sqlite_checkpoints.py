@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.stores.sqlite_checkpoints import BACKSTOP_PAGES, BATCH_SECONDS
+from launchq.adapters.stores.sqlite_checkpoints import BACKSTOP_PAGES, BATCH_SECONDS, RESTART_FRAMES
 from tests.contract.conftest import build_queue, build_run
 
 
@@ -106,3 +106,18 @@ def test_a_forked_child_checkpoints_its_own_writes(tmp_path: Path) -> None:
     assert child.exitcode == 0
     assert results.get(timeout=5) is True
     store.close()
+
+
+def test_a_steady_stream_of_writes_restarts_the_wal_before_the_backstop(store: SqliteRunStore) -> None:
+    # GIVEN a store written to without a pause, far past the frames at which a WAL is restarted
+    store.create_queue(build_queue("gpu"))
+    wal = store.path.with_name(store.path.name + "-wal")
+    largest = 0
+    for index in range(4 * RESTART_FRAMES):
+        store.add_run(build_run("gpu"))
+        if index % 100 == 0:
+            largest = max(largest, wal.stat().st_size)
+    # THEN the thread restarted the WAL (a passive checkpoint alone never finds it all
+    # copied while writes go on), so it never reached the writers' backstop
+    assert store.checkpoints.restarts > 0
+    assert largest < BACKSTOP_PAGES * 4096
