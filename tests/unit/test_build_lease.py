@@ -31,6 +31,17 @@ def clock_of(world: World) -> Clock:
     return clock
 
 
+def after_ten_leases(world: World, run: Run) -> None:
+    """Ten leases pass on the clock; once the dispatcher's renewal has caught up (real time,
+    renewed every third of a lease), the reconciler looks."""
+    clock = clock_of(world)
+    clock.advance(10 * LEASE)
+    deadline = time.monotonic() + 5
+    while (world.svc.runs.get(run.id).lease_expires_at or clock()) <= clock() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    world.svc.reconciler.tick()
+
+
 def test_a_build_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
     # GIVEN a synchronous build that runs until the test lets it finish
     world = world_with_lease(tmp_path)
@@ -48,11 +59,7 @@ def test_a_build_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
     dispatching.start()
     assert started.wait(10)
     # WHEN far more than one lease passes while it builds
-    clock.advance(10 * LEASE)
-    deadline = time.monotonic() + 5
-    while (world.svc.runs.get(run.id).lease_expires_at or clock()) <= clock() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    world.svc.reconciler.tick()
+    after_ten_leases(world, run)
     # THEN the lease was renewed and the run is still its dispatcher's, building
     building = world.svc.runs.get(run.id)
     assert building.state is S.BUILDING
@@ -129,11 +136,7 @@ def test_a_submit_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
     dispatching.start()
     assert started.wait(10)
     # WHEN far more than one lease passes while it submits, and the reconciler looks
-    clock.advance(10 * LEASE)
-    deadline = time.monotonic() + 5
-    while (world.svc.runs.get(run.id).lease_expires_at or clock()) <= clock() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    world.svc.reconciler.tick()
+    after_ten_leases(world, run)
     # THEN the run is still its dispatcher's, claimed with a lease renewed past now: not back in line
     claimed = world.svc.runs.get(run.id)
     assert claimed.state is S.CLAIMED
