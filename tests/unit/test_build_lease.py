@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from launchq.domain.models import Run, RunSpec, RunUpdate
 from launchq.domain.states import RunState as S
-from launchq.ports import BuildPlan, BuildResult
 from launchq.service.context import ServiceSettings
 from tests.unit.build_world import World
 from tests.unit.fakes import Clock
 
+T = TypeVar("T")
 LEASE = 0.3  # seconds: renewed every 0.1 s of real time; the lease's end is on the fake clock
 
 
@@ -29,6 +31,28 @@ def clock_of(world: World) -> Clock:
     clock = world.svc.ctx.clock
     assert isinstance(clock, Clock)
     return clock
+
+
+class Held:
+    """A call (a build, a submit) held until the test releases it, on a dispatching thread."""
+
+    def __init__(self) -> None:
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def around(self, call: Callable[..., T]) -> Callable[..., T]:
+        def held(*args: Any) -> T:
+            self.started.set()
+            assert self.release.wait(10)
+            return call(*args)
+
+        return held
+
+    def dispatching(self, world: World) -> threading.Thread:
+        """Queue ``q`` dispatched on a thread of its own, once the held call has started."""
+        thread = threading.Thread(target=world.svc.dispatcher.dispatch, args=("q",))
+        thread.start()
+        assert self.started.wait(10)
+        return thread
 
 
 def after_ten_leases(world: World, run: Run) -> None:
@@ -45,19 +69,10 @@ def after_ten_leases(world: World, run: Run) -> None:
 def test_a_build_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
     # GIVEN a synchronous build that runs until the test lets it finish
     world = world_with_lease(tmp_path)
-    clock, release, started = clock_of(world), threading.Event(), threading.Event()
-    build = world.builder.start
-
-    def slow_start(run: Run, plan: BuildPlan) -> BuildResult:
-        started.set()
-        assert release.wait(10)
-        return build(run, plan)
-
-    world.builder.start = slow_start  # type: ignore[method-assign]
+    clock, held = clock_of(world), Held()
+    world.builder.start = held.around(world.builder.start)  # type: ignore[method-assign]
     run = world.enqueue()
-    dispatching = threading.Thread(target=world.svc.dispatcher.dispatch, args=("q",))
-    dispatching.start()
-    assert started.wait(10)
+    dispatching = held.dispatching(world)
     # WHEN far more than one lease passes while it builds
     after_ten_leases(world, run)
     # THEN the lease was renewed and the run is still its dispatcher's, building
@@ -66,7 +81,7 @@ def test_a_build_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
     assert building.lease_expires_at is not None
     assert building.lease_expires_at > clock()
     # AND the build ends in a launch
-    release.set()
+    held.release.set()
     dispatching.join(10)
     assert world.svc.runs.get(run.id).state is S.STARTING
 
@@ -122,19 +137,10 @@ def test_a_build_claimed_again_after_a_stale_look_is_not_requeued(tmp_path: Path
 def test_a_submit_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
     # GIVEN a target whose submit runs until the test lets it return (an image run: no build)
     world = world_with_lease(tmp_path)
-    clock, release, started = clock_of(world), threading.Event(), threading.Event()
-    submit = world.target.submit
-
-    def slow_submit(run: Run) -> dict[str, str]:
-        started.set()
-        assert release.wait(10)
-        return submit(run)
-
-    world.target.submit = slow_submit  # type: ignore[method-assign]
+    clock, held = clock_of(world), Held()
+    world.target.submit = held.around(world.target.submit)  # type: ignore[method-assign]
     run, _ = world.svc.runs.enqueue("q", RunSpec(docker_image="registry.test/team/train:1"))
-    dispatching = threading.Thread(target=world.svc.dispatcher.dispatch, args=("q",))
-    dispatching.start()
-    assert started.wait(10)
+    dispatching = held.dispatching(world)
     # WHEN far more than one lease passes while it submits, and the reconciler looks
     after_ten_leases(world, run)
     # THEN the run is still its dispatcher's, claimed with a lease renewed past now: not back in line
@@ -143,7 +149,7 @@ def test_a_submit_longer_than_its_lease_keeps_its_run(tmp_path: Path) -> None:
     assert claimed.lease_expires_at is not None
     assert claimed.lease_expires_at > clock()
     # AND the submit's end records the launch, once
-    release.set()
+    held.release.set()
     dispatching.join(10)
     assert world.svc.runs.get(run.id).state is S.STARTING
     assert list(world.target.submitted) == [run.id]
