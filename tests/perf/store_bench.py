@@ -180,7 +180,7 @@ def bulk_enqueue(path: Path, count: int) -> None:
     sorted, instead of grown row by row); each row's history holds its "enqueued" event,
     as ``insert_values`` writes it. Run ids start with a hex counter so the id index is
     appended to, not split at random. The claim's plan does not depend on
-    them (it finds the head through runs_queued and the run by its id)."""
+    them (it finds the head through runs_in_line and the run by its id)."""
     templates = [new_run(priority) for priority in range(4)]
     values = [(run.id, insert_values(run, run.model_dump_json())) for run in templates]
     columns = INSERT_COLUMNS.count(",") + 1

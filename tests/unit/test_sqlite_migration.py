@@ -106,14 +106,13 @@ def write_v1_database(path: Path) -> dict[str, tuple[Run, list[RunEvent]]]:
 
 def assert_todays_layout(path: Path) -> None:
     """Today's tables, indexes and triggers (version 4's, version 5's jobs, version 6's spill
-    trigger, version 7's api_keys), and nothing of the older layouts."""
+    trigger, version 7's api_keys, version 9's line index), and nothing of the older layouts."""
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     today = {
-        "runs_queued",
-        "runs_holding",
+        "runs_in_line",
         "runs_history_spill",
         "run_history",
         "run_logs",
@@ -128,6 +127,8 @@ def assert_todays_layout(path: Path) -> None:
         "runs_active",
         "counters",
         "runs_v3",
+        "runs_queued",
+        "runs_holding",
         "runs_enqueued",
         "runs_moved",
     }

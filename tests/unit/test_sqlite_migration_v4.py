@@ -46,7 +46,7 @@ def test_an_old_database_keeps_its_runs_and_events_and_carries_on(tmp_path: Path
     try:
         # THEN it is today's version: the event triggers are gone, the spill trigger and
         # (for version 4) the jobs table are new, and nothing was rebuilt
-        assert SCHEMA_VERSION == 8
+        assert SCHEMA_VERSION == 9
         assert_todays_layout(path)
         after = schema_objects(path)
         assert set(before) - set(after) == {
@@ -54,9 +54,10 @@ def test_an_old_database_keeps_its_runs_and_events_and_carries_on(tmp_path: Path
             "runs_moved",
             "runs_slots",
             "runs_enqueued_active",
+            "runs_queued",
         }
         assert set(after) - set(before) == (
-            {"runs_history_spill", "api_keys", "runs_holding"} | (set() if with_jobs else {"jobs"})
+            {"runs_history_spill", "api_keys", "runs_in_line"} | (set() if with_jobs else {"jobs"})
         )
         assert after["runs"][1] == before["runs"][1]
         # AND every run and event reads back as written

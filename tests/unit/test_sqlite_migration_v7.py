@@ -1,10 +1,13 @@
-"""A database written by the version-7 SQLite store keeps working in version 8.
+"""A database written by the version-7 or version-8 SQLite store keeps working today.
 
 Version 7 counted a queue's busy slots in ``queues.active``, kept by two triggers on the
-runs' state; version 8 counts them inside the claim from the partial index ``runs_holding``.
-The tables are the same, so a version-7 file is made here as that store left it: today's
-tables with the index dropped, version 7's triggers and counts in place, ``user_version`` 7.
-Opening it must drop the triggers, index the runs already holding a slot, and keep
+runs' state; version 8 counted them inside the claim from the partial index
+``runs_holding`` (over ``state``), beside the line ``runs_queued``; version 9 keeps both
+in one index over a ``line`` column. The tables are otherwise the same, so an old file is
+made here as that store left it: today's file with the ``line`` column and its index
+dropped, version 8's two indexes made, and for version 7 ``runs_holding`` dropped again and
+version 7's triggers and counts in place. Opening it must drop the triggers and the old
+indexes, put the runs already holding a slot and the queued ones in line, and keep
 ``max_jobs`` (a claim on a full queue gets nothing until a run ends).
 """
 
@@ -13,6 +16,8 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, SCHEMA_VERSION
@@ -40,9 +45,17 @@ V7_TRIGGERS = (
 )
 
 
-def write_v7_database(path: Path) -> dict[str, str]:
-    """A version-7 file: queue "gpu" (max_jobs 2) with a running and a claimed run and two
-    queued ones, queue "cpu" (no limit) with one queued run. The runs' ids by role."""
+#: Version 8's line and slot indexes, as its ``sqlite_schema`` created them.
+V8_INDEXES = (
+    "CREATE INDEX runs_queued ON runs (queue, priority, seq) WHERE state = 'queued'",
+    "CREATE INDEX runs_holding ON runs (queue) WHERE (state = 'building' OR state = 'claimed'"
+    " OR state = 'running' OR state = 'starting' OR state = 'stopping')",
+)
+
+
+def write_old_database(path: Path, version: int) -> dict[str, str]:
+    """A version-7 or version-8 file: queue "gpu" (max_jobs 2) with a running and a claimed
+    run and two queued ones, queue "cpu" (no limit) with one queued run. The runs' ids by role."""
     store = SqliteRunStore(path)
     store.create_queue(build_queue("gpu", max_jobs=2))
     store.create_queue(build_queue("cpu", max_jobs=-1))
@@ -57,11 +70,15 @@ def write_v7_database(path: Path) -> dict[str, str]:
     assert store.claim("gpu", T0, LEASE) is not None
     store.close()
     with sqlite3.connect(path) as conn:
-        conn.execute("DROP INDEX runs_holding")
-        for trigger in V7_TRIGGERS:
-            conn.execute(trigger)
-        conn.execute("UPDATE queues SET active = CASE name WHEN 'gpu' THEN 2 ELSE 0 END")
-        conn.execute("PRAGMA user_version = 7")
+        conn.execute("DROP INDEX runs_in_line")
+        conn.execute("ALTER TABLE runs DROP COLUMN line")
+        for index in V8_INDEXES[: 1 if version == 7 else 2]:
+            conn.execute(index)
+        if version == 7:
+            for trigger in V7_TRIGGERS:
+                conn.execute(trigger)
+            conn.execute("UPDATE queues SET active = CASE name WHEN 'gpu' THEN 2 ELSE 0 END")
+        conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
     return ids
 
@@ -74,19 +91,22 @@ def _objects(path: Path) -> set[str]:
     return names | {f"user_version={version}"}
 
 
-def test_a_version_7_database_counts_its_slots_from_the_runs_and_carries_on(tmp_path: Path) -> None:
-    # GIVEN a version-7 file whose queue "gpu" is full (2 of 2: one running, one claimed)
+@pytest.mark.parametrize("version", [7, 8])
+def test_an_old_database_counts_its_slots_from_the_runs_and_carries_on(tmp_path: Path, version: int) -> None:
+    # GIVEN a version-7 or 8 file whose queue "gpu" is full (2 of 2: one running, one claimed)
     path = tmp_path / "launchq.db"
-    ids = write_v7_database(path)
-    assert {"runs_slots", "runs_enqueued_active", "user_version=7"} <= _objects(path)
+    ids = write_old_database(path, version)
+    old = {"runs_slots", "runs_enqueued_active"} if version == 7 else {"runs_holding"}
+    assert old | {"runs_queued", f"user_version={version}"} <= _objects(path)
     # WHEN today's store opens it
     store = SqliteRunStore(path)
     try:
-        # THEN the triggers are gone, the slot index is there, and the counts are the runs'
+        # THEN the triggers and old indexes are gone, the line index is there, and the
+        # counts are the runs'
         names = _objects(path)
-        assert SCHEMA_VERSION == 8
-        assert {"runs_holding", f"user_version={SCHEMA_VERSION}"} <= names
-        assert not {"runs_slots", "runs_enqueued_active"} & names
+        assert SCHEMA_VERSION == 9
+        assert {"runs_in_line", f"user_version={SCHEMA_VERSION}"} <= names
+        assert not {"runs_slots", "runs_enqueued_active", "runs_queued", "runs_holding"} & names
         assert (store.count_active("gpu"), store.count_queued("gpu")) == (2, 2)
         assert (store.count_active("cpu"), store.count_queued("cpu")) == (0, 1)
         # AND max_jobs holds: the full queue gives nothing, the unlimited one its run
@@ -110,10 +130,11 @@ def test_a_version_7_database_counts_its_slots_from_the_runs_and_carries_on(tmp_
         store.close()
 
 
-def test_opening_a_migrated_version_7_database_again_changes_nothing(tmp_path: Path) -> None:
-    # GIVEN a version-7 file opened (migrated) once
+@pytest.mark.parametrize("version", [7, 8])
+def test_opening_a_migrated_old_database_again_changes_nothing(tmp_path: Path, version: int) -> None:
+    # GIVEN a version-7 or 8 file opened (migrated) once
     path = tmp_path / "launchq.db"
-    write_v7_database(path)
+    write_old_database(path, version)
     SqliteRunStore(path).close()
     once = _objects(path)
     # WHEN it is opened again  THEN the same objects, and the counts still right

@@ -10,6 +10,8 @@ The claim finds its run through an index, so its cost does not grow with the que
 
 from __future__ import annotations
 
+import itertools
+import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,15 +22,10 @@ import pytest
 from launchq.adapters.stores.common import update_changes
 from launchq.adapters.stores.sqlite import SqliteRunStore
 from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, MOVE_WHERE, SEEN_WHERE, move_sql
-from launchq.adapters.stores.sqlite_schema import (
-    ACTIVE_SQL,
-    CHUNKS_PER_RUN,
-    EVENT_BITS,
-    HOLDING_WHERE,
-    SPILL_CHARS,
-)
+from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, CHUNKS_PER_RUN, EVENT_BITS, LINES, SPILL_CHARS
 from launchq.domain.build_options import AcceleratorOptions, BuildOptions
 from launchq.domain.models import Run, RunSpec, RunUpdate
+from launchq.domain.states import ALLOWED
 from launchq.domain.states import RunState as S
 from launchq.errors import StaleWrite
 from tests.contract.conftest import build_queue, build_run
@@ -162,9 +159,7 @@ def _wal_pages(path: Path) -> list[int]:
     return [int.from_bytes(wal[at : at + 4], "big") for at in range(32, len(wal), size)]
 
 
-def test_moves_between_active_states_write_only_the_run_and_its_slot_entry(
-    store: SqliteRunStore, path: Path
-) -> None:
+def test_moves_between_active_states_write_only_the_run_row(store: SqliteRunStore, path: Path) -> None:
     # GIVEN a claimed run, and the WAL emptied (no checkpoint will run during the moves)
     run = _claimed(store)
     conn = store._conn()
@@ -173,11 +168,11 @@ def test_moves_between_active_states_write_only_the_run_and_its_slot_entry(
     # WHEN it moves claimed -> starting -> running (it keeps its slot)
     store.transition(run.id, S.CLAIMED, S.STARTING, "submitted", T1, RunUpdate(handle={"pid": "7"}))
     store.transition(run.id, S.STARTING, S.RUNNING, "running", T1, RunUpdate(started_at=T1))
-    # THEN the only pages written are the run row's and the slot index's (its entry is
-    # rewritten in place, SQLite's rule for a partial index whose WHERE names a changed
-    # column): no queue row, no line index, no second table
+    # THEN the only page written is the run row's: its line is the same (it holds its slot),
+    # so the moves do not name the column and SQLite leaves the line index alone; no queue
+    # row, no second table
     owners = dict(conn.execute("SELECT pageno, name FROM dbstat"))
-    assert {owners[page] for page in _wal_pages(path)} == {"runs", "runs_holding"}
+    assert {owners[page] for page in _wal_pages(path)} == {"runs"}
 
 
 def test_each_move_records_one_event_and_a_stale_move_records_none(store: SqliteRunStore) -> None:
@@ -232,7 +227,7 @@ def test_a_queue_over_its_limit_is_not_claimed_from(store: SqliteRunStore) -> No
 def test_moves_find_their_row_through_an_index(store: SqliteRunStore, where: str) -> None:
     # The claim's cost must not grow with the queue: no step of its plan scans the runs table.
     columns = ("claimed_at", "lease_expires_at")
-    sql = move_sql(columns, where)
+    sql = move_sql(columns, where, S.QUEUED, S.CLAIMED)
     plan = store._conn().execute(f"EXPLAIN QUERY PLAN {sql}", ("x",) * sql.count("?")).fetchall()
     details = [str(row[3]) for row in plan]
     assert details
@@ -241,29 +236,34 @@ def test_moves_find_their_row_through_an_index(store: SqliteRunStore, where: str
 
 def test_a_move_may_set_only_the_columns_a_move_owns() -> None:
     with pytest.raises(ValueError, match=r"not columns a move sets: \['body'\]"):
-        move_sql(("body",), MOVE_WHERE)
+        move_sql(("body",), MOVE_WHERE, S.CLAIMED, S.STARTING)
 
 
 def test_the_claim_reads_the_line_from_its_partial_index_and_the_slot_count_from_the_queue(
     store: SqliteRunStore,
 ) -> None:
     # SQLite uses a partial index only for a query naming its condition with the same literals.
-    sql = move_sql(("claimed_at", "lease_expires_at"), CLAIM_WHERE)
+    sql = move_sql(("claimed_at", "lease_expires_at"), CLAIM_WHERE, S.QUEUED, S.CLAIMED)
     plan = store._conn().execute(f"EXPLAIN QUERY PLAN {sql}", ("x",) * sql.count("?")).fetchall()
     details = " | ".join(str(row[3]) for row in plan)
-    assert "USING INDEX runs_queued (queue=?)" in details
+    assert "USING COVERING INDEX runs_in_line (queue=? AND line=?)" in details
     assert "SEARCH q USING INDEX sqlite_autoindex_queues_1 (name=?)" in details
 
 
 def _counted(path: Path) -> list[tuple[object, ...]]:
-    """Each queue's slot count as the claim counts it (the partial index ``runs_holding``)
-    beside a count of its active runs over the whole table."""
+    """Each queue's slot count as the claim counts it (the ``HOLDING`` entries of the index
+    ``runs_in_line``) beside a count of its active runs over the whole table, and the same
+    for its line and its queued runs."""
     with sqlite3.connect(path) as conn:
         rows = conn.execute(
-            "SELECT name, (SELECT COUNT(*) FROM runs INDEXED BY runs_holding"  # noqa: S608
-            f" WHERE runs.queue = queues.name AND {HOLDING_WHERE}),"
+            "SELECT name, (SELECT COUNT(*) FROM runs INDEXED BY runs_in_line"  # noqa: S608
+            " WHERE runs.queue = queues.name AND line = 1),"
             " (SELECT COUNT(*) FROM runs NOT INDEXED WHERE runs.queue = queues.name"
-            f" AND state IN {ACTIVE_SQL}) FROM queues ORDER BY name"
+            f" AND state IN {ACTIVE_SQL}),"
+            " (SELECT COUNT(*) FROM runs INDEXED BY runs_in_line"
+            " WHERE runs.queue = queues.name AND line = 0),"
+            " (SELECT COUNT(*) FROM runs NOT INDEXED WHERE runs.queue = queues.name AND state = 'queued')"
+            " FROM queues ORDER BY name"
         ).fetchall()
     conn.close()
     return rows
@@ -272,7 +272,7 @@ def _counted(path: Path) -> list[tuple[object, ...]]:
 def test_the_slot_count_follows_runs_into_and_out_of_the_active_states(
     store: SqliteRunStore, path: Path
 ) -> None:
-    # runs_holding counts a run only while it is active: claimed -> starting -> running keeps
+    # The line index counts a run only while it is active: claimed -> starting -> running keeps
     # it, a requeue or an end gives it back; at each step it equals a count of the runs.
     store.create_queue(build_queue("cpu", max_jobs=-1))
     run = _claimed(store)
@@ -286,12 +286,54 @@ def test_the_slot_count_follows_runs_into_and_out_of_the_active_states(
     assert store.count_active("gpu") == 1
     other, _ = store.add_run(build_run("cpu"))
     assert store.claim("cpu", T1, LEASE) is not None
-    assert _counted(path) == [("cpu", 1, 1), ("gpu", 1, 1)]
+    assert _counted(path) == [("cpu", 1, 1, 0, 0), ("gpu", 1, 1, 0, 0)]
     store.transition(run.id, S.RUNNING, S.FINISHED, "exit 0", T1, RunUpdate(exit_code=0))
     store.transition(other.id, S.CLAIMED, S.STOPPED, "stopped", T1)
-    assert _counted(path) == [("cpu", 0, 0), ("gpu", 0, 0)]
+    assert _counted(path) == [("cpu", 0, 0, 0, 0), ("gpu", 0, 0, 0, 0)]
     store.add_run(build_run("gpu"))
     assert (store.count_active("gpu"), store.count_queued("gpu"), store.count_active("none")) == (0, 1, 0)
+
+
+def _paths_from_queued() -> dict[S, list[S]]:
+    """The shortest chain of allowed moves from queued to each state."""
+    paths, todo = {S.QUEUED: [S.QUEUED]}, [S.QUEUED]
+    while todo:
+        state = todo.pop(0)
+        for nxt in sorted(ALLOWED[state]):
+            if nxt not in paths:
+                paths[nxt] = [*paths[state], nxt]
+                todo.append(nxt)
+    return paths
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["as-seen", "read-first"])
+@pytest.mark.parametrize(
+    ("source", "to"), sorted((source, to) for source, targets in ALLOWED.items() for to in targets)
+)
+def test_every_allowed_move_leaves_the_run_in_the_line_its_state_has(
+    store: SqliteRunStore, path: Path, source: S, to: S, fresh: bool
+) -> None:
+    # GIVEN a run brought along allowed moves to ``source`` (no limit on its queue)
+    store.create_queue(build_queue("cpu", max_jobs=-1))
+    run, _ = store.add_run(build_run("cpu"))
+    for before, after in itertools.pairwise(_paths_from_queued()[source]):
+        if (before, after) == (S.QUEUED, S.CLAIMED):
+            claimed = store.claim("cpu", T0, LEASE)
+            assert claimed is not None
+            assert claimed.id == run.id
+        else:
+            store.transition(run.id, before, after, "moved", T0)
+    # WHEN it makes the move: through this store, which moves the row as it last saw it, or
+    # through another, which reads the row first
+    mover = SqliteRunStore(path) if fresh else store
+    mover.transition(run.id, source, to, "the move", T1)
+    if fresh:
+        mover.close()
+    # THEN its line column is its new state's, and the line index agrees with the states
+    (line,) = _row(path, run.id, "line")
+    assert line == LINES[to]
+    for _, holding, active, waiting, queued in _counted(path):
+        assert (holding, waiting) == (active, queued)
 
 
 def test_an_event_reason_of_any_text_reads_back_exactly(store: SqliteRunStore) -> None:
@@ -357,3 +399,27 @@ def test_a_move_writes_the_changes_the_other_stores_apply(update: RunUpdate) -> 
     # The SQLite store reads a RunUpdate's own values (it serialises them at once); the
     # other stores keep copies. Both must be the same changes.
     assert update_changes(update, shared=True) == update_changes(update)
+
+
+def test_json_columns_of_any_value_read_back_as_python_json_would(store: SqliteRunStore, path: Path) -> None:
+    # GIVEN a handle and resolved arguments with what JSON text can be awkward about:
+    # NaN and infinities, big integers, non-ASCII, nesting, and a lone surrogate
+    handle = {"pid": "7", "é日本😀": "ü", "lone": "a\ud800b"}
+    resolved: dict[str, object] = {"nan": float("nan"), "inf": float("-inf"), "big": 10**30, "x": [1, 2.5, None]}
+    run = _claimed(store)
+    # WHEN a move writes them
+    moved = store.transition(
+        run.id, S.CLAIMED, S.STARTING, "submitted", T1, RunUpdate(handle=handle, resolved=resolved)
+    )
+    # THEN the columns hold ASCII JSON text, and a fresh store reads back what Python's json
+    # module reads from the text it writes for the same values
+    texts = _row(path, run.id, "handle, resolved")
+    assert all(str(text).isascii() for text in texts)
+    fresh = SqliteRunStore(path)
+    try:
+        got = fresh.get_run(run.id)
+    finally:
+        fresh.close()
+    for value, read, handed in ((handle, got.handle, moved.handle), (resolved, got.resolved, moved.resolved)):
+        expected = json.loads(json.dumps(value))
+        assert json.dumps(read) == json.dumps(expected) == json.dumps(handed)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.stores.sqlite_rows import SeenRows
+from launchq.adapters.stores.sqlite_rows import PARSED, SeenRows
 from launchq.domain.models import Run, RunUpdate
 from launchq.domain.states import RunState as S
 from launchq.errors import StaleWrite
@@ -121,3 +121,24 @@ def test_seen_rows_keep_the_newest_and_forget_the_least_recent() -> None:
     rows.put("a", ("a2",))  # a is now the most recent
     rows.put("c", ("c1",))
     assert (rows.get("a"), rows.get("b"), rows.get("c")) == (("a2",), None, ("c1",))
+
+
+def test_a_run_that_ended_is_forgotten_and_reads_back_whole(
+    stores: tuple[SqliteRunStore, SqliteRunStore],
+) -> None:
+    # GIVEN a run this store claimed (its row seen, its body's parse cached)
+    mine, _ = stores
+    claimed = claimed_run(mine)
+    row = mine._seen.get(claimed.id)
+    assert row is not None
+    body = str(row[-1])
+    assert body in PARSED._parsed
+    # WHEN it ends
+    ended = mine.transition(claimed.id, S.CLAIMED, S.STOPPED, "stopped", T1)
+    # THEN neither cache keeps it (what a cache keeps alive, the garbage collector walks)
+    assert mine._seen.get(claimed.id) is None
+    assert body not in PARSED._parsed
+    # AND it reads back as it was handed out, the read through one statement
+    ran = statements(mine)
+    assert mine.get_run(claimed.id) == ended
+    assert kinds(ran) == ["SELECT"]

@@ -57,6 +57,7 @@ from launchq.adapters.stores.sqlite_rows import (
     CLAIM_WHERE,
     HEAD,
     HOLDING_COUNT,
+    IN_LINE,
     INSERT_RUN,
     MOVE_WHERE,
     PARSED,
@@ -75,9 +76,9 @@ from launchq.adapters.stores.sqlite_rows import (
     stored_run,
 )
 from launchq.adapters.stores.sqlite_schedules import SqliteSchedules
-from launchq.adapters.stores.sqlite_schema import CHUNKS_PER_RUN, EVENT_BITS
+from launchq.adapters.stores.sqlite_schema import CHUNKS_PER_RUN, EVENT_BITS, WAITING
 from launchq.domain.models import Queue, Run, RunEvent, RunUpdate
-from launchq.domain.states import RunState
+from launchq.domain.states import TERMINAL, RunState
 from launchq.errors import AlreadyExists, Conflict, NotFound, StaleWrite
 from launchq.ports import LogTail, RunStore
 
@@ -86,10 +87,20 @@ __all__ = ["SqliteRunStore", "_unavailable"]  # _unavailable: where it was befor
 _BLOCKING_JSON = json.dumps(sorted(state.value for state in common.LIVE_OR_WAITING))
 _SELECT_RUN = f"SELECT {READ_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608 (fixed columns)
 _CLAIM_COLUMNS = ("claimed_at", "lease_expires_at")
-_CLAIM = move_sql(_CLAIM_COLUMNS, CLAIM_WHERE)
+_CLAIM = move_sql(_CLAIM_COLUMNS, CLAIM_WHERE, RunState.QUEUED, RunState.CLAIMED)
 _RENEW = (
     f"UPDATE runs SET lease_expires_at = ? WHERE id = ? AND version = ?"  # noqa: S608 (constants)
     f" AND state IN {tuple(sorted(state.value for state in common.LEASE_STATES))} RETURNING {READ_COLUMNS}"
+)
+_AHEAD = (
+    f"SELECT (SELECT COUNT(*) FROM runs WHERE queue = ?1 AND line = {WAITING} AND priority < ?2)"  # noqa: S608
+    f" + (SELECT COUNT(*) FROM runs WHERE queue = ?1 AND line = {WAITING} AND priority = ?2 AND seq < ?3)"
+)
+_PLACES = (
+    "SELECT id, place FROM ("  # noqa: S608 (constants)
+    " SELECT id, ROW_NUMBER() OVER (PARTITION BY queue ORDER BY priority, seq) AS place"
+    f" FROM runs WHERE line = {WAITING} AND queue IN (SELECT value FROM json_each(?))"
+    ") WHERE id IN (SELECT value FROM json_each(?))"
 )
 _HISTORY = (
     f"SELECT body FROM run_history WHERE key BETWEEN ?1 << {EVENT_BITS}"  # noqa: S608 (constants)
@@ -105,10 +116,20 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
         self._seen = SeenRows()
 
     def _handed(self, row: Sequence[Any]) -> Run:
-        """The run ``row`` holds, handed out; the row remembered as this store's last sight of it."""
+        """The run ``row`` holds, handed out; the row remembered as this store's last sight of
+        it, but for a run that ended: its row and its parse are forgotten (``_forget``)."""
         run = handed_out(row)
-        self._seen.put(run.id, row)
+        if run.state in TERMINAL:
+            self._forget(run.id, row)
+        else:
+            self._seen.put(run.id, row)
         return run
+
+    def _forget(self, run_id: str, row: Sequence[Any]) -> None:
+        """Drop an ended run from the caches: it is rarely moved or read again (either reads
+        it anew), and what a cache keeps alive is what the garbage collector walks."""
+        self._seen.drop(run_id)
+        PARSED.drop(row[-1])
 
     @staticmethod
     def _queue(conn: sqlite3.Connection, name: str) -> Queue:
@@ -243,14 +264,9 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
             if row is None or row[1] != RunState.QUEUED.value:
                 return None
             queue, _, priority, seq = row
-            # Two range counts on the covering partial index runs_queued: with one OR'ed
+            # Two range counts on the covering partial index runs_in_line: with one OR'ed
             # clause SQLite walks runs_queue_seq and reads every run of the queue instead.
-            (ahead,) = conn.execute(
-                "SELECT (SELECT COUNT(*) FROM runs WHERE queue = ?1 AND state = 'queued' AND priority < ?2)"
-                " + (SELECT COUNT(*) FROM runs WHERE queue = ?1 AND state = 'queued'"
-                " AND priority = ?2 AND seq < ?3)",
-                (queue, priority, seq),
-            ).fetchone()
+            (ahead,) = conn.execute(_AHEAD, (queue, priority, seq)).fetchone()
         return int(ahead) + 1
 
     def positions(self, runs: Iterable[Run]) -> dict[str, int]:
@@ -259,26 +275,20 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
             return {}
         with self._tx() as conn:
             rows = conn.execute(
-                "SELECT id, place FROM ("
-                " SELECT id, ROW_NUMBER() OVER (PARTITION BY queue ORDER BY priority, seq) AS place"
-                " FROM runs WHERE state = 'queued' AND queue IN (SELECT value FROM json_each(?))"
-                ") WHERE id IN (SELECT value FROM json_each(?))",
+                _PLACES,
                 (json.dumps(sorted(set(wanted.values()))), json.dumps(sorted(wanted))),
             ).fetchall()
         return {str(run_id): int(place) for run_id, place in rows}
 
     def count_active(self, queue: str) -> int:
-        # A count on the partial index of the runs holding a slot (sqlite_schema, version 8).
+        # A count of the queue's HOLDING entries of the index runs_in_line (sqlite_schema).
         with self._tx() as conn:
             (count,) = conn.execute(HOLDING_COUNT, (queue,)).fetchone()
         return int(count)
 
     def count_queued(self, queue: str) -> int:
         with self._tx() as conn:
-            (count,) = conn.execute(
-                "SELECT COUNT(*) FROM runs INDEXED BY runs_queued WHERE queue = ? AND state = 'queued'",
-                (queue,),
-            ).fetchone()
+            (count,) = conn.execute(f"SELECT COUNT(*) FROM {IN_LINE}", (queue,)).fetchone()  # noqa: S608
         return int(count)
 
     def claim(
@@ -313,8 +323,8 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
         expected_version: int | None = None,
     ) -> Run:
         common.ensure_allowed(expected, to)
-        columns, values = move_values(common.update_changes(update, shared=True))
         at = now.isoformat()
+        columns, values = move_values(common.update_changes(update, shared=True), now, at)
         event = event_text(at, expected.value, to.value, reason)
         params = (to.value, reason, at, *values, event)
         # a run as this store last saw it: one conditional UPDATE, no read (``SeenRows``)
@@ -323,10 +333,10 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
             seen is not None
             and seen[0] == expected.value
             and expected_version in (None, seen[3])
-            and self._changed(move_sql(columns, SEEN_WHERE), (*params, *seen[:-1]))
+            and self._changed(move_sql(columns, SEEN_WHERE, expected, to), (*params, *seen[:-1]))
         ):
             return self._handed(moved_row(seen, to.value, reason, at, columns, values))
-        sql = move_sql(columns, MOVE_WHERE)
+        sql = move_sql(columns, MOVE_WHERE, expected, to)
         while True:
             row = self._read(_SELECT_RUN, (run_id,))
             if row is None:

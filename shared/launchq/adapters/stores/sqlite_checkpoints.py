@@ -72,7 +72,8 @@ class Checkpointer:
         a system call): checkpoint soon. Starts this process's thread on its first write."""
         if self._pid != pid:
             self._start(pid)
-        self._wrote.set()
+        if not self._wrote.is_set():  # set already: the thread has not cleared it, so the
+            self._wrote.set()  # checkpoint it clears it for comes after this write
 
     def _start(self, pid: int) -> None:
         with self._lock:

@@ -26,6 +26,12 @@ Version 8 counts a queue's slots from the partial index ``runs_holding`` instead
 ``queues.active`` column its triggers kept: ``to_version_8`` drops the triggers, and the
 index, created afterwards like every index, is filled from the runs as they stand.
 
+Version 9 keeps where a run stands (waiting in its queue's line, holding a slot, neither)
+in a ``line`` column with one partial index over it, in place of the partial indexes
+``runs_queued`` and ``runs_holding`` over ``state``: ``to_version_9`` adds the column,
+sets it from each run's state and drops the two indexes; ``runs_in_line``, created
+afterwards, is filled from the column.
+
 Older code must not write a migrated file (it looks for tables that are gone); the README
 says to back the file up before upgrading.
 """
@@ -34,7 +40,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, EVENT_BITS, RUNS_TABLE
+from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, EVENT_BITS, LINE_OF_STATE, RUNS_TABLE
 
 #: Version 2's columns on top of version 1's (filled from ``body`` by the same names).
 V2_COLUMNS = {
@@ -165,3 +171,14 @@ def to_version_8(conn: sqlite3.Connection) -> None:
     hold their slots at once). ``queues.active`` stays, unread."""
     conn.execute("DROP TRIGGER IF EXISTS runs_slots")
     conn.execute("DROP TRIGGER IF EXISTS runs_enqueued_active")
+
+
+def to_version_9(conn: sqlite3.Connection) -> None:
+    """Bring a version 4 to 8 file (or one the steps above just brought to 8) to version 9's
+    ``line``: the column added where missing and set from each run's state, and version 8's
+    two indexes over ``state`` dropped (the caller then creates ``runs_in_line``)."""
+    if "line" not in _columns(conn, "runs"):
+        conn.execute("ALTER TABLE runs ADD COLUMN line INTEGER")
+    conn.execute(f"UPDATE runs SET line = {LINE_OF_STATE}")  # noqa: S608 (constant)
+    conn.execute("DROP INDEX IF EXISTS runs_queued")
+    conn.execute("DROP INDEX IF EXISTS runs_holding")

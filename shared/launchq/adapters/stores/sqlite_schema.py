@@ -1,6 +1,6 @@
 """The SQLite store's schema and connection setup (used by ``...stores.sqlite``).
 
-Layout (schema version 8, ``PRAGMA user_version``). Shaped by what a run's life costs:
+Layout (schema version 9, ``PRAGMA user_version``). Shaped by what a run's life costs:
 every page a commit touches is a 4 kB frame written to the WAL (about 20 us each on a VM's
 disk), and every row a statement writes besides the run's is b-tree work (a trigger's
 insert into a second table cost as much as the move itself). Measured per life (enqueue,
@@ -15,14 +15,19 @@ the four statements alone take about 300 us on disk against about 600 us in vers
   never rewritten, so its parse is cached by its text (``sqlite_rows``). A NULL in
   handle/resolved/build_id/image_uri means "as in body" (what enqueue and the migration
   leave); otherwise the column wins.
-- The line is a partial index a run is in only while queued (``runs_queued``). The runs
-  holding a slot are another, ``runs_holding`` (version 8): the claim counts the queue's
-  entries in it inside its own write, so no row outside the run's is written to keep a
-  count. Versions 4 to 7 kept the count in ``queues.active`` with a trigger on every change
-  of state; the trigger's program ran on every move and wrote the queue's row on a claim
-  and an end (about 0.3 M instructions a life, counted with callgrind), where the index
-  costs a small b-tree write on each move of an active run (SQLite rewrites a partial
-  index's entry when a column its WHERE names changes, even if the run stays in it).
+- Where a run stands is its ``line`` column (version 9): ``WAITING`` (0) while queued,
+  ``HOLDING`` (1) while it holds one of its queue's slots (``ACTIVE``), NULL once it holds
+  neither. One partial index of the runs with a line, ``runs_in_line`` (queue, line,
+  priority, seq), is both the queue's line (its ``WAITING`` entries in priority order) and
+  its slots (the claim counts the ``HOLDING`` entries inside its own write, so no row
+  outside the run's is written to keep a count). Only a move that changes ``line`` names
+  the column, and SQLite leaves an index alone when an ``UPDATE`` sets none of the columns
+  it and its WHERE read: the moves between active states (claimed -> starting -> running)
+  write no index page, and a claim writes one index page, not two (its two entries are
+  neighbours). Version 8 had two partial indexes over ``state`` (``runs_queued`` and
+  ``runs_holding``), so every move wrote one of them: 12 WAL frames a life, 10 now.
+  Versions 4 to 7 kept the count in ``queues.active`` with a trigger on every change of
+  state (about 0.3 M instructions a life, counted with callgrind).
 - Events live in the run's own row: ``history`` is the text of its events, each
   ``,[at, from_state, to_state, reason]`` (a JSON array with a leading comma), and every
   statement that moves a run appends the move's event to it (``history = history || ?``)
@@ -57,11 +62,13 @@ Older files are migrated once, when a store first opens them, inside the ``BEGIN
 IMMEDIATE`` transaction that reads the version: versions 1 to 3 to version 4's layout
 (``sqlite_migrate``), then versions 4 and 5 to version 6 (the ``history`` column added,
 each event row of ``run_history`` rewritten as a one-event chunk, the event triggers
-dropped), then versions 4 to 7 to version 8 (the slot triggers dropped, ``runs_holding``
-created and filled from the runs as they stand), and the ``jobs`` table created where
-missing (every other ``CREATE ... IF NOT EXISTS`` below finds its object there already).
+dropped), then versions 4 to 7 to version 8 (the slot triggers dropped), then versions 4
+to 8 to version 9 (the ``line`` column added and set from each run's state, the two state
+indexes dropped), and the ``jobs`` table created where missing (every other ``CREATE ...
+IF NOT EXISTS`` below finds its object there already).
 Older code must not write a version 6 file: it would move runs without recording their
-events; nor a version 8 file: its claims would read a ``queues.active`` nothing keeps.
+events; nor a version 8 file: its claims would read a ``queues.active`` nothing keeps; nor
+a version 9 file: the runs it enqueued would have no line and never be claimed.
 """
 
 from __future__ import annotations
@@ -70,9 +77,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from launchq.domain.states import ACTIVE
+from launchq.domain.states import ACTIVE, RunState
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: The last layout ``sqlite_migrate`` rebuilds to; later versions only add tables.
 REBUILT_VERSION = 4
 
@@ -85,11 +92,15 @@ SPILL_CHARS = 2000
 
 #: The states that hold a slot, as an SQL literal list (older layouts' migrations).
 ACTIVE_SQL = "(" + ", ".join(f"'{state.value}'" for state in sorted(ACTIVE)) + ")"
-#: "The run holds a slot" as ``runs_holding``'s WHERE and the queries that use it. Equalities
-#: joined by OR, not ``state IN (...)``: SQLite evaluates an IN list of more than two values
-#: through a temporary b-tree built each time, and an update evaluates a partial index's
-#: WHERE on the old and the new row of every move (callgrind: about 0.1 M instructions a life).
-HOLDING_WHERE = "(" + " OR ".join(f"state = '{state.value}'" for state in sorted(ACTIVE)) + ")"
+
+#: ``runs.line``: a queued run waits in its queue's line, an active one holds a slot.
+WAITING, HOLDING = 0, 1
+#: ``line`` of a run in each state (NULL, None here, for the states that hold neither).
+LINES: dict[RunState, int | None] = {
+    state: WAITING if state is RunState.QUEUED else HOLDING if state in ACTIVE else None for state in RunState
+}
+#: ``line`` as ``state`` sets it, in SQL: what the migration to version 9 writes.
+LINE_OF_STATE = f"CASE WHEN state = 'queued' THEN {WAITING} WHEN state IN {ACTIVE_SQL} THEN {HOLDING} END"
 
 RUNS_TABLE = """
     CREATE TABLE IF NOT EXISTS runs (
@@ -113,7 +124,8 @@ RUNS_TABLE = """
         handle TEXT,
         resolved TEXT,
         body TEXT NOT NULL,
-        history TEXT NOT NULL DEFAULT ''
+        history TEXT NOT NULL DEFAULT '',
+        line INTEGER
     )
 """
 
@@ -163,7 +175,6 @@ _HISTORY_FULL = (
 )
 
 INDEXES_AND_TRIGGERS = (
-    "CREATE INDEX IF NOT EXISTS runs_queued ON runs (queue, priority, seq) WHERE state = 'queued'",
     "CREATE INDEX IF NOT EXISTS runs_queue_seq ON runs (queue, seq)",
     """
     CREATE UNIQUE INDEX IF NOT EXISTS runs_idempotency ON runs (queue, idempotency_key)
@@ -178,8 +189,8 @@ INDEXES_AND_TRIGGERS = (
         UPDATE runs SET history = '' WHERE seq = NEW.seq;
     END
     """,  # noqa: S608 (constants)
-    # Version 8: the runs holding a slot, counted by the claim inside its own write.
-    f"CREATE INDEX IF NOT EXISTS runs_holding ON runs (queue) WHERE {HOLDING_WHERE}",
+    # Version 9: the queue's line and the runs holding its slots, in one index.
+    "CREATE INDEX IF NOT EXISTS runs_in_line ON runs (queue, line, priority, seq) WHERE line IS NOT NULL",
 )
 
 
@@ -226,6 +237,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
         to_version_4,
         to_version_6,
         to_version_8,
+        to_version_9,
     )
 
     conn.execute("BEGIN IMMEDIATE")
@@ -239,6 +251,7 @@ def create_schema(conn: sqlite3.Connection) -> None:
                 if version < 6:
                     to_version_6(conn)
                 to_version_8(conn)
+                to_version_9(conn)
             for statement in (*TABLES, *INDEXES_AND_TRIGGERS):
                 conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
