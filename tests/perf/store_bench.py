@@ -41,7 +41,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -56,6 +55,7 @@ from launchq.adapters.stores.sqlite_schema import connect
 from launchq.domain.models import Queue, Run, RunSpec, RunUpdate
 from launchq.domain.priority import Priority
 from launchq.domain.states import RunState
+from launchq.service.runs import new_run_id
 from tests.perf.figures import Figure, Scale, summarise
 
 GROUP = "store"
@@ -107,9 +107,10 @@ def bare_chunk(
 
 
 def new_run(index: int) -> Run:
+    """A run as the service enqueues it (its id the service's kind: 16 random hex digits)."""
     priority = Priority(index % 4)
     return Run(
-        id=uuid.uuid4().hex,
+        id=new_run_id(),
         queue=QUEUE,
         entity="bench",
         spec=RunSpec(entry_point=["true"], priority=priority),
@@ -178,8 +179,8 @@ def bulk_enqueue(path: Path, count: int) -> None:
     A bulk load, on the bench's own file (nobody else has it open): the triggers and the
     runs' indexes are dropped for the fill and made again after it (an index built once,
     sorted, instead of grown row by row); each row's history holds its "enqueued" event,
-    as ``insert_values`` writes it. Run ids start with a hex counter so the id index is
-    appended to, not split at random. The claim's plan does not depend on
+    as ``insert_values`` writes it. Run ids are a hex counter (16 digits, as the service's)
+    so the id index is appended to, not split at random. The claim's plan does not depend on
     them (it finds the head through runs_in_line and the run by its id)."""
     templates = [new_run(priority) for priority in range(4)]
     values = [(run.id, insert_values(run, run.model_dump_json())) for run in templates]
@@ -195,7 +196,7 @@ def bulk_enqueue(path: Path, count: int) -> None:
     at = [name.strip() for name in INSERT_COLUMNS.split(",")].index("body")
 
     def run_id(offset: int) -> str:
-        return f"{last + offset:012x}{uuid.UUID(int=offset).hex[:20]}"
+        return f"{last + offset:016x}"
 
     def rows() -> Iterator[tuple[object, ...]]:
         for offset in range(count):

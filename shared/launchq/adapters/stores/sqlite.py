@@ -55,7 +55,6 @@ from launchq.adapters.stores.sqlite_jobs import SqliteJobs
 from launchq.adapters.stores.sqlite_keys import SqliteKeys
 from launchq.adapters.stores.sqlite_rows import (
     CLAIM_WHERE,
-    HEAD,
     HOLDING_COUNT,
     IN_LINE,
     INSERT_RUN,
@@ -87,7 +86,9 @@ __all__ = ["SqliteRunStore", "_unavailable"]  # _unavailable: where it was befor
 _BLOCKING_JSON = json.dumps(sorted(state.value for state in common.LIVE_OR_WAITING))
 _SELECT_RUN = f"SELECT {READ_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608 (fixed columns)
 _CLAIM_COLUMNS = ("claimed_at", "lease_expires_at")
-_CLAIM = move_sql(_CLAIM_COLUMNS, CLAIM_WHERE, RunState.QUEUED, RunState.CLAIMED)
+_CLAIM = (
+    f"{move_sql(_CLAIM_COLUMNS, CLAIM_WHERE, RunState.QUEUED, RunState.CLAIMED)} RETURNING {READ_COLUMNS}"
+)
 _RENEW = (
     f"UPDATE runs SET lease_expires_at = ? WHERE id = ? AND version = ?"  # noqa: S608 (constants)
     f" AND state IN {tuple(sorted(state.value for state in common.LEASE_STATES))} RETURNING {READ_COLUMNS}"
@@ -297,17 +298,10 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
         at, lease = now.isoformat(), lease_until.isoformat()
         reason = common.claimed_reason(claimer)
         event = event_text(at, RunState.QUEUED.value, RunState.CLAIMED.value, reason)
-        state = RunState.CLAIMED.value
-        head = self._read(HEAD, (queue,))
-        while head is not None:
-            # The head as read, if it is still the head and a slot is free (one statement)
-            where = (head[2], head[3], head[READ_INDEX["lease_expires_at"]], queue, queue)
-            if self._changed(_CLAIM, (state, reason, at, at, lease, event, *where)):
-                return self._handed(moved_row(head, state, reason, at, _CLAIM_COLUMNS, (at, lease)))
-            again = self._read(HEAD, (queue,))
-            if again is not None and again[2:4] == head[2:4]:
-                return None  # the same head, unclaimed: the queue has no free slot
-            head = again  # another claimer took it (or a run went ahead of it): the next head
+        # the head of the line, if a slot is free: one statement (``CLAIM_WHERE``)
+        row = self._write(_CLAIM, (RunState.CLAIMED.value, reason, at, at, lease, event, queue, queue))
+        if row is not None:
+            return self._handed(row)
         with self._tx() as conn:
             self._queue(conn, queue)  # NotFound for a queue that does not exist
         return None

@@ -100,15 +100,18 @@ class SqliteConnections:
             self.checkpoints.wrote(_Process.pid)
 
     def _write(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
-        """One statement on its own (atomic: autocommit); its first returned row.
+        """One statement on its own (atomic: autocommit) that returns the rows it writes; its
+        first returned row.
 
         ``fetchall`` steps the statement to its end, which is when SQLite commits it."""
         try:
             rows: list[tuple[object, ...]] = self._conn().execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from exc
+        if not rows:
+            return None  # it wrote nothing (its WHERE found no row)
         self.checkpoints.wrote(_Process.pid)
-        return rows[0] if rows else None
+        return rows[0]
 
     def _read(self, sql: str, params: tuple[object, ...]) -> tuple[object, ...] | None:
         """One read on its own (its own snapshot); its first row."""
