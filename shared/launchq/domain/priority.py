@@ -34,8 +34,12 @@ def parse_priority(value: Any) -> Priority:
     raise ValueError(f"{value!r} is not a priority; use critical, high, medium, low or 0..3")
 
 
+#: Each priority's label, also under its plain number (an ``IntEnum`` hashes as its int):
+#: the JSON serializer is this dict's lookup, called by pydantic without a Python frame.
+_LABELS: dict[int, str] = {priority: priority.label for priority in Priority}
+
 PriorityField = Annotated[
     Priority,
     BeforeValidator(parse_priority),
-    PlainSerializer(lambda p: Priority(p).label, return_type=str, when_used="json"),
+    PlainSerializer(_LABELS.__getitem__, return_type=str, when_used="json"),
 ]

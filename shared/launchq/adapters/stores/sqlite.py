@@ -86,6 +86,7 @@ __all__ = ["SqliteRunStore", "_unavailable"]  # _unavailable: where it was befor
 _BLOCKING_JSON = json.dumps(sorted(state.value for state in common.LIVE_OR_WAITING))
 _SELECT_RUN = f"SELECT {READ_COLUMNS} FROM runs WHERE id = ?"  # noqa: S608 (fixed columns)
 _CLAIM_COLUMNS = ("claimed_at", "lease_expires_at")
+_QUEUED, _CLAIMED = RunState.QUEUED.value, RunState.CLAIMED.value
 _CLAIM = (
     f"{move_sql(_CLAIM_COLUMNS, CLAIM_WHERE, RunState.QUEUED, RunState.CLAIMED)} RETURNING {READ_COLUMNS}"
 )
@@ -297,9 +298,9 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
     ) -> Run | None:
         at, lease = now.isoformat(), lease_until.isoformat()
         reason = common.claimed_reason(claimer)
-        event = event_text(at, RunState.QUEUED.value, RunState.CLAIMED.value, reason)
+        event = event_text(at, _QUEUED, _CLAIMED, reason)
         # the head of the line, if a slot is free: one statement (``CLAIM_WHERE``)
-        row = self._write(_CLAIM, (RunState.CLAIMED.value, reason, at, at, lease, event, queue, queue))
+        row = self._write(_CLAIM, (_CLAIMED, reason, at, at, lease, event, queue, queue))
         if row is not None:
             return self._handed(row)
         with self._tx() as conn:
@@ -319,27 +320,27 @@ class SqliteRunStore(SqliteJobs, SqliteKeys, SqliteSchedules, SqliteConnections,
         common.ensure_allowed(expected, to)
         at = now.isoformat()
         columns, values = move_values(common.update_changes(update, shared=True), now, at)
-        event = event_text(at, expected.value, to.value, reason)
-        params = (to.value, reason, at, *values, event)
+        was, becomes = expected.value, to.value  # each ``.value`` is a property call
+        params = (becomes, reason, at, *values, event_text(at, was, becomes, reason))
         # a run as this store last saw it: one conditional UPDATE, no read (``SeenRows``)
         seen = self._seen.get(run_id)
         if (
             seen is not None
-            and seen[0] == expected.value
+            and seen[0] == was
             and expected_version in (None, seen[3])
             and self._changed(move_sql(columns, SEEN_WHERE, expected, to), (*params, *seen[:-1]))
         ):
-            return self._handed(moved_row(seen, to.value, reason, at, columns, values))
+            return self._handed(moved_row(seen, becomes, reason, at, columns, values))
         sql = move_sql(columns, MOVE_WHERE, expected, to)
         while True:
             row = self._read(_SELECT_RUN, (run_id,))
             if row is None:
                 raise NotFound(f"run {run_id!r} does not exist", field="run")
-            if row[0] != expected.value or (expected_version is not None and row[3] != expected_version):
+            if row[0] != was or (expected_version is not None and row[3] != expected_version):
                 raise self._stale(stored_run(row), expected, expected_version)
             where = (row[2], row[3], row[READ_INDEX["lease_expires_at"]])
             if self._changed(sql, (*params, *where)):
-                return self._handed(moved_row(row, to.value, reason, at, columns, values))
+                return self._handed(moved_row(row, becomes, reason, at, columns, values))
             # moved (or its lease renewed) since the read: read it again
 
     @staticmethod

@@ -151,11 +151,11 @@ def history_events(run_id: str, text: str) -> list[RunEvent]:
 def insert_values(run: Run, body: str) -> tuple[object, ...]:
     """``INSERT_RUN``'s parameters (but the queue's name) for ``run`` serialised as ``body``;
     its history is the "enqueued" event, at the run's creation."""
-    created = run.created_at.isoformat()
+    created, state = run.created_at.isoformat(), run.state.value
     return (
         run.id,
         run.queue,
-        run.state.value,
+        state,
         int(run.priority),
         run.version,
         run.idempotency_key,
@@ -164,7 +164,7 @@ def insert_values(run: Run, body: str) -> tuple[object, ...]:
         run.exit_code,
         run.preemptions,
         body,
-        event_text(created, None, run.state.value, ENQUEUED_REASON),
+        event_text(created, None, state, ENQUEUED_REASON),
         LINES[run.state],
     )
 
