@@ -11,6 +11,10 @@ Figures (each the median of ``scale.repetitions`` samples, with min and max):
   ratio's gain from that can be told apart, "bare loop, checkpoints in a thread" runs the
   same loop with the store's ``Checkpointer`` too, and "full life / bare loop with
   checkpoints in a thread" is the ratio against it.
+- "claim, submit, end / bare claim+finish, queued beforehand": the ratio as issue 9 states
+  it (a life is three transactions, claim, submit and end, against a bare claim+finish
+  loop): the store claims, submits and ends runs it enqueued before the timing starts, the
+  bare loop claims and finishes rows it inserted so, in turns with the loops above.
 - "full life in process, 1 dispatcher": what the bare loop does, through the store: a run's
   life as the issue counts it and as a no-op local run lives it (enqueue, claim, submit,
   end): add_run, claim, claimed->starting with what the dispatcher writes at submit (the
@@ -106,6 +110,25 @@ def bare_chunk(
     return time.perf_counter() - started
 
 
+def bare_claims_chunk(conn: sqlite3.Connection, first: int, count: int) -> float:
+    """Seconds for ``count`` turns of the raw loop without its insert: claim the head, finish
+    it, of rows inserted beforehand (in one untimed transaction)."""
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO jobs (state, priority, seq) VALUES ('queued', ?, ?)",
+        [(seq % 4, seq) for seq in range(first, first + count)],
+    )
+    conn.execute("COMMIT")
+    started = time.perf_counter()
+    for _ in range(count):
+        (job,) = conn.execute(
+            "UPDATE jobs SET state = 'claimed' WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
+            " ORDER BY priority, seq LIMIT 1) RETURNING id"
+        ).fetchall()[0]
+        conn.execute("UPDATE jobs SET state = 'finished' WHERE id = ? AND state = 'claimed'", (job,))
+    return time.perf_counter() - started
+
+
 def new_run(index: int) -> Run:
     """A run as the service enqueues it (its id the service's kind: 16 random hex digits)."""
     priority = Priority(index % 4)
@@ -149,27 +172,47 @@ def life_chunk(store: SqliteRunStore, runs: list[Run], running: bool = False) ->
     return time.perf_counter() - started
 
 
-def in_process(tmp: Path, count: int) -> tuple[float, float, float, float]:
-    """Runs/s of the bare loop, of the store's full life, of the life with a running move
-    and of the bare loop with checkpoints in a thread, ``count`` of each, interleaved."""
+def claims_chunk(store: SqliteRunStore, runs: list[Run]) -> float:
+    """Seconds for the lives of ``runs`` without their enqueue (claim, submit, end), the runs
+    enqueued beforehand (untimed): a life as issue 9 counts it."""
+    for run in runs:
+        store.add_run(run)
+    started = time.perf_counter()
+    for _ in runs:
+        claimed = store.claim(QUEUE, T0, LEASE)
+        assert claimed is not None
+        live(store, claimed)
+    return time.perf_counter() - started
+
+
+#: What ``in_process`` times, each ``count`` runs, in chunks taken in turns.
+LOOPS = ("bare", "life", "running", "bare threaded", "bare claims", "claims")
+
+
+def in_process(tmp: Path, count: int) -> dict[str, float]:
+    """Runs/s of each of ``LOOPS``: the bare loop, the store's full life, the life with a
+    running move, the bare loop with checkpoints in a thread, the bare loop's claim and
+    finish of rows inserted beforehand, and the store's claim, submit and end of runs
+    enqueued beforehand; ``count`` of each, interleaved."""
     conn, store = bare_database(tmp / "bare.db"), open_store(tmp / "life.db")
-    longer = open_store(tmp / "running.db")
-    threaded = bare_database(tmp / "bare-threaded.db")
+    longer, claiming = open_store(tmp / "running.db"), open_store(tmp / "claims.db")
+    threaded, claims = bare_database(tmp / "bare-threaded.db"), bare_database(tmp / "bare-claims.db")
     threaded.execute(f"PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}")
     checkpoints = Checkpointer(tmp / "bare-threaded.db", 30.0)
-    runs = [new_run(index) for index in range(count)]
-    more = [new_run(index) for index in range(count)]
-    bare = life = running = bare_threaded = 0.0
+    runs, more, queued = ([new_run(index) for index in range(count)] for _ in range(3))
+    seconds = dict.fromkeys(LOOPS, 0.0)
     for first in range(0, count, CHUNK):
-        size = min(CHUNK, count - first)
-        bare += bare_chunk(conn, first, size)
-        life += life_chunk(store, runs[first : first + size])
-        running += life_chunk(longer, more[first : first + size], running=True)
-        bare_threaded += bare_chunk(threaded, first, size, checkpoints)
+        size, part = min(CHUNK, count - first), slice(first, first + CHUNK)
+        seconds["bare"] += bare_chunk(conn, first, size)
+        seconds["life"] += life_chunk(store, runs[part])
+        seconds["running"] += life_chunk(longer, more[part], running=True)
+        seconds["bare threaded"] += bare_chunk(threaded, first, size, checkpoints)
+        seconds["bare claims"] += bare_claims_chunk(claims, first, size)
+        seconds["claims"] += claims_chunk(claiming, queued[part])
     checkpoints.close()
-    for opened in (conn, threaded, store, longer):
+    for opened in (conn, threaded, claims, store, longer, claiming):
         opened.close()
-    return count / bare, count / life, count / running, count / bare_threaded
+    return {name: count / spent for name, spent in seconds.items()}
 
 
 # -- the store, K processes ----------------------------------------------------------------
@@ -312,18 +355,16 @@ def paired(name: str, ours: list[float], reference: list[float], what: str) -> F
 
 
 def throughput_figures(scale: Scale, count: int) -> list[Figure]:
-    bare, life, longer, threaded = [], [], [], []
+    loops: dict[str, list[float]] = {name: [] for name in LOOPS}
     per_k: dict[int, list[float]] = {k: [] for k in DISPATCHERS}
     for _ in range(scale.repetitions):
         with scratch() as tmp:
-            reference, ours, running, reference_threaded = in_process(tmp, count)
-            bare.append(reference)
-            life.append(ours)
-            longer.append(running)
-            threaded.append(reference_threaded)
+            for name, rate in in_process(tmp, count).items():
+                loops[name].append(rate)
             for k in DISPATCHERS:
                 per_k[k].append(life_dispatchers(tmp / f"k{k}.db", count, k))
     note = f"{count} runs"
+    bare, life, longer, threaded = (loops[name] for name in ("bare", "life", "running", "bare threaded"))
     figures = [
         summarise(GROUP, "bare SQLite claim+finish loop", "runs/s", bare, note=note),
         summarise(
@@ -347,6 +388,12 @@ def throughput_figures(scale: Scale, count: int) -> list[Figure]:
             life,
             threaded,
             "the bare loop given the store's checkpoint thread too",
+        ),
+        paired(
+            "claim, submit, end / bare claim+finish, queued beforehand",
+            loops["claims"],
+            loops["bare claims"],
+            "issue 9's own measure: the life without its enqueue over the bare loop without its insert",
         ),
     ]
     for k, samples in per_k.items():
