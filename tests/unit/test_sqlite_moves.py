@@ -19,9 +19,17 @@ from pathlib import Path
 
 import pytest
 
+from launchq.adapters.stores import sqlite as sqlite_store
 from launchq.adapters.stores.common import update_changes
 from launchq.adapters.stores.sqlite import SqliteRunStore
-from launchq.adapters.stores.sqlite_rows import CLAIM_WHERE, MOVE_WHERE, SEEN_WHERE, move_sql
+from launchq.adapters.stores.sqlite_rows import (
+    CLAIM_WHERE,
+    COUNT_QUEUED,
+    HOLDING_COUNT,
+    MOVE_WHERE,
+    SEEN_WHERE,
+    move_sql,
+)
 from launchq.adapters.stores.sqlite_schema import ACTIVE_SQL, CHUNKS_PER_RUN, EVENT_BITS, LINES, SPILL_CHARS
 from launchq.domain.build_options import AcceleratorOptions, BuildOptions
 from launchq.domain.models import Run, RunSpec, RunUpdate
@@ -234,6 +242,24 @@ def test_moves_find_their_row_through_an_index(store: SqliteRunStore, where: str
     assert not [step for step in details if step.startswith("SCAN")], details
 
 
+@pytest.mark.parametrize(
+    ("sql", "parameters"),
+    [
+        (sqlite_store._AHEAD, 3),
+        (sqlite_store._PLACES, 2),
+        (COUNT_QUEUED, 1),
+        (HOLDING_COUNT, 1),
+    ],
+    ids=["position", "positions", "count-queued", "count-active"],
+)
+def test_the_line_reads_use_the_line_index(store: SqliteRunStore, sql: str, parameters: int) -> None:
+    # A queue's position, places and counts must not read every run of the table.
+    plan = store._conn().execute(f"EXPLAIN QUERY PLAN {sql}", ("x",) * parameters).fetchall()
+    details = [str(row[3]) for row in plan]
+    assert any("INDEX runs_in_line" in step for step in details), details
+    assert not [step for step in details if step.startswith("SCAN runs")], details
+
+
 def test_a_move_may_set_only_the_columns_a_move_owns() -> None:
     with pytest.raises(ValueError, match=r"not columns a move sets: \['body'\]"):
         move_sql(("body",), MOVE_WHERE, S.CLAIMED, S.STARTING)
@@ -405,7 +431,12 @@ def test_json_columns_of_any_value_read_back_as_python_json_would(store: SqliteR
     # GIVEN a handle and resolved arguments with what JSON text can be awkward about:
     # NaN and infinities, big integers, non-ASCII, nesting, and a lone surrogate
     handle = {"pid": "7", "é日本😀": "ü", "lone": "a\ud800b"}
-    resolved: dict[str, object] = {"nan": float("nan"), "inf": float("-inf"), "big": 10**30, "x": [1, 2.5, None]}
+    resolved: dict[str, object] = {
+        "nan": float("nan"),
+        "inf": float("-inf"),
+        "big": 10**30,
+        "x": [1, 2.5, None],
+    }
     run = _claimed(store)
     # WHEN a move writes them
     moved = store.transition(

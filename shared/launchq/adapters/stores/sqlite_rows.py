@@ -66,6 +66,8 @@ _MAX_JOBS = "COALESCE(q.max_jobs, json_extract(q.body, '$.max_jobs'))"
 #: partial index ``runs_in_line``, named so that the plan cannot drift to a scan of the
 #: queue's runs (SQLite refuses the statement rather than not use an index it names).
 IN_LINE = f"runs INDEXED BY runs_in_line WHERE queue = ? AND line = {WAITING}"
+#: How many runs of a queue (the parameter) wait in its line.
+COUNT_QUEUED = f"SELECT COUNT(*) FROM {IN_LINE}"  # noqa: S608 (constants)
 #: Where a claim moves a run: the head of its queue's line, if the queue has a free slot
 #: (both read under the write lock the statement takes before its WHERE reads anything).
 #: Parameters: the queue's name, the queue's name.
