@@ -111,6 +111,15 @@ def test_a_line_too_long_to_read_whole_counts_the_runs_ahead_from_the_store(
     mine = world.enqueue()
     world.enqueue(priority="critical")
     world.enqueue(priority="high")
+    store = world.svc.ctx.store
+    listed_states: list[list[S] | None] = []
+    read = store.list_runs
+
+    def listing(queue: str | None = None, states: list[S] | None = None, limit: int = 1000) -> list[Run]:
+        listed_states.append(None if states is None else sorted(states))
+        return read(queue=queue, states=states, limit=limit)
+
+    monkeypatch.setattr(store, "list_runs", listing)
     # THEN the runs ahead are counted by the store, both for the run and in a listing
     waiting = world.outlook(mine).waiting
     assert waiting is not None
@@ -118,6 +127,9 @@ def test_a_line_too_long_to_read_whole_counts_the_runs_ahead_from_the_store(
     listed = world.waiting.of_page([world.svc.runs.get(mine.id)])[mine.id].waiting
     assert listed is not None
     assert listed.reason == "2 runs ahead of it"
+    # AND the line itself was never read: only the queue's active runs and its history
+    assert listed_states
+    assert [S.QUEUED] not in listed_states
 
 
 def test_next_in_line_of_a_full_queue_waits_for_max_jobs(world: Stage) -> None:
