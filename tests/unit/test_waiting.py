@@ -109,8 +109,8 @@ def test_a_line_too_long_to_read_whole_counts_the_runs_ahead_from_the_store(
     world.enqueue()
     world.launch()
     mine = world.enqueue()
-    world.enqueue(priority="critical")
-    world.enqueue(priority="high")
+    critical = world.enqueue(priority="critical")
+    high = world.enqueue(priority="high")
     store = world.svc.ctx.store
     listed_states: list[list[S] | None] = []
     read = store.list_runs
@@ -120,13 +120,23 @@ def test_a_line_too_long_to_read_whole_counts_the_runs_ahead_from_the_store(
         return read(queue=queue, states=states, limit=limit)
 
     monkeypatch.setattr(store, "list_runs", listing)
-    # THEN the runs ahead are counted by the store, both for the run and in a listing
+    asked: list[str] = []
+    place, places = store.position, store.positions
+    monkeypatch.setattr(store, "position", lambda run: asked.append("position") or place(run))
+    monkeypatch.setattr(store, "positions", lambda runs: asked.append("positions") or places(runs))
+    # THEN the runs ahead are counted by the store, both for the run and in a listing (the
+    # whole page's places in one call)
     waiting = world.outlook(mine).waiting
     assert waiting is not None
     assert (waiting.kind, waiting.reason) == ("ahead", "2 runs ahead of it")
-    listed = world.waiting.of_page([world.svc.runs.get(mine.id)])[mine.id].waiting
+    page = world.waiting.of_page(world.svc.runs.find(queue="q"))
+    listed = page[mine.id].waiting
     assert listed is not None
     assert listed.reason == "2 runs ahead of it"
+    expected = {critical.id: "0 runs ahead of it", high.id: "1 run ahead of it", mine.id: listed.reason}
+    reasons = {run_id: outlook.waiting.reason for run_id, outlook in page.items() if outlook.waiting}
+    assert reasons == expected
+    assert asked == ["position", "positions"]
     # AND the line itself was never read: only the queue's active runs and its history
     assert listed_states
     assert [S.QUEUED] not in listed_states

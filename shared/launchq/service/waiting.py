@@ -237,17 +237,19 @@ class WaitingService:
 
     def of_page(self, runs: Sequence[Run]) -> dict[str, Outlook]:
         """``waiting`` and ``eta`` of the runs of a listing that wait, by id: each queue read once."""
-        request = _Request(self, live=False)
+        request = _Request(self, live=False, page=runs)
         return {run.id: request.outlook(run, None) for run in runs if run.state in WAITS}
 
 
 class _Request:
     """One request's reads: each queue's line, and the agent-wide count, read at most once."""
 
-    def __init__(self, service: WaitingService, *, live: bool) -> None:
+    def __init__(self, service: WaitingService, *, live: bool, page: Sequence[Run] = ()) -> None:
         self.service = service
         self.ctx = service.ctx
         self.live = live
+        self._page = page
+        self._page_places: dict[str, int] | None = None
         self.now = self.ctx.clock()
         self._lines: dict[str, Line] = {}
         self._queues: dict[str, Queue | None] = {}
@@ -285,12 +287,22 @@ class _Request:
     def _far_back(self, run: Run, line: Line, events: Sequence[RunEvent] | None) -> Outlook:
         """A run not in the line as read: claimed since (it waits no more for its line), or in
         a line longer than ``LINE_LIMIT``, where the store's count of those ahead stands in."""
-        place = None if line.complete else self.ctx.store.position(run)
+        place = None if line.complete else self._place(run)
         if place is None:
             return NOTHING
         queue, ahead = line.queue, place - 1
         eta = estimate_start(self.now, queue.max_jobs, line.active, ahead, line.median) if queue else None
         return Outlook(_waiting("ahead", f"{_runs(ahead)} ahead of it", run, events), eta=eta)
+
+    def _place(self, run: Run) -> int | None:
+        """``run``'s place in line from the store: for a listing, the places of all its queued
+        runs in one call (``RunStore.positions``: one read of each line, not one per run)."""
+        if not self._page:
+            return self.ctx.store.position(run)
+        if self._page_places is None:
+            queued = [listed for listed in self._page if listed.state is RunState.QUEUED]
+            self._page_places = self.ctx.store.positions(queued)
+        return self._page_places.get(run.id)
 
     def _holds(self, line: Line, ahead: list[Run]) -> tuple[WaitingKind, str]:
         queue, active = line.queue, len(line.active)
