@@ -91,6 +91,15 @@ def bare_database(path: Path) -> sqlite3.Connection:
     return conn
 
 
+#: The bare loop's statements: insert a queued row, claim the head of the line, finish it.
+BARE_INSERT = "INSERT INTO jobs (state, priority, seq) VALUES ('queued', ?, ?)"
+BARE_CLAIM = (
+    "UPDATE jobs SET state = 'claimed' WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
+    " ORDER BY priority, seq LIMIT 1) RETURNING id"
+)
+BARE_FINISH = "UPDATE jobs SET state = 'finished' WHERE id = ? AND state = 'claimed'"
+
+
 def bare_chunk(
     conn: sqlite3.Connection, first: int, count: int, checkpoints: Checkpointer | None = None
 ) -> float:
@@ -99,12 +108,9 @@ def bare_chunk(
     pid = os.getpid()
     started = time.perf_counter()
     for seq in range(first, first + count):
-        conn.execute("INSERT INTO jobs (state, priority, seq) VALUES ('queued', ?, ?)", (seq % 4, seq))
-        (job,) = conn.execute(
-            "UPDATE jobs SET state = 'claimed' WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
-            " ORDER BY priority, seq LIMIT 1) RETURNING id"
-        ).fetchall()[0]
-        conn.execute("UPDATE jobs SET state = 'finished' WHERE id = ? AND state = 'claimed'", (job,))
+        conn.execute(BARE_INSERT, (seq % 4, seq))
+        (job,) = conn.execute(BARE_CLAIM).fetchall()[0]
+        conn.execute(BARE_FINISH, (job,))
         if checkpoints is not None:
             checkpoints.wrote(pid)
     return time.perf_counter() - started
@@ -114,18 +120,12 @@ def bare_claims_chunk(conn: sqlite3.Connection, first: int, count: int) -> float
     """Seconds for ``count`` turns of the raw loop without its insert: claim the head, finish
     it, of rows inserted beforehand (in one untimed transaction)."""
     conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO jobs (state, priority, seq) VALUES ('queued', ?, ?)",
-        [(seq % 4, seq) for seq in range(first, first + count)],
-    )
+    conn.executemany(BARE_INSERT, [(seq % 4, seq) for seq in range(first, first + count)])
     conn.execute("COMMIT")
     started = time.perf_counter()
     for _ in range(count):
-        (job,) = conn.execute(
-            "UPDATE jobs SET state = 'claimed' WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
-            " ORDER BY priority, seq LIMIT 1) RETURNING id"
-        ).fetchall()[0]
-        conn.execute("UPDATE jobs SET state = 'finished' WHERE id = ? AND state = 'claimed'", (job,))
+        (job,) = conn.execute(BARE_CLAIM).fetchall()[0]
+        conn.execute(BARE_FINISH, (job,))
     return time.perf_counter() - started
 
 

@@ -26,7 +26,7 @@ a shared machine is not; the bare loop of ``tests/perf/store_bench`` is 0.14 M a
 1.64 M in schema 7, the ``runs_slots`` trigger and ``RETURNING`` (a temporary b-tree per
 statement) its largest SQL parts. Schema 8 counts slots from a partial index inside the
 claim (``sqlite_schema``), written without ``state IN (...)``, whose list SQLite builds as
-a temporary b-tree at each evaluation (``HOLDING_WHERE``); a move reads the row, then
+a temporary b-tree at each evaluation; a move reads the row, then
 applies an ``UPDATE`` conditional on the version and lease read (``sqlite_rows.MOVE_WHERE``):
 if anything moved the run in between, it changes nothing and the move reads again, so the
 row handed back is exactly the row written. The insert reads its seq from ``lastrowid``.
